@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Installs what Quarry needs on a fresh machine, then builds it. Plain Node, no dependencies, so it
+// runs before `npm ci`. Idempotent and quick when everything is already there.
+//   node scripts/setup.mjs            everything the tests need (Debian packages when root)
+//   node scripts/setup.mjs --runtime  only what the server needs (npm packages and the build)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const runtimeOnly = process.argv.includes('--runtime');
+const log = (msg) => process.stderr.write(`setup: ${msg}\n`);
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+
+// Debian packages the test suite drives: real RubyGems and Bundler, GNU time for benchmarks.
+const debian = runtimeOnly ? [] : [
+  ['ruby', 'ruby'],
+  ['bundle', 'ruby-bundler'],
+  ['/usr/bin/time', 'time'],
+];
+const missing = debian.filter(([cmd]) => (cmd.startsWith('/') ? !existsSync(cmd) : !has(cmd))).map(([, pkg]) => pkg);
+if (missing.length > 0) {
+  if (typeof process.getuid === 'function' && process.getuid() === 0) {
+    log(`installing Debian packages: ${missing.join(' ')}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update', '-qq'], { env });
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+  } else {
+    log(`missing Debian packages (${missing.join(' ')}); not root, so not installing them`);
+  }
+}
+
+// npm packages: install when node_modules is missing or older than the lock file.
+const lock = join(root, 'package-lock.json');
+const marker = join(root, 'node_modules', '.package-lock.json');
+if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs)) {
+  log('installing npm packages');
+  run('npm', existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund']);
+}
+
+// Build dist/ when any source file is newer than the last build.
+const newest = (dir) =>
+  Math.max(0, ...readdirSync(dir, { recursive: true }).map((f) => statSync(join(dir, String(f))).mtimeMs));
+const built = join(root, 'dist', 'cli', 'main.js');
+if (!existsSync(built) || newest(join(root, 'src')) > statSync(built).mtimeMs) {
+  log('building');
+  run('npx', ['tsc', '-p', 'tsconfig.build.json']);
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/** The quarry command line: one verb per job. Errors become a message and an exit code here. */
+import { Command, CommanderError } from 'commander';
+import { isQuarryError } from '../errors.ts';
+import { registerIndex } from './index-command.ts';
+
+const program = new Command();
+program
+  .name('quarry')
+  .description('RubyGems server and indexer')
+  .version('0.1.0')
+  .exitOverride()
+  .showHelpAfterError();
+registerIndex(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (isQuarryError(e)) {
+    process.stderr.write(`quarry: ${e.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`quarry: unexpected error: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 70;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The legacy ("full") index: specs, latest_specs and prerelease_specs (PROTOCOL.md section 3). Pure.
+ * "Latest" is per name AND platform, as rubygems.org computes it (not per name, as gem generate_index).
+ */
+import { gzipSync } from 'node:zlib';
+import { compareVersions, isPrerelease } from '../gem/version.ts';
+import { dumpSpecTuples } from '../marshal/rubygems.ts';
+import type { IndexEntry } from './entry.ts';
+import { compareEntries } from './order.ts';
+
+export interface SpecTuple {
+  name: string;
+  version: string;
+  platform: string;
+}
+
+export interface LegacyLists {
+  /** Every live release (non-prerelease) version. */
+  specs: SpecTuple[];
+  /** The highest release version per (name, platform). */
+  latest: SpecTuple[];
+  /** Every live prerelease version. */
+  prerelease: SpecTuple[];
+}
+
+const tuple = (e: Pick<IndexEntry, 'name' | 'version' | 'platform'>): SpecTuple => ({
+  name: e.name,
+  version: e.version,
+  platform: e.platform,
+});
+
+export function legacyLists(entries: Iterable<Pick<IndexEntry, 'name' | 'version' | 'platform'>>): LegacyLists {
+  const specs: SpecTuple[] = [];
+  const prerelease: SpecTuple[] = [];
+  const latestBy = new Map<string, SpecTuple>();
+  for (const e of entries) {
+    if (isPrerelease(e.version)) {
+      prerelease.push(tuple(e));
+      continue;
+    }
+    const t = tuple(e);
+    specs.push(t);
+    const key = `${e.name}\u0000${e.platform}`;
+    const cur = latestBy.get(key);
+    if (!cur || compareVersions(t.version, cur.version) > 0) latestBy.set(key, t);
+  }
+  specs.sort(compareEntries);
+  prerelease.sort(compareEntries);
+  const latest = [...latestBy.values()].sort(compareEntries);
+  return { specs, latest, prerelease };
+}
+
+export interface LegacyFile {
+  /** File name relative to the index root, e.g. `specs.4.8.gz`. */
+  path: string;
+  body: Buffer;
+}
+
+/** The six legacy index files: raw Marshal `.4.8` and gzipped `.4.8.gz` for each list. */
+export function legacyFiles(lists: LegacyLists): LegacyFile[] {
+  const out: LegacyFile[] = [];
+  for (const [base, list] of [
+    ['specs', lists.specs],
+    ['latest_specs', lists.latest],
+    ['prerelease_specs', lists.prerelease],
+  ] as const) {
+    const raw = dumpSpecTuples(list);
+    out.push({ path: `${base}.4.8`, body: raw });
+    out.push({ path: `${base}.4.8.gz`, body: gzipSync(raw, { level: 9 }) });
+  }
+  return out;
+}

@@ -1,0 +1,172 @@
+/**
+ * `quarry index DIR`: builds the static gem source for DIR/gems/*.gem into DIR.
+ *
+ * Everything is parsed and planned before anything live is touched; the new files are written to a
+ * staging directory inside DIR, then renamed into place one by one in publish order (each rename is
+ * atomic, so a reader sees the old or the new version of every file, never a partial one). State for
+ * incremental updates lives in DIR/.quarry/index.json.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { isQuarryError, QuarryError } from '../errors.ts';
+import { readGem } from '../gem/package.ts';
+import type { InfoOptions } from '../index/compact.ts';
+import type { ParsedGem, StaticPlan, StaticState } from '../index/static-plan.ts';
+import { planFullBuild, planUpdate, STATIC_STATE_LAYOUT } from '../index/static-plan.ts';
+import { md5Hex } from '../index/compact.ts';
+import { mapLimit, writeFileAtomic } from '../util/atomic-fs.ts';
+import { checkGemFileName } from './gem-files.ts';
+
+export interface StaticIndexOptions {
+  dir: string;
+  update: boolean;
+  now: () => Date;
+  info?: InfoOptions;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface StaticIndexResult {
+  mode: 'full' | 'update';
+  /** Why a requested update became a full build, if it did. */
+  fullReason?: string;
+  gems: number;
+  names: number;
+  added: number;
+  removed: number;
+  written: number;
+  deleted: number;
+}
+
+const STATE_FILE = '.quarry/index.json';
+
+async function listGemFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(join(dir, 'gems'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new QuarryError('not_found', `no gems/ folder in ${dir}: put the .gem files in ${join(dir, 'gems')}`);
+    }
+    throw e;
+  }
+  return names.filter((n) => n.endsWith('.gem') && !n.startsWith('.')).sort();
+}
+
+async function parseGems(dir: string, files: readonly string[], opts: StaticIndexOptions): Promise<ParsedGem[]> {
+  let done = 0;
+  return mapLimit(files, 16, async (file) => {
+    const bytes = await readFile(join(dir, 'gems', file));
+    try {
+      const pkg = readGem(bytes);
+      checkGemFileName(file, pkg.spec);
+      opts.onProgress?.('reading gems', ++done, files.length);
+      return { file, spec: pkg.spec, sha256: pkg.sha256 };
+    } catch (e) {
+      throw isQuarryError(e) ? e.about(`gems/${file}`) : e;
+    }
+  });
+}
+
+async function loadState(dir: string): Promise<{ state: StaticState; versions: string } | string> {
+  let state: StaticState;
+  try {
+    state = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as StaticState;
+  } catch {
+    return 'no previous index state';
+  }
+  if (state.layout !== STATIC_STATE_LAYOUT) return `index state layout ${state.layout} is not ${STATIC_STATE_LAYOUT}`;
+  let versions: string;
+  try {
+    versions = await readFile(join(dir, 'versions'), 'utf8');
+  } catch {
+    return 'no versions file';
+  }
+  if (Buffer.byteLength(versions) !== state.versionsLength || md5Hex(versions) !== state.versionsMd5) {
+    return 'versions was changed since the last run';
+  }
+  return { state, versions };
+}
+
+/** Writes the plan: staging first, then renames in plan order, then deletes, then the state. */
+async function applyPlan(dir: string, plan: StaticPlan, fullBuild: boolean): Promise<number> {
+  const staging = join(dir, '.quarry', `staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const made = new Set<string>();
+  const ensureDir = async (d: string): Promise<void> => {
+    if (made.has(d)) return;
+    await mkdir(d, { recursive: true });
+    made.add(d);
+  };
+  try {
+    await mapLimit(plan.writes, 32, async (w) => {
+      const p = join(staging, w.path);
+      await ensureDir(dirname(p));
+      await writeFile(p, w.body);
+    });
+    for (const w of plan.writes) {
+      const target = join(dir, w.path);
+      await ensureDir(dirname(target));
+      await rename(join(staging, w.path), target);
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  let deleted = 0;
+  const deletes = new Set(plan.deletes);
+  if (fullBuild) {
+    // Anything a previous build left in quick/ or info/ that this build did not write is stale.
+    const written = new Set(plan.writes.map((w) => w.path));
+    for (const sub of ['quick/Marshal.4.8', 'info']) {
+      const existing = await readdir(join(dir, sub)).catch(() => [] as string[]);
+      for (const f of existing) if (!written.has(`${sub}/${f}`)) deletes.add(`${sub}/${f}`);
+    }
+  }
+  for (const d of deletes) {
+    await rm(join(dir, d), { force: true });
+    deleted++;
+  }
+  await writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(plan.state));
+  return deleted;
+}
+
+export async function buildStaticIndex(opts: StaticIndexOptions): Promise<StaticIndexResult> {
+  const { dir } = opts;
+  const files = await listGemFiles(dir);
+  let fullReason: string | undefined;
+  if (opts.update) {
+    const prev = await loadState(dir);
+    if (typeof prev !== 'string') {
+      const known = new Set(prev.state.files.map((f) => f.file));
+      const present = new Set(files);
+      const addedFiles = files.filter((f) => !known.has(f));
+      const removed = prev.state.files.filter((f) => !present.has(f.file)).map((f) => f.file);
+      const added = await parseGems(dir, addedFiles, opts);
+      const plan = planUpdate(prev.state, prev.versions, added, removed, opts.info);
+      const deleted = await applyPlan(dir, plan, false);
+      return {
+        mode: 'update',
+        gems: plan.state.files.length,
+        names: plan.names,
+        added: plan.added,
+        removed: plan.removed,
+        written: plan.writes.length,
+        deleted,
+      };
+    }
+    fullReason = prev;
+  }
+  const gems = await parseGems(dir, files, opts);
+  const plan = planFullBuild(gems, opts.now(), opts.info);
+  const deleted = await applyPlan(dir, plan, true);
+  const result: StaticIndexResult = {
+    mode: 'full',
+    gems: gems.length,
+    names: plan.names,
+    added: plan.added,
+    removed: 0,
+    written: plan.writes.length,
+    deleted,
+  };
+  if (fullReason) result.fullReason = fullReason;
+  return result;
+}
