@@ -2,6 +2,7 @@
  * Gem names and the file names derived from them. Pure: no IO.
  */
 import { QuarryError } from '../errors.ts';
+import { isValidPlatformString } from './platform.ts';
 import { isValidVersion } from './version.ts';
 
 /** rubygems.org's name rule: \A(?=.*[a-zA-Z])[a-zA-Z0-9][a-zA-Z0-9._-]*\z */
@@ -55,7 +56,8 @@ export interface GemFileParts {
  *   as the version; such names cannot be told apart from the file name alone.
  * - A version written with "-" (`1.0-rc1`) is never produced in file names (RubyGems normalizes
  *   it to `1.0.pre.rc1`), so a part after the version is always read as platform.
- * Returns null when no such split exists or the name is invalid. Look up the real
+ * - Names may end in "-" (`foo-` is valid), so `foo--1.0.gem` is name `foo-`, version `1.0`.
+ * Returns null when no such split exists, or the name or platform is invalid. Look up the real
  * (name, version, platform) in an index whenever you can.
  */
 export function parseGemFileName(file: string): GemFileParts | null {
@@ -71,7 +73,8 @@ export function parseGemFileName(file: string): GemFileParts | null {
     if (!isValidGemName(name)) return null;
     const rest = parts.slice(i + 1);
     if (rest.some((p) => p === '')) return null;
-    return { name, version: part, platform: rest.length ? rest.join('-') : 'ruby' };
+    const platform = rest.length ? rest.join('-') : 'ruby';
+    return isValidPlatformString(platform) ? { name, version: part, platform } : null;
   }
   return null;
 }

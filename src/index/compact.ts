@@ -3,7 +3,7 @@
  * Bytes are stable: a changed byte in an info body changes its MD5 in /versions.
  */
 import { createHash } from 'node:crypto';
-import { compactIndexRequirement, isDefaultRequirement } from '../gem/requirement.ts';
+import { compactIndexRequirement, requirementToString } from '../gem/requirement.ts';
 import type { IndexEntry } from './entry.ts';
 import { versionToken } from './entry.ts';
 import { byteCompare } from './order.ts';
@@ -23,8 +23,11 @@ export function infoLine(e: IndexEntry, options: InfoOptions = {}): string {
     .map(({ d }) => `${d.name}:${compactIndexRequirement(d.requirement)}`)
     .join(',');
   let req = `checksum:${e.sha256}`;
-  if (!isDefaultRequirement(e.requiredRubyVersion)) req += `,ruby:${compactIndexRequirement(e.requiredRubyVersion)}`;
-  if (!isDefaultRequirement(e.requiredRubygemsVersion)) {
+  // The compact index leaves these out only when the requirement reads exactly ">= 0".
+  if (requirementToString(e.requiredRubyVersion) !== '>= 0') {
+    req += `,ruby:${compactIndexRequirement(e.requiredRubyVersion)}`;
+  }
+  if (requirementToString(e.requiredRubygemsVersion) !== '>= 0') {
     req += `,rubygems:${compactIndexRequirement(e.requiredRubygemsVersion)}`;
   }
   if (options.createdAt && e.createdAt) req += `,created_at:${e.createdAt}`;

@@ -1,0 +1,33 @@
+/** Blobs in memory: for tests and ephemeral builds. */
+import type { BlobInfo, BlobStore } from './types.ts';
+import { assertSafeKey } from './types.ts';
+
+export class MemoryBlobStore implements BlobStore {
+  private readonly objects = new Map<string, Buffer>();
+
+  async get(key: string): Promise<Buffer | null> {
+    assertSafeKey(key);
+    const b = this.objects.get(key);
+    return b ? Buffer.from(b) : null;
+  }
+
+  async head(key: string): Promise<BlobInfo | null> {
+    assertSafeKey(key);
+    const b = this.objects.get(key);
+    return b ? { size: b.length } : null;
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    assertSafeKey(key);
+    this.objects.set(key, Buffer.from(body));
+  }
+
+  async delete(key: string): Promise<void> {
+    assertSafeKey(key);
+    this.objects.delete(key);
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    for (const k of [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort()) yield k;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * The blob store: immutable bytes by key. Local files by default; S3-compatible stores at scale.
+ * Keys come only from src/blobs/keys.ts, built from validated domain values.
+ */
+export interface BlobInfo {
+  size: number;
+}
+
+export interface BlobStore {
+  /** The whole object, or null when absent. */
+  get(key: string): Promise<Buffer | null>;
+  head(key: string): Promise<BlobInfo | null>;
+  /** Writes atomically: a reader sees the old object, the new one, or none; never a partial one. */
+  put(key: string, body: Uint8Array, options?: { contentType?: string }): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Keys under a prefix, in byte order. */
+  list(prefix: string): AsyncIterable<string>;
+}
+
+/** Keys are relative paths of safe segments: no '..', no leading '/', no empty or hidden segments. */
+export function assertSafeKey(key: string): void {
+  if (
+    key.length === 0 ||
+    key.length > 1024 ||
+    key.startsWith('/') ||
+    key.split('/').some((s) => s === '' || s === '.' || s === '..' || s.startsWith('.')) ||
+    /[\u0000-\u001f\\]/.test(key)
+  ) {
+    throw new Error(`unsafe blob key: ${JSON.stringify(key)}`);
+  }
+}

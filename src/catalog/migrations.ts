@@ -1,0 +1,113 @@
+/**
+ * Numbered, append-only migrations. Never edit a released one: add the next number.
+ * Written with kysely's schema builder so one list serves SQLite and PostgreSQL.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Kysely<Database>, dialect: Dialect): Promise<void>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the schema builder is untyped by design
+type AnyDb = Kysely<any>;
+
+const idType = (d: Dialect) => (d === 'postgres' ? 'serial' : 'integer');
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    async up(db0, d) {
+      const db = db0 as AnyDb;
+      await db.schema
+        .createTable('gems')
+        .addColumn('id', idType(d), (c) => (d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('name_lower', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('versions')
+        .addColumn('id', idType(d), (c) => (d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+        .addColumn('gem_id', 'integer', (c) => c.notNull().references('gems.id'))
+        .addColumn('number', 'text', (c) => c.notNull())
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('gem_platform', 'text', (c) => c.notNull())
+        .addColumn('canonical', 'text', (c) => c.notNull())
+        .addColumn('full_name', 'text', (c) => c.notNull())
+        .addColumn('original_full_name', 'text', (c) => c.notNull())
+        .addColumn('prerelease', 'integer', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('yanked_at', 'text')
+        .addColumn('pushed_by', 'integer')
+        .addUniqueConstraint('versions_identity', ['gem_id', 'number', 'platform'])
+        .addUniqueConstraint('versions_canonical', ['gem_id', 'canonical', 'platform'])
+        .execute();
+      await db.schema.createIndex('versions_full_name').on('versions').column('full_name').execute();
+      await db.schema.createIndex('versions_original_full_name').on('versions').column('original_full_name').execute();
+      await db.schema
+        .createTable('versions_log')
+        .addColumn('seq', idType(d), (c) => (d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+        .addColumn('gem_name', 'text', (c) => c.notNull())
+        .addColumn('tokens', 'text', (c) => c.notNull())
+        .addColumn('info_md5', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', idType(d), (c) => (d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('prefix', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('gem_pattern', 'text')
+        .addColumn('expires_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .execute();
+    },
+  },
+];
+
+/** Applies every migration newer than the database, each in its own transaction. */
+export async function migrate(db: Kysely<Database>, dialect: Dialect, now: () => Date): Promise<number> {
+  await (db as AnyDb).schema
+    .createTable('schema_migrations')
+    .ifNotExists()
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('applied_at', 'text', (c) => c.notNull())
+    .execute();
+  const done = new Set((await db.selectFrom('schema_migrations').select('version').execute()).map((r) => r.version));
+  let applied = 0;
+  for (const m of migrations) {
+    if (done.has(m.version)) continue;
+    await db.transaction().execute(async (trx) => {
+      await m.up(trx, dialect);
+      await trx
+        .insertInto('schema_migrations')
+        .values({ version: m.version, name: m.name, applied_at: now().toISOString() })
+        .execute();
+    });
+    applied++;
+  }
+  const newest = Math.max(0, ...done, ...migrations.map((m) => m.version));
+  const known = Math.max(...migrations.map((m) => m.version));
+  if (newest > known) {
+    throw new Error(`the catalog was migrated by a newer Quarry (schema ${newest}, this one knows ${known})`);
+  }
+  return applied;
+}

@@ -1,0 +1,67 @@
+/** Table types for the typed query layer (kysely), shared by the SQLite and PostgreSQL drivers. */
+import type { Generated } from 'kysely';
+
+export interface GemsTable {
+  id: Generated<number>;
+  name: string;
+  name_lower: string;
+  created_at: string;
+}
+
+export interface VersionsTable {
+  id: Generated<number>;
+  gem_id: number;
+  number: string;
+  platform: string;
+  gem_platform: string;
+  canonical: string;
+  full_name: string;
+  original_full_name: string;
+  prerelease: number;
+  sha256: string;
+  size: number;
+  spec: string;
+  created_at: string;
+  yanked_at: string | null;
+  pushed_by: number | null;
+}
+
+export interface VersionsLogTable {
+  seq: Generated<number>;
+  gem_name: string;
+  tokens: string;
+  info_md5: string;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface ApiKeysTable {
+  id: Generated<number>;
+  name: string;
+  prefix: string;
+  hash: string;
+  scopes: string;
+  gem_pattern: string | null;
+  expires_at: string | null;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface SchemaMigrationsTable {
+  version: number;
+  name: string;
+  applied_at: string;
+}
+
+export interface Database {
+  gems: GemsTable;
+  versions: VersionsTable;
+  versions_log: VersionsLogTable;
+  meta: MetaTable;
+  api_keys: ApiKeysTable;
+  schema_migrations: SchemaMigrationsTable;
+}

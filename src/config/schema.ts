@@ -1,0 +1,73 @@
+/**
+ * The configuration schema: one place that lists every key, its default and its check.
+ * docs/configuration.md documents the same keys; test/config keeps the two in sync.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const bytes = z.number().int().positive();
+
+export const configSchema = z
+  .object({
+    /** Interface to listen on. */
+    host: z.string().min(1).default('0.0.0.0'),
+    /** TCP port to listen on. */
+    port: port.default(9292),
+    /** Data directory: the SQLite catalog and, with the default storage, the gem files. */
+    data: z.string().min(1).default('./quarry-data'),
+    /** Public base URL used in JSON links; by default taken from each request's Host header. */
+    base_url: z.url().nullable().default(null),
+    auth: z
+      .object({
+        /** Require a key with the `read` scope (HTTP basic auth, as Bundler sends it) for every read. */
+        protected_reads: z.boolean().default(false),
+        /** Users who may create keys with `gem signin` (GET/POST /api/v1/api_key). */
+        users: z
+          .array(
+            z
+              .object({
+                name: z.string().min(1),
+                /** `scrypt$<salt hex>$<hash hex>`, as printed by `quarry users hash-password`. */
+                password_hash: z.string().regex(/^scrypt\$[0-9a-f]+\$[0-9a-f]+$/, 'must be scrypt$<salt>$<hash>'),
+                /** Scopes of the keys this user may create. */
+                scopes: z.array(z.enum(['push', 'yank', 'read'])).default(['push', 'yank', 'read']),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .default({ protected_reads: false, users: [] }),
+    limits: z
+      .object({
+        /** Largest accepted request body (a pushed .gem), in bytes. */
+        body_bytes: bytes.default(64 * 1024 * 1024),
+        /** Requests that take longer are aborted, in milliseconds. */
+        request_timeout_ms: z.number().int().positive().default(60_000),
+      })
+      .strict()
+      .default({ body_bytes: 64 * 1024 * 1024, request_timeout_ms: 60_000 }),
+    index: z
+      .object({
+        /** Add the compact index v2 `created_at:` key to /info lines (Bundler's cooldown). */
+        info_created_at: z.boolean().default(false),
+      })
+      .strict()
+      .default({ info_created_at: false }),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    testing: z
+      .object({
+        /** Enables POST /set_time and POST /rebuild_versions_list for the conformance suite. Never in production. */
+        hooks: z.boolean().default(false),
+      })
+      .strict()
+      .default({ hooks: false }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,364 @@
+/**
+ * Ruby Marshal 4.8 writer (PROTOCOL.md section 2). Pure: values in, one Buffer out.
+ *
+ * It keeps Ruby's two tables: a symbol table (repeated symbols become `;n`) and an object table
+ * (a JS object written twice becomes `@n`). Objects are numbered when they start, except `u`
+ * (`_dump`) objects, which Ruby numbers after their ivars.
+ */
+import { QuarryError } from '../errors.ts';
+import type { IvarList, RString, RValue } from './types.ts';
+
+const FIXNUM_MIN = -(2 ** 30);
+const FIXNUM_MAX = 2 ** 30 - 1;
+const DEFAULT_MAX_DEPTH = 3000;
+
+const fail = (message: string): never => {
+  throw new QuarryError('marshal', message);
+};
+
+/** Ruby's `Float` dump text: shortest round-trip digits, in Ruby's layout (`1e2`, `0.001`, `-0`, `inf`). */
+export function formatFloat(d: number): string {
+  if (Number.isNaN(d)) return 'nan';
+  if (d === Number.POSITIVE_INFINITY) return 'inf';
+  if (d === Number.NEGATIVE_INFINITY) return '-inf';
+  if (d === 0) return Object.is(d, -0) ? '-0' : '0';
+  const [mant = '', exp = '0'] = Math.abs(d).toExponential().split('e');
+  const digits = mant.replace('.', '');
+  const decpt = Number(exp) + 1;
+  const sign = d < 0 ? '-' : '';
+  if (decpt < -3 || decpt > digits.length) {
+    const rest = digits.slice(1);
+    return `${sign}${digits[0]}${rest ? `.${rest}` : ''}e${decpt - 1}`;
+  }
+  if (decpt > 0) {
+    const rest = digits.slice(decpt);
+    return `${sign}${digits.slice(0, decpt)}${rest ? `.${rest}` : ''}`;
+  }
+  return `${sign}0.${'0'.repeat(-decpt)}${digits}`;
+}
+
+export class MarshalWriter {
+  private buf: Buffer;
+  private pos = 0;
+  private readonly symbols = new Map<string, number>();
+  private readonly objects = new Map<object, number>();
+  private objectCount = 0;
+  private readonly maxDepth: number;
+
+  constructor(options: { sizeHint?: number; maxDepth?: number } = {}) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, options.sizeHint ?? 1024));
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  }
+
+  /** Writes the `04 08` header. */
+  header(): this {
+    this.byte(4);
+    this.byte(8);
+    return this;
+  }
+
+  /** The bytes written so far (a copy, so the writer can be dropped). */
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+
+  private ensure(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    if (this.pos >= this.buf.length) this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** Marshal's variable-length *long* (section 2.2), shortest form. */
+  long(n: number): void {
+    if (!Number.isInteger(n) || n < -(2 ** 31) || n > 2 ** 31 - 1) fail(`long out of range: ${n}`);
+    this.ensure(5);
+    const b = this.buf;
+    if (n === 0) {
+      b[this.pos++] = 0;
+    } else if (n > 0 && n < 123) {
+      b[this.pos++] = n + 5;
+    } else if (n < 0 && n > -124) {
+      b[this.pos++] = (n - 5) & 0xff;
+    } else {
+      const at = this.pos++;
+      let k = 0;
+      let x = n;
+      for (; k < 4; k++) {
+        b[this.pos++] = x & 0xff;
+        x >>= 8;
+        if (n >= 0 ? x === 0 : x === -1) {
+          k++;
+          break;
+        }
+      }
+      b[at] = n >= 0 ? k : 256 - k;
+    }
+  }
+
+  /** A *long* length followed by raw bytes. */
+  bytes(data: Uint8Array): void {
+    this.long(data.length);
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+  }
+
+  /** A *long* length followed by the UTF-8 bytes of `s`. */
+  text(s: string): void {
+    const len = Buffer.byteLength(s, 'utf8');
+    this.long(len);
+    this.ensure(len);
+    this.pos += this.buf.write(s, this.pos, len, 'utf8');
+  }
+
+  /** A Symbol, or `;n` when it was written before. Non-ASCII names get their UTF-8 `E` ivar. */
+  symbol(name: string): void {
+    const known = this.symbols.get(name);
+    if (known !== undefined) {
+      this.byte(0x3b); // ;
+      this.long(known);
+      return;
+    }
+    const ascii = isAscii(name);
+    if (!ascii) this.byte(0x49); // I
+    this.byte(0x3a); // :
+    this.text(name);
+    this.symbols.set(name, this.symbols.size);
+    if (!ascii) {
+      this.long(1);
+      this.symbol('E');
+      this.byte(0x54);
+    }
+  }
+
+  /** Takes the next object index, optionally binding it to a JS object for later links. */
+  private remember(o: object | undefined): number {
+    const index = this.objectCount++;
+    if (o !== undefined) this.objects.set(o, index);
+    return index;
+  }
+
+  /** Writes one value (no header). */
+  write(v: RValue, depth = 0): void {
+    if (depth > this.maxDepth) fail(`nesting deeper than ${this.maxDepth}`);
+    if (v === null) return this.byte(0x30);
+    if (v === true) return this.byte(0x54);
+    if (v === false) return this.byte(0x46);
+    if (typeof v === 'number') return this.integer(v);
+    if (typeof v === 'bigint') return this.bigint(v);
+    if (typeof v === 'string') {
+      this.remember(undefined);
+      return this.stringBody(v, 'utf8', undefined, undefined, depth);
+    }
+    if (v.type === 'symbol') return this.symbol(v.name);
+    const link = this.objects.get(v);
+    if (link !== undefined) {
+      this.byte(0x40); // @
+      this.long(link);
+      return;
+    }
+    if (v.type === 'class' || v.type === 'module') {
+      this.remember(v);
+      this.byte(v.type === 'class' ? 0x63 : 0x6d);
+      this.text(v.name);
+      return;
+    }
+    if (v.type === 'float') {
+      this.remember(v);
+      this.byte(0x66); // f
+      this.text(formatFloat(v.value));
+      return;
+    }
+    if (v.type === 'object') {
+      this.remember(v);
+      this.byte(0x6f); // o
+      this.symbol(v.className);
+      this.ivarPairs(v.ivars, depth);
+      return;
+    }
+    if (v.type === 'userMarshal') {
+      this.remember(v);
+      this.byte(0x55); // U
+      this.symbol(v.className);
+      this.write(v.data, depth + 1);
+      return;
+    }
+    if (v.type === 'userDefined') {
+      const ivars = v.ivars ?? [];
+      if (ivars.length > 0) this.byte(0x49);
+      this.byte(0x75); // u
+      this.symbol(v.className);
+      this.bytes(v.bytes);
+      if (ivars.length > 0) this.ivarPairs(ivars, depth);
+      this.remember(v); // Ruby numbers a _dump object after its ivars
+      return;
+    }
+    this.wrapped(v, depth);
+  }
+
+  /** Strings, arrays, hashes, possibly inside `e` (extended) and `C` (user class) wrappers. */
+  private wrapped(v: RValue & object, depth: number): void {
+    const modules: string[] = [];
+    let userClass: string | undefined;
+    let core: RValue = v;
+    for (;;) {
+      if (core === null || typeof core !== 'object' || Array.isArray(core)) break;
+      if (core.type === 'extended') {
+        modules.push(...core.modules);
+        core = core.value;
+      } else if (core.type === 'userClass') {
+        if (userClass !== undefined) fail('nested user-class wrappers');
+        userClass = core.className;
+        core = core.value;
+      } else break;
+    }
+    if (core !== v && (modules.length > 0 || userClass !== undefined)) {
+      if (core === null || typeof core !== 'object' || this.objects.has(core)) {
+        fail('a user-class or extended wrapper must hold a fresh String, Array, Hash or Object');
+      }
+    }
+    const index = this.remember(v);
+    if (core !== v && typeof core === 'object' && core !== null) this.objects.set(core, index);
+    const writePrefix = (): void => {
+      for (const m of modules) {
+        this.byte(0x65); // e
+        this.symbol(m);
+      }
+      if (userClass !== undefined) {
+        this.byte(0x43); // C
+        this.symbol(userClass);
+      }
+    };
+    if (Array.isArray(core)) {
+      writePrefix();
+      this.byte(0x5b); // [
+      this.long(core.length);
+      for (const item of core) this.write(item, depth + 1);
+      return;
+    }
+    if (typeof core === 'string') {
+      return this.stringBody(core, 'utf8', undefined, writePrefix, depth);
+    }
+    if (core === null || typeof core !== 'object' || core.type === 'symbol') {
+      return fail('a wrapper must hold an object');
+    }
+    if (core.type === 'string') {
+      return this.stringBody(core.value, core.encoding, core, writePrefix, depth);
+    }
+    if (core.type === 'hash') {
+      const ivars = core.ivars ?? [];
+      if (ivars.length > 0) this.byte(0x49);
+      writePrefix();
+      const hasDefault = core.default !== undefined;
+      this.byte(hasDefault ? 0x7d : 0x7b); // } or {
+      this.long(core.entries.length);
+      for (const [k, val] of core.entries) {
+        this.write(k, depth + 1);
+        this.write(val, depth + 1);
+      }
+      if (hasDefault) this.write(core.default ?? null, depth + 1);
+      if (ivars.length > 0) this.ivarPairs(ivars, depth);
+      return;
+    }
+    if (core.type === 'object') {
+      writePrefix();
+      this.byte(0x6f);
+      this.symbol(core.className);
+      this.ivarPairs(core.ivars, depth);
+      return;
+    }
+    fail(`cannot wrap a ${core.type} in a user-class or extended marker`);
+  }
+
+  private stringBody(
+    value: string | Uint8Array,
+    encoding: RString['encoding'],
+    s: RString | undefined,
+    prefix: (() => void) | undefined,
+    depth: number,
+  ): void {
+    const extra = s?.ivars ?? [];
+    const encIvar = encoding === 'binary' ? 0 : 1;
+    const count = encIvar + extra.length;
+    if (count > 0) this.byte(0x49); // I
+    prefix?.();
+    this.byte(0x22); // "
+    if (typeof value === 'string') this.text(value);
+    else this.bytes(value);
+    if (count === 0) return;
+    this.long(count);
+    if (encoding === 'utf8' || encoding === 'ascii') {
+      this.symbol('E');
+      this.byte(encoding === 'utf8' ? 0x54 : 0x46);
+    } else if (encoding === 'other') {
+      const name = s?.encodingName;
+      if (!name) fail('a String with encoding "other" needs an encodingName');
+      this.symbol('encoding');
+      this.remember(undefined);
+      this.byte(0x22);
+      this.text(name ?? '');
+    }
+    for (const [k, val] of extra) {
+      this.symbol(k);
+      this.write(val, depth + 1);
+    }
+  }
+
+  private ivarPairs(ivars: IvarList, depth: number): void {
+    this.long(ivars.length);
+    for (const [name, val] of ivars) {
+      this.symbol(name);
+      this.write(val, depth + 1);
+    }
+  }
+
+  private integer(n: number): void {
+    if (!Number.isInteger(n)) fail(`not an integer: ${n} (wrap floats with float())`);
+    if (n >= FIXNUM_MIN && n <= FIXNUM_MAX) {
+      this.byte(0x69); // i
+      this.long(n);
+      return;
+    }
+    if (!Number.isSafeInteger(n)) fail(`integer ${n} is not exact; pass a bigint`);
+    this.bigint(BigInt(n));
+  }
+
+  private bigint(n: bigint): void {
+    if (n >= BigInt(FIXNUM_MIN) && n <= BigInt(FIXNUM_MAX)) return this.integer(Number(n));
+    this.remember(undefined);
+    this.byte(0x6c); // l
+    this.byte(n < 0n ? 0x2d : 0x2b);
+    let mag = n < 0n ? -n : n;
+    const out: number[] = [];
+    while (mag > 0n) {
+      out.push(Number(mag & 0xffn));
+      mag >>= 8n;
+    }
+    if (out.length % 2 === 1) out.push(0);
+    this.long(out.length / 2);
+    this.ensure(out.length);
+    for (const b of out) this.buf[this.pos++] = b;
+  }
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** `Marshal.dump(value)`: header plus one value. */
+export function dump(value: RValue, options?: { sizeHint?: number; maxDepth?: number }): Buffer {
+  const w = new MarshalWriter(options);
+  w.header();
+  w.write(value);
+  return w.finish();
+}
