@@ -24,7 +24,7 @@ require 'fileutils'
 require 'json'
 
 ENV['SOURCE_DATE_EPOCH'] = '1704067200' # 2024-01-01T00:00:00Z
-GENERATOR = 1 # bump when the corpus shape changes, so cached corpora are rebuilt
+GENERATOR = 2 # bump when the corpus shape changes, so cached corpora are rebuilt
 
 # A Gem::Package whose data files come from memory instead of the working directory.
 class MemoryPackage < Gem::Package
@@ -91,6 +91,7 @@ def spec_for(rng, name, version, platform, deps)
     s.name = name
     s.version = version
     s.platform = platform unless platform == 'ruby'
+    s.date = Gem.source_date_epoch # explicit: a build without validation would leave it empty
     s.authors = ["Author #{rng.rand(1000)}"]
     s.email = "dev#{rng.rand(1000)}@example.invalid"
     s.homepage = "https://example.invalid/#{name}"

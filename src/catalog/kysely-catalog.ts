@@ -117,6 +117,11 @@ function txApi(db: Db): CatalogTx {
       await bumpGeneration(db);
       return r.seq;
     },
+    allLiveVersions: () => allLiveVersions(db),
+    async maxLogSeq() {
+      const r = await db.selectFrom('versions_log').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst();
+      return Number(r?.m ?? 0);
+    },
     async setVersionsBase(base: VersionsBase) {
       for (const [key, value] of [
         ['versions_created_at', base.createdAt],
@@ -141,6 +146,11 @@ async function findVersion(db: Db, name: string, number: string, platform: strin
     .where('versions.platform', '=', platform)
     .executeTakeFirst();
   return r ? toRecord(r) : null;
+}
+
+async function allLiveVersions(db: Db): Promise<VersionRecord[]> {
+  const rows = await versionsQuery(db).where('versions.yanked_at', 'is', null).orderBy('gems.name').orderBy('versions.id').execute();
+  return rows.map(toRecord);
 }
 
 async function liveVersions(db: Db, name: string): Promise<VersionRecord[]> {
@@ -180,13 +190,8 @@ export class KyselyCatalog implements Catalog {
     return liveVersions(this.db, name);
   }
 
-  async allLiveVersions(): Promise<VersionRecord[]> {
-    const rows = await versionsQuery(this.db)
-      .where('versions.yanked_at', 'is', null)
-      .orderBy('gems.name')
-      .orderBy('versions.id')
-      .execute();
-    return rows.map(toRecord);
+  allLiveVersions(): Promise<VersionRecord[]> {
+    return allLiveVersions(this.db);
   }
 
   findVersion(name: string, number: string, platform: string): Promise<VersionRecord | null> {

@@ -92,6 +92,8 @@ export interface CatalogTx {
   setYanked(id: number, yankedAt: string | null): Promise<void>;
   appendVersionsLog(name: string, tokens: string, infoMd5: string): Promise<number>;
   setVersionsBase(base: VersionsBase): Promise<void>;
+  allLiveVersions(): Promise<VersionRecord[]>;
+  maxLogSeq(): Promise<number>;
 }
 
 export interface Catalog {

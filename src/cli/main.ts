@@ -2,7 +2,9 @@
 /** The quarry command line: one verb per job. Errors become a message and an exit code here. */
 import { Command, CommanderError } from 'commander';
 import { isQuarryError } from '../errors.ts';
+import { registerAdmin } from './admin-commands.ts';
 import { registerIndex } from './index-command.ts';
+import { registerServe } from './serve-command.ts';
 
 const program = new Command();
 program
@@ -12,6 +14,8 @@ program
   .exitOverride()
   .showHelpAfterError();
 registerIndex(program);
+registerServe(program);
+registerAdmin(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,17 +3,25 @@
  * let the real `gem` and `bundle` install, fetch and update from it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildCorpus } from '../support/corpus.ts';
 import type { Corpus } from '../support/corpus.ts';
+import { buildCorpus } from '../support/corpus.ts';
 import { indexStaticDir, staticIndexer } from '../support/quarry.ts';
-import { describeRun, expectSuccess, requireRuby, rubySandbox } from '../support/ruby.ts';
 import type { RubySandbox, RunResult } from '../support/ruby.ts';
-import { startStaticServer } from '../support/static-server.ts';
+import { describeRun, expectSuccess, requireRuby, rubySandbox } from '../support/ruby.ts';
 import type { RecordedRequest, StaticServer } from '../support/static-server.ts';
+import { startStaticServer } from '../support/static-server.ts';
 
 const TIMEOUT = { timeout: 180_000 };
 
@@ -34,7 +42,10 @@ function assertCachedGemsIdentical(gemDir: string, repoGems: string): string[] {
   for (const f of files) {
     const source = join(repoGems, f);
     assert.ok(existsSync(source), `installed ${f} has no counterpart in the repository`);
-    assert.ok(readFileSync(join(cache, f)).equals(readFileSync(source)), `${f}: cached bytes differ from the source`);
+    assert.ok(
+      readFileSync(join(cache, f)).equals(readFileSync(source)),
+      `${f}: cached bytes differ from the source`,
+    );
   }
   return files.sort();
 }
@@ -130,7 +141,10 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     await gemFrom(s, ['install', 'edge-mixed']);
     assert.ok(installedSpecs(s.gemHome).includes('edge-mixed-1.0.0'), 'without --pre the release is chosen');
     await gemFrom(s, ['install', 'edge-mixed', '--pre']);
-    assert.ok(installedSpecs(s.gemHome).includes('edge-mixed-1.1.0.beta1'), 'with --pre the prerelease is chosen');
+    assert.ok(
+      installedSpecs(s.gemHome).includes('edge-mixed-1.1.0.beta1'),
+      'with --pre the prerelease is chosen',
+    );
     const long = corpus.gems.find((g) => g.file.length > 100);
     assert.ok(long, 'the corpus has a gem whose file name is over 100 characters');
     await gemFrom(s, ['install', long.name, '--pre']);
@@ -151,7 +165,9 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
       ]),
     );
     assert.equal(r.stdout, '2.0.0 x86_64-linux x86_64-linux');
-    assert.deepEqual(assertCachedGemsIdentical(s.gemHome, corpus.gemsDir), ['edge-native-2.0.0-x86_64-linux.gem']);
+    assert.deepEqual(assertCachedGemsIdentical(s.gemHome, corpus.gemsDir), [
+      'edge-native-2.0.0-x86_64-linux.gem',
+    ]);
   });
 
   test('gem fetch downloads byte-identical files', TIMEOUT, async () => {
@@ -160,7 +176,10 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     mkdirSync(out);
     server.clearRequests();
     await gemFrom(s, ['fetch', 'edge-base'], out);
-    assert.ok(server.requested('/latest_specs.4.8.gz', 'GET').length > 0, 'gem fetch NAME reads latest_specs');
+    assert.ok(
+      server.requested('/latest_specs.4.8.gz', 'GET').length > 0,
+      'gem fetch NAME reads latest_specs',
+    );
     await gemFrom(s, ['fetch', 'edge-base', '-v', '1.0.0'], out);
     await gemFrom(s, ['fetch', 'edge-native', '-v', '2.0.0'], out);
     await gemFrom(s, ['fetch', 'edge-unicode'], out);
@@ -190,14 +209,29 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     assert.equal(r.status, 0, `${describeRun('bundle install', r)}\n--- requests\n${log}`);
 
     const got = (p: string) => server.requested(p, 'GET').filter((x) => x.status === 200).length > 0;
-    for (const p of ['/versions', '/info/edge-deps', '/info/edge-base', '/info/power_assert', '/info/edge-native']) {
+    for (const p of [
+      '/versions',
+      '/info/edge-deps',
+      '/info/edge-base',
+      '/info/power_assert',
+      '/info/edge-native',
+    ]) {
       assert.ok(got(p), `bundle did not GET ${p}:\n${log}`);
     }
     const legacy = server.requests.filter((x) => /specs\.4\.8|^\/api\/|^\/quick\//.test(x.path));
-    assert.deepEqual(paths(legacy), [], 'the compact index made the legacy index and dependency API unnecessary');
+    assert.deepEqual(
+      paths(legacy),
+      [],
+      'the compact index made the legacy index and dependency API unnecessary',
+    );
 
     const lock = readFileSync(join(app, 'Gemfile.lock'), 'utf8');
-    for (const line of ['edge-base (2.0.0)', 'edge-deps (1.0.0)', 'edge-unicode (0.1.0)', 'power_assert (2.0.1)']) {
+    for (const line of [
+      'edge-base (2.0.0)',
+      'edge-deps (1.0.0)',
+      'edge-unicode (0.1.0)',
+      'power_assert (2.0.1)',
+    ]) {
       assert.ok(lock.includes(`    ${line}\n`), `Gemfile.lock lacks ${line}:\n${lock}`);
     }
     assert.match(lock, /^ {4}edge-native \(2\.0\.0-x86_64-linux\)$/m, lock);
@@ -218,7 +252,10 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     const s = sandbox();
     server.clearRequests();
     ok('gem sources --add', await s.gem(['sources', '--add', server.url]));
-    assert.ok(server.requested('/specs.4.8.gz', 'GET').some((r) => r.status === 200), 'it loaded specs.4.8.gz');
+    assert.ok(
+      server.requested('/specs.4.8.gz', 'GET').some((r) => r.status === 200),
+      'it loaded specs.4.8.gz',
+    );
     const list = ok('gem sources --list', await s.gem(['sources', '--list']));
     assert.ok(list.stdout.split('\n').includes(server.url), list.stdout);
   });

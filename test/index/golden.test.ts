@@ -6,7 +6,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -118,7 +127,11 @@ function assertSameBytes(label: string, actual: Buffer, expected: Buffer): void 
 
 /** Same set of compact-index files, each byte-identical. */
 function assertSameTree(actualDir: string, expectedDir: string): void {
-  assert.deepEqual(compactFiles(actualDir), compactFiles(expectedDir), 'the set of compact-index files differs');
+  assert.deepEqual(
+    compactFiles(actualDir),
+    compactFiles(expectedDir),
+    'the set of compact-index files differs',
+  );
   for (const f of compactFiles(expectedDir)) {
     assertSameBytes(f, readFileSync(join(actualDir, f)), readFileSync(join(expectedDir, f)));
   }
@@ -150,7 +163,11 @@ describe('golden fixtures', () => {
     assert.equal(info.split('\n').filter((l) => l.includes('|checksum:')).length, scenarios.gems.length);
     for (const f of scenarios.gems) {
       const sum = sha256(readFileSync(join(golden, 'gems', f)));
-      assert.equal(info.split(`|checksum:${sum}`).length - 1, 1, `${f}: checksum ${sum} not listed exactly once`);
+      assert.equal(
+        info.split(`|checksum:${sum}`).length - 1,
+        1,
+        `${f}: checksum ${sum} not listed exactly once`,
+      );
     }
   });
 });

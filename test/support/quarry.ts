@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeRun, runSync, rubySandbox } from './ruby.ts';
+import { describeRun, rubySandbox, runSync } from './ruby.ts';
 
 /** The repository root (two levels above test/support/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -89,7 +89,8 @@ export function indexStaticDir(dir: string, opts: { update?: boolean } = {}): Qu
   const update = opts.update ? ['--update'] : [];
   if (staticIndexer() === 'generate_index') return generateIndex(dir, update);
   const r = runQuarry(['index', dir, ...update]);
-  if (r.status !== 0) throw new Error(describeRun(`quarry index ${dir} ${update.join(' ')}`, { ...r, signal: null }));
+  if (r.status !== 0)
+    throw new Error(describeRun(`quarry index ${dir} ${update.join(' ')}`, { ...r, signal: null }));
   return r;
 }
 

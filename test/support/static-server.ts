@@ -6,8 +6,8 @@
  * Every request is recorded so tests can assert which endpoints a client used.
  */
 import { createReadStream, statSync } from 'node:fs';
-import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve, sep } from 'node:path';
 

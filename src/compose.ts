@@ -1,0 +1,83 @@
+/**
+ * The composition root: config -> drivers -> services -> http. The only module that knows which
+ * drivers exist.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { FsBlobStore } from './blobs/fs.ts';
+import type { BlobStore } from './blobs/types.ts';
+import { openSqliteCatalog } from './catalog/sqlite.ts';
+import type { Catalog } from './catalog/types.ts';
+import type { Config } from './config/schema.ts';
+import { QuarryError } from './errors.ts';
+import { buildApp } from './http/app.ts';
+import { GemService } from './services/gems.ts';
+import { IndexView } from './services/index-view.ts';
+import { KeyService } from './services/keys.ts';
+import { Metrics } from './services/metrics.ts';
+
+/** Bumped when the data directory's layout changes incompatibly. */
+export const DATA_LAYOUT = 1;
+
+/** A clock that tests (POST /set_time) may move; production code only reads it. */
+export class SettableClock {
+  private offset = 0;
+  constructor(private readonly base: () => Date) {}
+  readonly now = (): Date => new Date(this.base().getTime() + this.offset);
+  set(at: Date): void {
+    this.offset = at.getTime() - this.base().getTime();
+  }
+}
+
+export interface Services {
+  config: Config;
+  catalog: Catalog;
+  blobs: BlobStore;
+  index: IndexView;
+  gems: GemService;
+  keys: KeyService;
+  metrics: Metrics;
+  clock: SettableClock;
+  close(): Promise<void>;
+}
+
+function checkLayout(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true });
+  const marker = join(dataDir, 'quarry-layout.json');
+  let found: { layout?: number } | null = null;
+  try {
+    found = JSON.parse(readFileSync(marker, 'utf8')) as { layout?: number };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new QuarryError('config', `${marker} is unreadable: ${(e as Error).message}`);
+    }
+  }
+  if (found === null) {
+    writeFileSync(marker, `${JSON.stringify({ layout: DATA_LAYOUT })}\n`);
+  } else if (found.layout !== DATA_LAYOUT) {
+    throw new QuarryError('config', `data directory ${dataDir} has layout ${found.layout}; this Quarry uses layout ${DATA_LAYOUT}`);
+  }
+}
+
+export async function composeServices(config: Config, baseClock: () => Date, options: { metricsDefaults?: boolean } = {}): Promise<Services> {
+  const dataDir = resolve(config.data);
+  checkLayout(dataDir);
+  const clock = new SettableClock(baseClock);
+  const catalog = await openSqliteCatalog(join(dataDir, 'catalog.sqlite3'), clock.now);
+  const blobs = new FsBlobStore(join(dataDir, 'blobs'));
+  const info = { createdAt: config.index.info_created_at };
+  const index = new IndexView(catalog, info, clock.now);
+  const metrics = new Metrics(options.metricsDefaults ?? true);
+  const gems = new GemService({ catalog, blobs, now: clock.now, info, onChange: () => index.invalidate() });
+  await gems.ensureVersionsBase();
+  const keys = new KeyService(catalog, clock.now);
+  return { config, catalog, blobs, index, gems, keys, metrics, clock, close: () => catalog.close() };
+}
+
+export async function composeServer(config: Config, baseClock: () => Date): Promise<{ app: FastifyInstance; services: Services }> {
+  const services = await composeServices(config, baseClock);
+  const app = await buildApp({ ...services, setTime: (at) => services.clock.set(at) });
+  app.addHook('onClose', async () => services.close());
+  return { app, services };
+}

@@ -1,0 +1,113 @@
+/**
+ * API keys: created with scopes, an optional gem-name pattern and expiry; stored as SHA-256 hashes
+ * (keys are 256-bit random, so a fast hash is enough) and compared in constant time.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ApiKeyRecord, Catalog, Scope } from '../catalog/types.ts';
+import { QuarryError } from '../errors.ts';
+
+export const SCOPES: readonly Scope[] = ['push', 'yank', 'read'];
+const KEY_PREFIX = 'quarry_';
+
+export const hashKey = (raw: string): string => createHash('sha256').update(raw, 'utf8').digest('hex');
+
+/** `30d`, `12h`, `45m` or an ISO 8601 date. */
+export function parseExpiry(input: string, now: Date): string {
+  const m = /^(\d+)([dhm])$/.exec(input);
+  if (m) {
+    const n = Number(m[1]);
+    const ms = m[2] === 'd' ? 86_400_000 : m[2] === 'h' ? 3_600_000 : 60_000;
+    return new Date(now.getTime() + n * ms).toISOString();
+  }
+  const d = new Date(input);
+  if (Number.isNaN(d.getTime())) throw new QuarryError('bad_request', `expiry "${input}" is neither like 30d, 12h, 45m nor a date`);
+  return d.toISOString();
+}
+
+export function parseScopes(input: string | readonly string[]): Scope[] {
+  const list = (typeof input === 'string' ? input.split(',') : [...input]).map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) throw new QuarryError('bad_request', `no scopes given; choose from ${SCOPES.join(', ')}`);
+  for (const s of list) {
+    if (!SCOPES.includes(s as Scope)) throw new QuarryError('bad_request', `unknown scope "${s}"; choose from ${SCOPES.join(', ')}`);
+  }
+  return [...new Set(list)] as Scope[];
+}
+
+/** A glob over gem names: letters, digits, `._-` and `*`. */
+export function gemPatternMatches(pattern: string | null, name: string): boolean {
+  if (pattern === null) return true;
+  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`);
+  return re.test(name);
+}
+
+export function validateGemPattern(pattern: string): void {
+  if (!/^[A-Za-z0-9._*-]+$/.test(pattern)) {
+    throw new QuarryError('bad_request', `gem pattern "${pattern}" may only hold letters, digits, . _ - and *`);
+  }
+}
+
+export interface CreatedKey {
+  key: string;
+  record: ApiKeyRecord;
+}
+
+export class KeyService {
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly now: () => Date,
+  ) {}
+
+  async create(opts: { name: string; scopes: Scope[]; gemPattern?: string | null; expires?: string | null }): Promise<CreatedKey> {
+    if (opts.gemPattern) validateGemPattern(opts.gemPattern);
+    const now = this.now();
+    const key = KEY_PREFIX + randomBytes(32).toString('base64url');
+    const record = await this.catalog.createKey({
+      name: opts.name,
+      prefix: key.slice(0, KEY_PREFIX.length + 6),
+      hash: hashKey(key),
+      scopes: opts.scopes,
+      gemPattern: opts.gemPattern ?? null,
+      expiresAt: opts.expires ? parseExpiry(opts.expires, now) : null,
+      createdAt: now.toISOString(),
+    });
+    return { key, record };
+  }
+
+  list(): Promise<ApiKeyRecord[]> {
+    return this.catalog.listKeys();
+  }
+
+  async revoke(id: number): Promise<void> {
+    if (!(await this.catalog.revokeKey(id, this.now().toISOString()))) {
+      throw new QuarryError('not_found', `no active key with id ${id}`);
+    }
+  }
+
+  /**
+   * Checks a raw key for a scope (and a gem name, for push and yank).
+   * 401 (unauthorized) when the key is missing, unknown, revoked or expired; 403 (forbidden) when
+   * it lacks the scope or does not cover the gem.
+   */
+  async authorize(raw: string | undefined, scope: Scope, gemName?: string): Promise<ApiKeyRecord> {
+    if (!raw) throw new QuarryError('unauthorized', 'an API key is required (set GEM_HOST_API_KEY or use gem signin)');
+    const hash = hashKey(raw.trim());
+    const found = await this.catalog.findKeyByHash(hash);
+    if (!found || !timingSafeEqual(Buffer.from(found.hash, 'hex'), Buffer.from(hash, 'hex'))) {
+      throw new QuarryError('unauthorized', 'Access Denied. The API key is not valid.');
+    }
+    const now = this.now();
+    if (found.revokedAt) throw new QuarryError('unauthorized', 'Access Denied. The API key was revoked.');
+    if (found.expiresAt && new Date(found.expiresAt).getTime() <= now.getTime()) {
+      throw new QuarryError('unauthorized', 'Access Denied. The API key has expired.');
+    }
+    if (!found.scopes.includes(scope)) {
+      throw new QuarryError('forbidden', `This API key cannot perform the specified action: it lacks the ${scope} scope.`);
+    }
+    if (gemName !== undefined && !gemPatternMatches(found.gemPattern, gemName)) {
+      throw new QuarryError('forbidden', `This API key cannot perform the specified action on this gem (${gemName}).`);
+    }
+    await this.catalog.touchKey(found.id, now.toISOString());
+    const { hash: _h, ...record } = found;
+    return record;
+  }
+}
