@@ -30,7 +30,10 @@ export interface Environment {
 const seconds = (ms: number): string =>
   (ms >= 10_000 ? (ms / 1000).toFixed(1) : (ms / 1000).toFixed(2)) + ' s';
 const mib = (kib: number): string => `${(kib / 1024).toFixed(1)} MiB`;
-const ratio = (a: number, b: number): string => `${(a / b).toFixed(a / b >= 10 ? 0 : 1)}×`;
+const ratio = (a: number, b: number): string => {
+  const r = a / b;
+  return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toPrecision(2)}×`;
+};
 const count = (n: number): string => n.toLocaleString('en-US');
 
 function rows(r: SizeResult): string[] {

@@ -7,6 +7,29 @@ import type { Dependency, Requirement } from '../gem/spec.ts';
 import type { RObject, RString, RUserDefined, RUserMarshal, RValue } from './types.ts';
 import { obj, str, sym, userDefined, userMarshal } from './types.ts';
 
+/**
+ * Hands out one String object per (text, encoding). It stands for Ruby's interned strings (frozen
+ * literals, Hash string keys, the "UTC" zone of a Time), which are the same object wherever they
+ * appear in one dump, so they come out as `@` links after the first.
+ */
+export type Interner = (s: string, encoding?: 'utf8' | 'ascii') => RString;
+
+export function makeInterner(): Interner {
+  const seen = new Map<string, RString>();
+  return (s, encoding = 'utf8') => {
+    const key = `${encoding}:${s}`;
+    let v = seen.get(key);
+    if (!v) {
+      v = str(s, encoding);
+      seen.set(key, v);
+    }
+    return v;
+  };
+}
+
+/** An Interner that shares nothing (every call is a fresh String). */
+export const noInterning: Interner = (s, encoding = 'utf8') => str(s, encoding);
+
 /** `Gem::Version`: `U :Gem::Version ["1.0"]`. */
 export const gemVersion = (version: string): RUserMarshal => userMarshal('Gem::Version', [str(version)]);
 
@@ -114,9 +137,9 @@ export function parsePlatform(platform: string): PlatformParts {
 
 /**
  * `Gem::Platform` object: `o :Gem::Platform` with `@cpu`, `@os`, `@version`. `intern` supplies
- * the shared String object for parts that Ruby takes from interned literals.
+ * the shared String object for parts that Ruby takes from frozen literals (`'linux'`, `'x86'`).
  */
-export function gemPlatform(platform: string, intern: (s: string) => RString = str): RObject {
+export function gemPlatform(platform: string, intern: Interner = noInterning): RObject {
   const p = parsePlatform(platform);
   const part = (s: string | null, literal: boolean): RValue => (s === null ? null : literal ? intern(s) : str(s));
   return obj('Gem::Platform', [
@@ -128,9 +151,10 @@ export function gemPlatform(platform: string, intern: (s: string) => RString = s
 
 /**
  * `Time.utc(y, m, d)` for the calendar day of `date` in UTC, as `Gem::Specification#date=` makes
- * it: `I u :Time <8 bytes>` with the ivar `zone` = "UTC" (US-ASCII), as Ruby 3.1 dumps it.
+ * it: `I u :Time <8 bytes>` with the ivar `zone` = "UTC" (US-ASCII), as Ruby 3.1 dumps it. The
+ * zone is an interned string in Ruby: pass one Interner for all Times of a dump to share it.
  */
-export function gemDate(date: Date): RUserDefined {
+export function gemDate(date: Date, intern: Interner = noInterning): RUserDefined {
   const t = date.getTime();
   if (Number.isNaN(t)) throw new QuarryError('marshal', 'invalid date');
   const year = date.getUTCFullYear();
@@ -140,7 +164,7 @@ export function gemDate(date: Date): RUserDefined {
   const bytes = Buffer.alloc(8);
   bytes.writeUInt32LE(p, 0);
   bytes.writeUInt32LE(0, 4);
-  return userDefined('Time', bytes, [['zone', str('UTC', 'ascii')]]);
+  return userDefined('Time', bytes, [['zone', intern('UTC', 'ascii')]]);
 }
 
 /** Reads the UTC date and time out of a `Time#_dump` payload (whole seconds, microseconds). */

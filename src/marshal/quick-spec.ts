@@ -6,8 +6,8 @@
  */
 import { deflateSync } from 'node:zlib';
 import type { GemSpec } from '../gem/spec.ts';
-import { gemDate, gemDependency, gemPlatform, gemRequirement, gemVersion } from './gem-objects.ts';
-import type { RString, RValue } from './types.ts';
+import { gemDate, gemDependency, gemPlatform, gemRequirement, gemVersion, makeInterner } from './gem-objects.ts';
+import type { RValue } from './types.ts';
 import { hash, str, userDefined } from './types.ts';
 import { dump, MarshalWriter } from './writer.ts';
 
@@ -29,15 +29,7 @@ export function sanitizeSummary(summary: string): string {
  * - metadata keys are interned, so a key equal to one of those literals is that same object.
  */
 export function quickSpecFields(spec: GemSpec): RValue[] {
-  const interned = new Map<string, RString>();
-  const intern = (s: string): RString => {
-    let v = interned.get(s);
-    if (!v) {
-      v = str(s);
-      interned.set(s, v);
-    }
-    return v;
-  };
+  const intern = makeInterner();
   const strings = (list: readonly string[]): RValue[] => list.map((s) => str(s));
 
   let originalPlatform: RValue;
@@ -55,16 +47,15 @@ export function quickSpecFields(spec: GemSpec): RValue[] {
 
   const email = spec.email === null ? null : Array.isArray(spec.email) ? strings(spec.email) : str(spec.email);
   const rubyforge = intern('');
-  const description = spec.description === null ? str('', 'ascii') : str(spec.description);
-  // Hash keys are interned: look them up after every other field, since Ruby writes [18] last.
-  const metadataEntries = Object.entries(spec.metadata);
+  // sanitize turns a nil description into nil.to_s, Ruby's interned US-ASCII "".
+  const description = spec.description === null ? intern('', 'ascii') : str(spec.description);
 
   return [
     str(spec.rubygemsVersion),
     spec.specificationVersion,
     str(spec.name),
     gemVersion(spec.version),
-    gemDate(spec.date),
+    gemDate(spec.date, intern),
     str(sanitizeSummary(spec.summary)),
     gemRequirement(spec.requiredRubyVersion),
     gemRequirement(spec.requiredRubygemsVersion),
@@ -78,7 +69,7 @@ export function quickSpecFields(spec: GemSpec): RValue[] {
     true,
     newPlatform,
     strings(spec.licenses),
-    hash(metadataEntries.map(([k, v]) => [intern(k), str(v)])),
+    hash(Object.entries(spec.metadata).map(([k, v]) => [intern(k), str(v)])),
   ];
 }
 

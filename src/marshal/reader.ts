@@ -34,11 +34,10 @@ class Reader {
   private readonly maxDepth: number;
   private readonly maxLength: number;
   private readonly maxObjects: number;
+  private readonly buf: Buffer;
 
-  constructor(
-    private readonly buf: Uint8Array,
-    options: ReadOptions,
-  ) {
+  constructor(input: Uint8Array, options: ReadOptions) {
+    this.buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.length);
     this.maxDepth = options.maxDepth ?? 64;
     this.maxLength = options.maxLength ?? 64 * 1024 * 1024;
     this.maxObjects = options.maxObjects ?? 16 * 1024 * 1024;
@@ -51,6 +50,7 @@ class Reader {
   run(): RValue {
     const major = this.byte();
     const minor = this.byte();
+    // Like Ruby: major 4 only; an older minor version still reads.
     if (major !== 4 || minor > 8) this.fail(`unsupported Marshal version ${major}.${minor} (want 4.8)`);
     const v = this.value(0);
     if (this.pos !== this.buf.length) this.fail(`${this.buf.length - this.pos} trailing bytes after the value`);
@@ -90,7 +90,8 @@ class Reader {
     return n;
   }
 
-  private rawBytes(): Uint8Array {
+  /** The next length-prefixed bytes, as a view into the input. */
+  private rawBytes(): Buffer {
     const n = this.length('byte length', 1);
     const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
@@ -98,8 +99,10 @@ class Reader {
   }
 
   private rawText(): string {
-    const bytes = this.rawBytes();
-    return decode(bytes) ?? Buffer.from(bytes).toString('latin1');
+    const n = this.length('byte length', 1);
+    const start = this.pos;
+    this.pos += n;
+    return decodeRange(this.buf, start, this.pos) ?? this.buf.toString('latin1', start, this.pos);
   }
 
   private register<T extends RValue>(v: T): T {
@@ -183,7 +186,7 @@ class Reader {
     }
     if (type === 0x75) {
       const className = this.symbol();
-      const bytes = this.rawBytes();
+      const bytes = Buffer.from(this.rawBytes());
       const ivars = this.ivars(depth);
       return this.register({ type: 'userDefined', className, bytes, ivars });
     }
@@ -217,8 +220,10 @@ class Reader {
       case 0x22: {
         const s: RString = { type: 'string', value: '', encoding: 'binary' };
         this.register(s);
-        const bytes = this.rawBytes();
-        s.value = decode(bytes) ?? Uint8Array.from(bytes);
+        const n = this.length('byte length', 1);
+        const start = this.pos;
+        this.pos += n;
+        s.value = decodeRange(this.buf, start, this.pos) ?? Buffer.from(this.buf.subarray(start, this.pos));
         return s;
       }
       case 0x5b: {
@@ -274,7 +279,7 @@ class Reader {
       }
       case 0x75: {
         const className = this.symbol();
-        const bytes = this.rawBytes();
+        const bytes = Buffer.from(this.rawBytes());
         return this.register({ type: 'userDefined', className, bytes });
       }
       case 0x43: {
@@ -309,17 +314,18 @@ class Reader {
   }
 }
 
-function decode(bytes: Uint8Array): string | undefined {
+/** buf[start, end) as text when it is valid UTF-8 (ASCII fast path), else undefined. */
+function decodeRange(buf: Buffer, start: number, end: number): string | undefined {
   let ascii = true;
-  for (let i = 0; i < bytes.length; i++) {
-    if ((bytes[i] as number) > 0x7f) {
+  for (let i = start; i < end; i++) {
+    if ((buf[i] as number) > 0x7f) {
       ascii = false;
       break;
     }
   }
-  if (ascii) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+  if (ascii) return buf.toString('latin1', start, end);
   try {
-    return utf8.decode(bytes);
+    return utf8.decode(buf.subarray(start, end));
   } catch {
     return undefined;
   }

@@ -37,6 +37,11 @@ export function formatFloat(d: number): string {
   return `${sign}0.${'0'.repeat(-decpt)}${digits}`;
 }
 
+interface Prefix {
+  modules: string[];
+  userClass: string | undefined;
+}
+
 export class MarshalWriter {
   private buf: Buffer;
   private pos = 0;
@@ -114,6 +119,16 @@ export class MarshalWriter {
 
   /** A *long* length followed by the UTF-8 bytes of `s`. */
   text(s: string): void {
+    const n = s.length;
+    if (n <= 64 && isAscii(s)) {
+      this.long(n);
+      this.ensure(n);
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+      this.pos = p;
+      return;
+    }
     const len = Buffer.byteLength(s, 'utf8');
     this.long(len);
     this.ensure(len);
@@ -138,6 +153,39 @@ export class MarshalWriter {
       this.symbol('E');
       this.byte(0x54);
     }
+  }
+
+  // Low-level API for hot paths that track sharing themselves (e.g. 100,000-tuple indexes).
+  // Each begin*/string call returns the object index that a later link() can point to.
+
+  /** Starts an Array of `length` elements; write the elements next. */
+  beginArray(length: number): number {
+    const index = this.remember(undefined);
+    this.byte(0x5b);
+    this.long(length);
+    return index;
+  }
+
+  /** Starts a `U` object of `className`; write its data value next. */
+  beginUserMarshal(className: string): number {
+    const index = this.remember(undefined);
+    this.byte(0x55);
+    this.symbol(className);
+    return index;
+  }
+
+  /** A complete String, UTF-8 unless told otherwise. */
+  string(value: string, encoding: 'utf8' | 'ascii' | 'binary' = 'utf8'): number {
+    const index = this.remember(undefined);
+    this.stringBody(value, encoding, undefined, undefined, 0);
+    return index;
+  }
+
+  /** `@index`: the object written earlier with that index. */
+  link(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.objectCount) fail(`no object ${index} to link to`);
+    this.byte(0x40);
+    this.long(index);
   }
 
   /** Takes the next object index, optionally binding it to a JS object for later links. */
@@ -228,36 +276,27 @@ export class MarshalWriter {
     }
     const index = this.remember(v);
     if (core !== v && typeof core === 'object' && core !== null) this.objects.set(core, index);
-    const writePrefix = (): void => {
-      for (const m of modules) {
-        this.byte(0x65); // e
-        this.symbol(m);
-      }
-      if (userClass !== undefined) {
-        this.byte(0x43); // C
-        this.symbol(userClass);
-      }
-    };
+    const prefix = modules.length > 0 || userClass !== undefined ? { modules, userClass } : undefined;
     if (Array.isArray(core)) {
-      writePrefix();
+      this.prefix(prefix);
       this.byte(0x5b); // [
       this.long(core.length);
       for (const item of core) this.write(item, depth + 1);
       return;
     }
     if (typeof core === 'string') {
-      return this.stringBody(core, 'utf8', undefined, writePrefix, depth);
+      return this.stringBody(core, 'utf8', undefined, prefix, depth);
     }
     if (core === null || typeof core !== 'object' || core.type === 'symbol') {
       return fail('a wrapper must hold an object');
     }
     if (core.type === 'string') {
-      return this.stringBody(core.value, core.encoding, core, writePrefix, depth);
+      return this.stringBody(core.value, core.encoding, core, prefix, depth);
     }
     if (core.type === 'hash') {
       const ivars = core.ivars ?? [];
       if (ivars.length > 0) this.byte(0x49);
-      writePrefix();
+      this.prefix(prefix);
       const hasDefault = core.default !== undefined;
       this.byte(hasDefault ? 0x7d : 0x7b); // } or {
       this.long(core.entries.length);
@@ -270,7 +309,7 @@ export class MarshalWriter {
       return;
     }
     if (core.type === 'object') {
-      writePrefix();
+      this.prefix(prefix);
       this.byte(0x6f);
       this.symbol(core.className);
       this.ivarPairs(core.ivars, depth);
@@ -279,18 +318,31 @@ export class MarshalWriter {
     fail(`cannot wrap a ${core.type} in a user-class or extended marker`);
   }
 
+  /** The `e` (extended) and `C` (user class) markers that go between `I` and the type byte. */
+  private prefix(p: Prefix | undefined): void {
+    if (!p) return;
+    for (const m of p.modules) {
+      this.byte(0x65); // e
+      this.symbol(m);
+    }
+    if (p.userClass !== undefined) {
+      this.byte(0x43); // C
+      this.symbol(p.userClass);
+    }
+  }
+
   private stringBody(
     value: string | Uint8Array,
     encoding: RString['encoding'],
     s: RString | undefined,
-    prefix: (() => void) | undefined,
+    prefix: Prefix | undefined,
     depth: number,
   ): void {
     const extra = s?.ivars ?? [];
     const encIvar = encoding === 'binary' ? 0 : 1;
     const count = encIvar + extra.length;
     if (count > 0) this.byte(0x49); // I
-    prefix?.();
+    this.prefix(prefix);
     this.byte(0x22); // "
     if (typeof value === 'string') this.text(value);
     else this.bytes(value);

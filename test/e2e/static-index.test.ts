@@ -50,10 +50,6 @@ function assertCachedGemsIdentical(gemDir: string, repoGems: string): string[] {
   return files.sort();
 }
 
-function ok(label: string, r: RunResult): RunResult {
-  return expectSuccess(label, r);
-}
-
 const paths = (reqs: RecordedRequest[]): string[] => reqs.map((r) => `${r.method} ${r.path} -> ${r.status}`);
 
 describe(`static repository written by ${staticIndexer()}, served over plain HTTP`, () => {
@@ -67,12 +63,19 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     sandboxes.push(s);
     return s;
   };
-  /** `gem ARGS --clear-sources --source URL` in the sandbox; fails the test with the output unless it exits 0. */
-  const gemFrom = async (s: RubySandbox, args: string[], cwd?: string): Promise<RunResult> =>
-    ok(
-      `gem ${args.join(' ')}`,
-      await s.gem([...args, '--clear-sources', '--source', server.url], cwd ? { cwd } : {}),
-    );
+  /**
+   * `gem ARGS --clear-sources --source URL` in the sandbox; unless it exits 0, fails the test with
+   * its output and the requests it made.
+   */
+  const gemFrom = async (s: RubySandbox, args: string[], cwd?: string): Promise<RunResult> => {
+    const before = server.requests.length;
+    const r = await s.gem([...args, '--clear-sources', '--source', server.url], cwd ? { cwd } : {});
+    if (r.status !== 0) {
+      const log = paths(server.requests.slice(before)).join('\n');
+      throw new Error(`${describeRun(`gem ${args.join(' ')}`, r)}\n--- requests\n${log}`);
+    }
+    return r;
+  };
 
   before(async () => {
     requireRuby();
@@ -156,7 +159,7 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     const s = sandbox();
     await gemFrom(s, ['install', 'edge-native']);
     assert.deepEqual(installedSpecs(s.gemHome), ['edge-native-2.0.0-x86_64-linux']);
-    const r = ok(
+    const r = expectSuccess(
       'ruby -e (platform of edge-native)',
       await s.ruby([
         '-e',
@@ -251,12 +254,12 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
   test('gem sources --add accepts the repository', TIMEOUT, async () => {
     const s = sandbox();
     server.clearRequests();
-    ok('gem sources --add', await s.gem(['sources', '--add', server.url]));
+    expectSuccess('gem sources --add', await s.gem(['sources', '--add', server.url]));
     assert.ok(
       server.requested('/specs.4.8.gz', 'GET').some((r) => r.status === 200),
       'it loaded specs.4.8.gz',
     );
-    const list = ok('gem sources --list', await s.gem(['sources', '--list']));
+    const list = expectSuccess('gem sources --list', await s.gem(['sources', '--list']));
     assert.ok(list.stdout.split('\n').includes(server.url), list.stdout);
   });
 
@@ -267,7 +270,7 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     mkdirSync(app);
     writeFileSync(join(app, 'Gemfile'), `source "${server.url}"\n\ngem "edge-base", "< 3"\n`);
     const env = { BUNDLE_PATH: join(s.root, 'bundle') };
-    ok('bundle install', await s.bundle(['install'], { cwd: app, env }));
+    expectSuccess('bundle install', await s.bundle(['install'], { cwd: app, env }));
     assert.match(readFileSync(join(app, 'Gemfile.lock'), 'utf8'), /^ {4}edge-base \(2\.0\.0\)$/m);
 
     const added = corpus.addExtra('edge-base-2.5.0.gem');

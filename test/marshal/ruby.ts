@@ -23,6 +23,20 @@ export function ruby(
   });
 }
 
+/**
+ * Ruby prelude defining `safe_loads(bytes)`: Marshal.load, and Gem::SafeMarshal.safe_load too when
+ * this RubyGems has it (RubyGems 3.3 does not). Returns the Marshal.load result.
+ */
+export const RUBY_SAFE_LOAD = `
+  require "rubygems"
+  begin; require "rubygems/safe_marshal"; rescue LoadError; end
+  def safe_loads(bytes)
+    v = Marshal.load(bytes)
+    Gem::SafeMarshal.safe_load(bytes) if defined?(Gem::SafeMarshal)
+    v
+  end
+`;
+
 /** `Marshal.dump(eval(expr))` in Ruby, as bytes. */
 export const rubyDump = (expr: string): Buffer => ruby(`$stdout.binmode; $stdout.write Marshal.dump(${expr})`);
 

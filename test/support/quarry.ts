@@ -6,7 +6,7 @@
  * instead of `quarry index` (which writes no compact index, so compact-index assertions will fail).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeRun, rubySandbox, runSync } from './ruby.ts';
@@ -45,20 +45,43 @@ export function runQuarry(args: string[], opts: QuarryOptions = {}): QuarryResul
 let builtChecked = false;
 
 /**
- * Run `npm run build` unless dist/cli/main.js is newer than every file under src/.
- * Throws with the compiler's output when the build fails.
+ * Run `npm run build` unless the last successful build (stamped in dist/) is newer than every file
+ * under src/. Concurrent test processes take turns through a lock directory. Throws with the
+ * compiler's output when the build fails.
  */
 export function ensureBuilt(): void {
   if (builtChecked) return;
-  const main = join(REPO_ROOT, 'dist', 'cli', 'main.js');
-  const builtAt = existsSync(main) ? statSync(main).mtimeMs : 0;
-  if (builtAt === 0 || newestMtime(join(REPO_ROOT, 'src')) > builtAt) {
-    const r = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 300_000 });
-    if (r.status !== 0) {
-      throw new Error(
-        `npm run build failed (exit ${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`.slice(0, 8000),
-      );
+  const dist = join(REPO_ROOT, 'dist');
+  const stamp = join(dist, '.quarry-build-ok');
+  const lock = join(dist, '.quarry-build.lock');
+  const fresh = () => existsSync(stamp) && newestMtime(join(REPO_ROOT, 'src')) < statSync(stamp).mtimeMs;
+  mkdirSync(dist, { recursive: true });
+  const deadline = Date.now() + 300_000;
+  while (!fresh()) {
+    try {
+      mkdirSync(lock);
+    } catch {
+      // Another process is building; wait for it, then look again (a stale lock is taken over).
+      if (Date.now() > deadline) rmSync(lock, { recursive: true, force: true });
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+      continue;
     }
+    try {
+      rmSync(stamp, { force: true });
+      const started = Date.now();
+      const r = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 300_000 });
+      if (r.status !== 0) {
+        throw new Error(
+          `npm run build failed (exit ${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`.slice(0, 8000),
+        );
+      }
+      writeFileSync(stamp, '');
+      // The stamp must be newer than any source that was read by this build.
+      utimesSync(stamp, new Date(started), new Date(started));
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+    break;
   }
   builtChecked = true;
 }

@@ -1,0 +1,378 @@
+/**
+ * A safe loader for the Ruby-tagged YAML inside `.gem` files (PROTOCOL.md sections 1.2 to 1.4),
+ * built on the `yaml` package. Pure: no IO.
+ *
+ * It reads what Gem::SafeYAML.safe_load reads:
+ * - the Ruby classes `Gem::Specification`, `Gem::Version`, `Gem::Requirement`,
+ *   `Gem::Version::Requirement`, `Gem::Dependency` and `Gem::Platform`, as RubyObject maps;
+ * - plain scalars typed as Psych types them (ScalarScanner#tokenize): nil, booleans (yes/no/on/off
+ *   too), integers, floats, timestamps and dates (RubyDate), and `:symbol` scalars, of which only
+ *   `:runtime` and `:development` are permitted;
+ * - the standard tags `!!str`, `!!null`, `!!bool`, `!!int`, `!!float`, `!!timestamp`, `!!binary`,
+ *   `!binary`, `!!map` and `!!seq`.
+ * Any other tag is refused, naming the tag. Merge keys (`<<`) are refused rather than merged.
+ * Anchors and aliases are allowed (old RubyGems wrote them) within two limits: the `yaml`
+ * package's `maxAliasCount` stops expansion bombs, and a cap on the number of anchors and of
+ * aliases bounds the work of resolving them. Mappings load as Maps, so keys keep their types.
+ */
+import { type CollectionTag, isAlias, isNode, isScalar, type ScalarTag, Schema, visit, YAMLMap } from 'yaml';
+import { parseDocument } from 'yaml';
+import type { ErrorCode } from '../errors.ts';
+import { QuarryError } from '../errors.ts';
+
+/** A `:symbol` scalar. Only :runtime and :development load. */
+export class RubySymbol {
+  constructor(readonly name: string) {}
+}
+
+/** A Time or Date scalar, reduced to its calendar day (all a gemspec keeps of it). */
+export class RubyDate {
+  constructor(
+    readonly year: number,
+    readonly month: number,
+    readonly day: number,
+  ) {}
+}
+
+/** A Float scalar, with the text it was read from. */
+export class RubyFloat {
+  constructor(
+    readonly value: number,
+    readonly source: string,
+  ) {}
+}
+
+/** An Integer scalar too large for a JS number. */
+export class RubyInteger {
+  constructor(readonly value: bigint) {}
+}
+
+export const PERMITTED_SYMBOLS: readonly string[] = ['runtime', 'development'];
+
+// Psych::ScalarScanner (Psych 4.0): how an untagged plain scalar is typed. Ruby's \s is [ \t\r\n\f\v].
+const WORDISH = /^[^\d.:-]?[\p{Alphabetic}_ \t\r\n\f\v!@#$%^&*(){}<>|/\\~;=]+/u;
+const TIME = /^-?\d{4}-\d{1,2}-\d{1,2}(?:[Tt]|[ \t\r\n\f\v]+)\d{1,2}:\d\d:\d\d(?:\.\d*)?(?:[ \t\r\n\f\v]*(?:Z|[-+]\d{1,2}:?(?:\d\d)?))?$/;
+const DATE = /^(\d{4})-(1[012]|0\d|\d)-([12]\d|3[01]|0\d|\d)$/;
+const SEXAGESIMAL_INT = /^[-+]?[0-9][0-9_]*(:[0-5]?[0-9]){1,2}$/;
+const SEXAGESIMAL_FLOAT = /^[-+]?[0-9][0-9_]*(:[0-5]?[0-9]){1,2}\.[0-9_]*$/;
+const FLOAT = /^[-+]?([0-9][0-9_,]*)?\.[0-9]*([eE][-+][0-9]+)?$/;
+const INTEGER = /^(?:[-+]?0b[0-1_,]+|[-+]?0[0-7_,]+|[-+]?(?:0|[1-9](?:[0-9]|,[0-9]|_[0-9])*)|[-+]?0x[0-9a-fA-F_,]+)$/;
+
+function calendarDay(y: number, m: number, d: number, hh = 0, mm = 0, ss = 0): RubyDate {
+  const t = new Date(0);
+  t.setUTCFullYear(y, m - 1, d);
+  t.setUTCHours(hh, mm, ss);
+  return new RubyDate(t.getUTCFullYear(), t.getUTCMonth() + 1, t.getUTCDate());
+}
+
+/** Psych's parse_time, reduced to the calendar day; null where Ruby's Time.utc raises. */
+function parseTime(s: string): RubyDate | null {
+  const [, y = '', m = '', d = '', hh = '', mm = '', ss = ''] =
+    /^(-?\d{4})-(\d{1,2})-(\d{1,2})[ \t\r\n\f\vTt]+(\d+):(\d+):(\d+)/.exec(s) ?? [];
+  const [month, day, hour, min, sec] = [m, d, hh, mm, ss].map(Number) as [number, number, number, number, number];
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 24 || min > 59 || sec > 60) return null;
+  // With "Z" or no zone Ruby reads the fields as UTC; with an offset the local fields keep the day.
+  return calendarDay(Number(y), month, day, hour, min, sec);
+}
+
+function isRealDate(y: number, m: number, d: number): boolean {
+  const t = calendarDay(y, m, d);
+  return t.year === y && t.month === m && t.day === d;
+}
+
+function parseInteger(s: string): number | RubyInteger | string {
+  const clean = s.replace(/[,_]/g, '');
+  const negative = clean.startsWith('-');
+  const body = clean.replace(/^[-+]/, '');
+  const literal = /^0[bx]/.test(body) ? body : /^0\d/.test(body) ? `0o${body.slice(1)}` : body;
+  let n: bigint;
+  try {
+    n = BigInt(literal);
+  } catch {
+    return s;
+  }
+  if (negative) n = -n;
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : new RubyInteger(n);
+}
+
+function sexagesimal(s: string, float: boolean): number | RubyFloat {
+  const parts = s.split(':');
+  let total = 0;
+  parts.forEach((p, e) => {
+    const n = float ? Number.parseFloat(p.replace(/_/g, '')) : Number.parseInt(p.replace(/_/g, ''), 10);
+    total += (Number.isNaN(n) ? 0 : n) * 60 ** Math.abs(e - 2);
+  });
+  return float ? new RubyFloat(total, s) : total;
+}
+
+function symbol(s: string): RubySymbol {
+  const quoted = /^:(["'])(.*)\1/.exec(s);
+  const name = quoted ? (quoted[2] ?? '').replace(/^:/, '') : s.slice(1);
+  if (!PERMITTED_SYMBOLS.includes(name)) {
+    throw new Error(`symbol :${name} is not permitted (only :runtime and :development are)`);
+  }
+  return new RubySymbol(name);
+}
+
+export type RubyScalar = null | boolean | number | string | RubySymbol | RubyDate | RubyFloat | RubyInteger;
+
+/**
+ * Psych's ScalarScanner#tokenize: the Ruby value of an untagged plain scalar. With `asFloat`, the
+ * value of a `!!float` scalar. Throws for a symbol other than :runtime and :development.
+ */
+export function tokenize(s: string, asFloat = false): RubyScalar {
+  const v = tokenizePlain(s);
+  if (!asFloat) return v;
+  if (typeof v === 'number') return new RubyFloat(v, s);
+  if (v instanceof RubyFloat) return v;
+  throw new Error(`${JSON.stringify(s)} is not a float`);
+}
+
+function tokenizePlain(s: string): RubyScalar {
+  if (s === '') return null;
+  if (WORDISH.test(s) || s.includes('\n')) {
+    if (s.length > 5 || /^[^ytonf~]/i.test(s)) return s;
+    if (s === '~' || /^null$/i.test(s)) return null;
+    if (/^(yes|true|on)$/i.test(s)) return true;
+    if (/^(no|false|off)$/i.test(s)) return false;
+    return s;
+  }
+  if (TIME.test(s)) return parseTime(s) ?? s;
+  const date = DATE.exec(s);
+  if (date) {
+    const [y, m, d] = [Number(date[1]), Number(date[2]), Number(date[3])];
+    return isRealDate(y, m, d) ? new RubyDate(y, m, d) : s;
+  }
+  if (/^\+?\.inf$/i.test(s)) return new RubyFloat(Number.POSITIVE_INFINITY, s);
+  if (/^-\.inf$/i.test(s)) return new RubyFloat(Number.NEGATIVE_INFINITY, s);
+  if (/^\.nan$/i.test(s)) return new RubyFloat(Number.NaN, s);
+  if (/^:./.test(s)) return symbol(s);
+  if (SEXAGESIMAL_INT.test(s)) return sexagesimal(s, false);
+  if (SEXAGESIMAL_FLOAT.test(s)) return sexagesimal(s, true);
+  if (FLOAT.test(s)) {
+    if (/^[-+]?\.$/.test(s)) return s;
+    const n = Number(s.replace(/[,_]|\.([Ee]|$)/g, '$1'));
+    return Number.isNaN(n) ? s : new RubyFloat(n, s);
+  }
+  if (INTEGER.test(s)) return parseInteger(s);
+  return s;
+}
+
+/** A Ruby object of one of the permitted classes: its instance variables by name, in order. */
+export class RubyObject extends Map<unknown, unknown> {
+  /** The Ruby class name, e.g. "Gem::Version". */
+  className = '';
+}
+
+export const PERMITTED_CLASSES = [
+  'Gem::Specification',
+  'Gem::Version',
+  'Gem::Requirement',
+  'Gem::Version::Requirement',
+  'Gem::Dependency',
+  'Gem::Platform',
+] as const;
+
+const OBJECT_PREFIX = '!ruby/object:';
+
+/** The map node class of the permitted Ruby objects: converts to a RubyObject. */
+class RubyObjectNode extends YAMLMap {
+  override toJSON(_?: unknown, ctx?: Parameters<YAMLMap['toJSON']>[1]): RubyObject {
+    const obj = super.toJSON(_, ctx, RubyObject) as RubyObject;
+    obj.className = (this.tag ?? '').slice(OBJECT_PREFIX.length);
+    return obj;
+  }
+}
+
+const Y = 'tag:yaml.org,2002:';
+
+const rubyTags: CollectionTag[] = PERMITTED_CLASSES.map((name) => ({
+  tag: `${OBJECT_PREFIX}${name}`,
+  collection: 'map',
+  nodeClass: RubyObjectNode,
+}));
+
+/** Every plain scalar goes through Psych's typing rules. */
+const psychPlain: ScalarTag = {
+  tag: 'tag:quarry:psych-plain',
+  default: true,
+  test: /(?:)/,
+  resolve: (s) => tokenize(s),
+};
+
+const decodeBinary = (s: string): string => Buffer.from(s.replace(/\s+/g, ''), 'base64').toString('utf8');
+
+/** Explicit standard tags: Psych types the value as if it were plain, except str, binary and float. */
+const standardTags: ScalarTag[] = [
+  ...['null', 'bool', 'int', 'timestamp'].map((t): ScalarTag => ({ tag: `${Y}${t}`, resolve: (s) => tokenize(s) })),
+  { tag: `${Y}float`, resolve: (s) => tokenize(s, true) },
+  { tag: `${Y}binary`, resolve: decodeBinary },
+  { tag: '!binary', resolve: decodeBinary },
+];
+
+const SCHEMA = new Schema({
+  schema: 'failsafe',
+  customTags: (tags) => [psychPlain, ...tags, ...standardTags, ...rubyTags],
+  merge: false,
+  resolveKnownTags: false,
+});
+
+const ALLOWED_TAGS = new Set<string>([
+  ...rubyTags.map((t) => t.tag),
+  ...standardTags.map((t) => t.tag),
+  `${Y}str`,
+  `${Y}map`,
+  `${Y}seq`,
+  '!',
+]);
+
+export interface RubyYamlOptions {
+  /** The file being read, used in error messages ("metadata.gz"). */
+  what: string;
+  /** The error code for malformed YAML: invalid_spec for a gemspec, invalid_gem for checksums. */
+  code: ErrorCode;
+  /** Largest document accepted, in characters. */
+  maxLength: number;
+  /** Passed to the `yaml` package as `maxAliasCount`. */
+  maxAliasCount: number;
+  /** Most anchors, and most aliases, in the document. */
+  maxAnchors: number;
+}
+
+function lineOf(src: string, offset: number | undefined): string {
+  if (offset === undefined) return '';
+  let line = 1;
+  for (let i = src.indexOf('\n'); i >= 0 && i < offset; i = src.indexOf('\n', i + 1)) line++;
+  return ` (line ${line})`;
+}
+
+/** Refuse unknown tags and merge keys; count anchors and aliases. */
+function inspectTree(doc: ReturnType<typeof parseDocument>, src: string, o: RubyYamlOptions): void {
+  let anchors = 0;
+  let aliases = 0;
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) {
+        if (++aliases > o.maxAnchors) {
+          throw new QuarryError('limit_exceeded', `${o.what}: YAML has more than ${o.maxAnchors} aliases`);
+        }
+        return;
+      }
+      if (node.anchor && ++anchors > o.maxAnchors) {
+        throw new QuarryError('limit_exceeded', `${o.what}: YAML has more than ${o.maxAnchors} anchors`);
+      }
+      if (node.tag !== undefined && !ALLOWED_TAGS.has(node.tag)) {
+        const kind = node.tag.startsWith('!ruby/') ? 'Ruby class tag' : 'tag';
+        throw new QuarryError(
+          o.code,
+          `${o.what}: YAML ${kind} ${node.tag} is not allowed${lineOf(src, node.range?.[0])}`,
+        );
+      }
+    },
+    Pair(_key, pair) {
+      const k = pair.key;
+      if (isScalar(k) && k.source === '<<' && k.type === 'PLAIN') {
+        throw new QuarryError(o.code, `${o.what}: YAML merge keys (<<) are not allowed${lineOf(src, k.range?.[0])}`);
+      }
+    },
+  });
+}
+
+/**
+ * Load one YAML document with Ruby tags. Returns plain JS values: Map for mappings (RubyObject
+ * for the permitted classes), arrays, strings, numbers, booleans, null, and the Ruby scalar
+ * classes above. Throws `o.code` for malformed YAML or forbidden tags and symbols, and
+ * limit_exceeded when a limit is hit.
+ */
+export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
+  if (src.length > o.maxLength) {
+    throw new QuarryError('limit_exceeded', `${o.what}: YAML document is over ${o.maxLength} characters`);
+  }
+  try {
+    const doc = parseDocument(src, {
+      schema: SCHEMA,
+      prettyErrors: false,
+      uniqueKeys: true,
+      logLevel: 'silent',
+    });
+    const err = doc.errors[0];
+    if (err) {
+      throw new QuarryError(o.code, `${o.what}: invalid YAML: ${err.message}${lineOf(src, err.pos[0])}`);
+    }
+    inspectTree(doc, src, o);
+    return doc.toJS({ mapAsMap: true, maxAliasCount: o.maxAliasCount });
+  } catch (e) {
+    if (e instanceof QuarryError) throw e;
+    const message = e instanceof Error ? e.message : String(e);
+    if (/Excessive alias count/.test(message)) {
+      throw new QuarryError(
+        'limit_exceeded',
+        `${o.what}: YAML aliases expand past the limit of ${o.maxAliasCount} (an alias bomb?)`,
+      );
+    }
+    if (e instanceof RangeError) {
+      throw new QuarryError(o.code, `${o.what}: YAML is nested too deeply`, { cause: e });
+    }
+    throw new QuarryError(o.code, `${o.what}: invalid YAML: ${message}`, { cause: e });
+  }
+}
+
+/** True for a node of the `yaml` package (used by tests to check that no node leaks out). */
+export const isYamlNode = (v: unknown): boolean => isNode(v);
+
+/** checksums.yaml: algorithm name => entry name => hex digest. */
+export type GemChecksums = Record<string, Record<string, string>>;
+
+const FAST_ALGO = /^([A-Za-z][A-Za-z0-9]*):$/;
+const FAST_ENTRY = /^ {2}([A-Za-z][A-Za-z0-9._-]*): ([0-9a-f]*[a-f][0-9a-f]*)$/;
+
+/** The exact layout RubyGems writes, read without the YAML parser; null for anything else. */
+function fastChecksums(src: string): GemChecksums | null {
+  const lines = src.split('\n');
+  if (lines[0] !== '---' || lines.at(-1) !== '') return null;
+  const out: GemChecksums = Object.create(null);
+  let current: Record<string, string> | null = null;
+  for (let i = 1; i < lines.length - 1; i++) {
+    const line = lines[i] ?? '';
+    const entry = FAST_ENTRY.exec(line);
+    if (entry && current) {
+      const [, name = '', hex = ''] = entry;
+      if (Object.hasOwn(current, name)) return null;
+      current[name] = hex;
+      continue;
+    }
+    const algo = FAST_ALGO.exec(line);
+    if (!algo || Object.hasOwn(out, algo[1] ?? '')) return null;
+    current = Object.create(null) as Record<string, string>;
+    out[algo[1] ?? ''] = current;
+  }
+  return out;
+}
+
+/**
+ * Load `checksums.yaml`: a mapping of algorithm name to a mapping of entry name to hex digest.
+ * Returns an empty object for an empty document. Throws invalid_gem for any other shape.
+ */
+export function loadChecksumsYaml(src: string, o: Omit<RubyYamlOptions, 'code'>): GemChecksums {
+  const fast = fastChecksums(src);
+  if (fast) return fast;
+  const value = loadRubyYaml(src, { ...o, code: 'invalid_gem' });
+  const bad = (why: string) => new QuarryError('invalid_gem', `${o.what}: ${why}`);
+  if (value === null || value === false) return Object.create(null);
+  if (!(value instanceof Map) || value instanceof RubyObject) throw bad('is not a mapping of algorithms');
+  const out: GemChecksums = Object.create(null);
+  for (const [algo, entries] of value) {
+    if (typeof algo !== 'string') throw bad(`algorithm name ${String(algo)} is not a string`);
+    if (!(entries instanceof Map) || entries instanceof RubyObject) {
+      throw bad(`${algo} is not a mapping of entry names to digests`);
+    }
+    const digests: Record<string, string> = Object.create(null);
+    for (const [name, hex] of entries) {
+      if (typeof name !== 'string') throw bad(`${algo} entry name ${String(name)} is not a string`);
+      if (typeof hex !== 'string') throw bad(`${algo} digest of ${name} is not a string`);
+      digests[name] = hex;
+    }
+    out[algo] = digests;
+  }
+  return out;
+}
