@@ -4,8 +4,10 @@
  * Pure: no IO, no clock.
  *
  * Stricter than RubyGems where a gem server must be: every field must have the type RubyGems writes,
- * name, version, platform and dependency names must be valid, summary and authors are required,
- * and metadata follows rubygems.org's size rules.
+ * name, version, platform and dependency names must be valid, summary is required, authors must
+ * be a list of strings (it may be empty, as rubygems.org allows), and metadata follows
+ * rubygems.org's size rules. Informational lists (email, licenses) drop nil items, as real gems
+ * have them.
  */
 import { type ErrorCode, QuarryError } from '../errors.ts';
 import type { GemLimits } from './limits.ts';
@@ -66,6 +68,10 @@ function strList(v: unknown, field: string, fallback: string[] = []): string[] {
   if (!Array.isArray(v)) throw fail('invalid_spec', field, `must be a list of strings, not ${describe(v)}`);
   return v.map((x, i) => str(x, `${field}[${i}]`));
 }
+
+/** A list of strings where nil items are dropped: real gems have `email: [nil, nil, "a@b"]`. */
+const looseStrList = (v: unknown, field: string): string[] =>
+  strList(Array.isArray(v) ? v.filter((x) => x != null) : v, field);
 
 /** Ruby's Array#flatten, for require_paths; nested lists cannot be deep after the alias limits. */
 function flatten(v: unknown[], depth = 0): unknown[] {
@@ -209,7 +215,7 @@ function rubygemsVersion(v: unknown): string {
 
 function email(v: unknown): string | string[] | null {
   if (v == null) return null;
-  return Array.isArray(v) ? strList(v, 'email') : str(v, 'email');
+  return Array.isArray(v) ? looseStrList(v, 'email') : str(v, 'email');
 }
 
 /**
@@ -234,7 +240,6 @@ export function specFromYaml(root: unknown, limits: MetadataLimits): GemSpec {
   let authors = strList(get('authors'), 'authors');
   const author = get('author'); // very old gems: a single author
   if (authors.length === 0 && typeof author === 'string' && author !== '') authors = [author];
-  if (authors.length === 0) throw fail('invalid_spec', 'authors', 'may not be empty');
   const deps = get('dependencies') ?? [];
   if (!Array.isArray(deps)) throw fail('invalid_spec', 'dependencies', `must be a list, not ${describe(deps)}`);
   const requirePaths = get('require_paths');
@@ -247,7 +252,7 @@ export function specFromYaml(root: unknown, limits: MetadataLimits): GemSpec {
     authors,
     email: email(get('email')),
     homepage: strOrNull(get('homepage'), 'homepage'),
-    licenses: strList(get('licenses'), 'licenses'),
+    licenses: looseStrList(get('licenses'), 'licenses'),
     metadata: metadata(get('metadata'), limits),
     date: date(get('date')),
     dependencies: deps.map(dependency),

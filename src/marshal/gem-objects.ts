@@ -49,7 +49,10 @@ export function gemDependency(dep: Dependency, options: { linkVersionRequirement
     ['@requirement', requirement],
     ['@type', sym(dep.type)],
     ['@prerelease', dep.prerelease],
-    ['@version_requirements', options.linkVersionRequirements ? requirement : gemRequirement(dep.requirement)],
+    [
+      '@version_requirements',
+      options.linkVersionRequirements ? requirement : gemRequirement(dep.requirement),
+    ],
   ]);
 }
 
@@ -141,7 +144,8 @@ export function parsePlatform(platform: string): PlatformParts {
  */
 export function gemPlatform(platform: string, intern: Interner = noInterning): RObject {
   const p = parsePlatform(platform);
-  const part = (s: string | null, literal: boolean): RValue => (s === null ? null : literal ? intern(s) : str(s));
+  const part = (s: string | null, literal: boolean): RValue =>
+    s === null ? null : literal ? intern(s) : str(s);
   return obj('Gem::Platform', [
     ['@cpu', part(p.cpu, p.cpuLiteral)],
     ['@os', part(p.os, p.osLiteral)],
@@ -160,7 +164,12 @@ export function gemDate(date: Date, intern: Interner = noInterning): RUserDefine
   const year = date.getUTCFullYear();
   if (year < 1900 || year > 1900 + 0xffff) throw new QuarryError('marshal', `date year ${year} out of range`);
   const p =
-    (0x80000000 | 0x40000000 | ((year - 1900) << 14) | (date.getUTCMonth() << 10) | (date.getUTCDate() << 5)) >>> 0;
+    (0x80000000 |
+      0x40000000 |
+      ((year - 1900) << 14) |
+      (date.getUTCMonth() << 10) |
+      (date.getUTCDate() << 5)) >>>
+    0;
   const bytes = Buffer.alloc(8);
   bytes.writeUInt32LE(p, 0);
   bytes.writeUInt32LE(0, 4);

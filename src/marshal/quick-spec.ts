@@ -6,7 +6,14 @@
  */
 import { deflateSync } from 'node:zlib';
 import type { GemSpec } from '../gem/spec.ts';
-import { gemDate, gemDependency, gemPlatform, gemRequirement, gemVersion, makeInterner } from './gem-objects.ts';
+import {
+  gemDate,
+  gemDependency,
+  gemPlatform,
+  gemRequirement,
+  gemVersion,
+  makeInterner,
+} from './gem-objects.ts';
 import type { RValue } from './types.ts';
 import { hash, str, userDefined } from './types.ts';
 import { dump, MarshalWriter } from './writer.ts';
@@ -45,7 +52,8 @@ export function quickSpecFields(spec: GemSpec): RValue[] {
     newPlatform = gemPlatform(spec.platform, intern);
   }
 
-  const email = spec.email === null ? null : Array.isArray(spec.email) ? strings(spec.email) : str(spec.email);
+  const email =
+    spec.email === null ? null : Array.isArray(spec.email) ? strings(spec.email) : str(spec.email);
   const rubyforge = intern('');
   // sanitize turns a nil description into nil.to_s, Ruby's interned US-ASCII "".
   const description = spec.description === null ? intern('', 'ascii') : str(spec.description);

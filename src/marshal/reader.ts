@@ -21,10 +21,10 @@ export interface ReadOptions {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const TYPE_NAMES: Record<number, string> = {
-  0x2f: 'Regexp',
-  0x53: 'Struct',
-  0x4d: 'old module',
-  0x64: 'Data',
+  47: 'Regexp',
+  83: 'Struct',
+  77: 'old module',
+  100: 'Data',
 };
 
 class Reader {
@@ -53,7 +53,8 @@ class Reader {
     // Like Ruby: major 4 only; an older minor version still reads.
     if (major !== 4 || minor > 8) this.fail(`unsupported Marshal version ${major}.${minor} (want 4.8)`);
     const v = this.value(0);
-    if (this.pos !== this.buf.length) this.fail(`${this.buf.length - this.pos} trailing bytes after the value`);
+    if (this.pos !== this.buf.length)
+      this.fail(`${this.buf.length - this.pos} trailing bytes after the value`);
     return v;
   }
 
@@ -166,7 +167,8 @@ class Reader {
         return { type: 'symbol', name: this.symbolAfterType(type) };
       case 0x40: {
         const i = this.long();
-        if (i < 0 || i >= this.objects.length) this.fail(`object link ${i} out of range (${this.objects.length} objects)`);
+        if (i < 0 || i >= this.objects.length)
+          this.fail(`object link ${i} out of range (${this.objects.length} objects)`);
         return this.objects[i] as RValue;
       }
       case 0x49:
@@ -235,7 +237,10 @@ class Reader {
       }
       case 0x7b:
       case 0x7d: {
-        const h: { type: 'hash'; entries: [RValue, RValue][]; default?: RValue } = { type: 'hash', entries: [] };
+        const h: { type: 'hash'; entries: [RValue, RValue][]; default?: RValue } = {
+          type: 'hash',
+          entries: [],
+        };
         this.register(h);
         const n = this.length('hash size', 2);
         for (let i = 0; i < n; i++) {
@@ -253,7 +258,8 @@ class Reader {
         for (let i = 2 * words - 1; i >= 0; i--) mag = (mag << 8n) | BigInt(this.buf[this.pos + i] ?? 0);
         this.pos += 2 * words;
         const n = sign === 0x2d ? -mag : mag;
-        const v = n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+        const v =
+          n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
         this.register(v);
         return v;
       }
@@ -307,7 +313,9 @@ class Reader {
       default: {
         const name = TYPE_NAMES[type];
         return this.fail(
-          name ? `unsupported Marshal type ${name}` : `unknown Marshal type byte 0x${type.toString(16).padStart(2, '0')}`,
+          name
+            ? `unsupported Marshal type ${name}`
+            : `unknown Marshal type byte 0x${type.toString(16).padStart(2, '0')}`,
         );
       }
     }
@@ -350,7 +358,8 @@ function applyStringIvars(s: RString, ivars: IvarList): void {
     } else if (name === 'encoding' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
       if (value.type === 'string') {
         encoding = 'other';
-        s.encodingName = typeof value.value === 'string' ? value.value : Buffer.from(value.value).toString('latin1');
+        s.encodingName =
+          typeof value.value === 'string' ? value.value : Buffer.from(value.value).toString('latin1');
       } else rest.push([name, value]);
     } else {
       rest.push([name, value]);

@@ -115,10 +115,12 @@ export function loadSpecTuples(bytes: Uint8Array, options?: ReadOptions): SpecTu
   const root = load(bytes, options);
   if (!Array.isArray(root)) return bad('specs index is not an Array');
   return root.map((item, i) => {
-    if (!Array.isArray(item) || item.length !== 3) return bad(`specs index entry ${i} is not a 3-element Array`);
+    if (!Array.isArray(item) || item.length !== 3)
+      return bad(`specs index entry ${i} is not a 3-element Array`);
     const name = stringOf(item[0]);
     const platform = stringOf(item[2]);
-    if (name === undefined || platform === undefined) return bad(`specs index entry ${i} has a non-String field`);
+    if (name === undefined || platform === undefined)
+      return bad(`specs index entry ${i} has a non-String field`);
     return { name, version: versionOf(item[1]), platform };
   });
 }
@@ -131,7 +133,8 @@ export function loadDependencyRecords(bytes: Uint8Array, options?: ReadOptions):
     if (!isRHash(item)) return bad(`dependency record ${i} is not a Hash`);
     const field = (key: string): RValue | undefined =>
       item.entries.find(([k]) => (isRSymbol(k) ? k.name : stringOf(k)) === key)?.[1];
-    const text = (key: string): string => stringOf(field(key)) ?? bad(`dependency record ${i}: ${key} is not a String`);
+    const text = (key: string): string =>
+      stringOf(field(key)) ?? bad(`dependency record ${i}: ${key} is not a String`);
     const deps = field('dependencies');
     if (!Array.isArray(deps)) return bad(`dependency record ${i}: dependencies is not an Array`);
     return {

@@ -6,7 +6,8 @@
  * (`_dump`) objects, which Ruby numbers after their ivars.
  */
 import { QuarryError } from '../errors.ts';
-import type { IvarList, RString, RValue } from './types.ts';
+import { formatFloat } from './float.ts';
+import type { IvarList, RString, RSymbol, RValue } from './types.ts';
 
 const FIXNUM_MIN = -(2 ** 30);
 const FIXNUM_MAX = 2 ** 30 - 1;
@@ -15,27 +16,6 @@ const DEFAULT_MAX_DEPTH = 3000;
 const fail = (message: string): never => {
   throw new QuarryError('marshal', message);
 };
-
-/** Ruby's `Float` dump text: shortest round-trip digits, in Ruby's layout (`1e2`, `0.001`, `-0`, `inf`). */
-export function formatFloat(d: number): string {
-  if (Number.isNaN(d)) return 'nan';
-  if (d === Number.POSITIVE_INFINITY) return 'inf';
-  if (d === Number.NEGATIVE_INFINITY) return '-inf';
-  if (d === 0) return Object.is(d, -0) ? '-0' : '0';
-  const [mant = '', exp = '0'] = Math.abs(d).toExponential().split('e');
-  const digits = mant.replace('.', '');
-  const decpt = Number(exp) + 1;
-  const sign = d < 0 ? '-' : '';
-  if (decpt < -3 || decpt > digits.length) {
-    const rest = digits.slice(1);
-    return `${sign}${digits[0]}${rest ? `.${rest}` : ''}e${decpt - 1}`;
-  }
-  if (decpt > 0) {
-    const rest = digits.slice(decpt);
-    return `${sign}${digits.slice(0, decpt)}${rest ? `.${rest}` : ''}`;
-  }
-  return `${sign}0.${'0'.repeat(-decpt)}${digits}`;
-}
 
 interface Prefix {
   modules: string[];
@@ -183,7 +163,8 @@ export class MarshalWriter {
 
   /** `@index`: the object written earlier with that index. */
   link(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.objectCount) fail(`no object ${index} to link to`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.objectCount)
+      fail(`no object ${index} to link to`);
     this.byte(0x40);
     this.long(index);
   }
@@ -198,20 +179,31 @@ export class MarshalWriter {
   /** Writes one value (no header). */
   write(v: RValue, depth = 0): void {
     if (depth > this.maxDepth) fail(`nesting deeper than ${this.maxDepth}`);
-    if (v === null) return this.byte(0x30);
-    if (v === true) return this.byte(0x54);
-    if (v === false) return this.byte(0x46);
-    if (typeof v === 'number') return this.integer(v);
-    if (typeof v === 'bigint') return this.bigint(v);
-    if (typeof v === 'string') {
+    if (v === null) this.byte(0x30);
+    else if (v === true) this.byte(0x54);
+    else if (v === false) this.byte(0x46);
+    else if (typeof v === 'number') this.integer(v);
+    else if (typeof v === 'bigint') this.bigint(v);
+    else if (typeof v === 'string') {
       this.remember(undefined);
-      return this.stringBody(v, 'utf8', undefined, undefined, depth);
-    }
-    if (v.type === 'symbol') return this.symbol(v.name);
+      this.stringBody(v, 'utf8', undefined, undefined, depth);
+    } else if (!Array.isArray(v) && v.type === 'symbol') this.symbol(v.name);
+    else this.object(v, depth);
+  }
+
+  /** A value that takes an object index: a link when it was written before. */
+  private object(
+    v: Exclude<RValue, null | boolean | number | bigint | string | RSymbol>,
+    depth: number,
+  ): void {
     const link = this.objects.get(v);
     if (link !== undefined) {
       this.byte(0x40); // @
       this.long(link);
+      return;
+    }
+    if (Array.isArray(v)) {
+      this.wrapped(v, depth);
       return;
     }
     if (v.type === 'class' || v.type === 'module') {
@@ -285,13 +277,16 @@ export class MarshalWriter {
       return;
     }
     if (typeof core === 'string') {
-      return this.stringBody(core, 'utf8', undefined, prefix, depth);
+      this.stringBody(core, 'utf8', undefined, prefix, depth);
+      return;
     }
     if (core === null || typeof core !== 'object' || core.type === 'symbol') {
-      return fail('a wrapper must hold an object');
+      fail('a wrapper must hold an object');
+      return;
     }
     if (core.type === 'string') {
-      return this.stringBody(core.value, core.encoding, core, prefix, depth);
+      this.stringBody(core.value, core.encoding, core, prefix, depth);
+      return;
     }
     if (core.type === 'hash') {
       const ivars = core.ivars ?? [];
@@ -385,7 +380,10 @@ export class MarshalWriter {
   }
 
   private bigint(n: bigint): void {
-    if (n >= BigInt(FIXNUM_MIN) && n <= BigInt(FIXNUM_MAX)) return this.integer(Number(n));
+    if (n >= BigInt(FIXNUM_MIN) && n <= BigInt(FIXNUM_MAX)) {
+      this.integer(Number(n));
+      return;
+    }
     this.remember(undefined);
     this.byte(0x6c); // l
     this.byte(n < 0n ? 0x2d : 0x2b);

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isQuarryError } from '../../src/errors.ts';
-import { gemDate, gemDependency, gemPlatform, gemVersion, timeFromDump } from '../../src/marshal/gem-objects.ts';
+import {
+  gemDate,
+  gemDependency,
+  gemPlatform,
+  gemVersion,
+  timeFromDump,
+} from '../../src/marshal/gem-objects.ts';
 import { load } from '../../src/marshal/reader.ts';
 import type { RHash, RString, RUserDefined, RUserMarshal, RValue } from '../../src/marshal/types.ts';
 import { float, hash, obj, str, stringOf, sym, userMarshal } from '../../src/marshal/types.ts';
@@ -81,12 +87,16 @@ describe('reading the dumps of PROTOCOL.md section 2', () => {
     assert.equal(dep.ivars[1]?.[1], dep.ivars[4]?.[1], '@version_requirements is a link to @requirement');
 
     assert.deepEqual(
-      load(rubyLiteral('\\x04\\bo:\\x12Gem::Platform\\b:\\t@cpu0:\\b@osI\\"\\tjava\\x06:\\x06ET:\\r@version0')),
+      load(
+        rubyLiteral('\\x04\\bo:\\x12Gem::Platform\\b:\\t@cpu0:\\b@osI\\"\\tjava\\x06:\\x06ET:\\r@version0'),
+      ),
       gemPlatform('java'),
     );
 
     const time = load(
-      listing('04 08 49 75 3a 09 54 69 6d 65 0d c0 e9 1e c0 00 00 00 00 06 3a 09 7a 6f 6e 65 49 22 08 55 54 43 06 3a 06 45 46'),
+      listing(
+        '04 08 49 75 3a 09 54 69 6d 65 0d c0 e9 1e c0 00 00 00 00 06 3a 09 7a 6f 6e 65 49 22 08 55 54 43 06 3a 06 45 46',
+      ),
     ) as RUserDefined;
     assert.deepEqual(time, gemDate(new Date(Date.UTC(2023, 10, 14))));
     assert.equal(timeFromDump(time.bytes).toISOString(), '2023-11-14T00:00:00.000Z');
@@ -183,7 +193,15 @@ describe('bad input', () => {
       type: 'runtime',
       prerelease: false,
     });
-    return dump([str('x'), sym('a'), sym('a'), hash([[str('k'), float(2.5)]]), dep, gemDate(new Date(0)), 2n ** 70n]);
+    return dump([
+      str('x'),
+      sym('a'),
+      sym('a'),
+      hash([[str('k'), float(2.5)]]),
+      dep,
+      gemDate(new Date(0)),
+      2n ** 70n,
+    ]);
   };
 
   test('every truncation is a marshal error', () => {
@@ -211,22 +229,35 @@ describe('bad input', () => {
       ['04 08 49 5b 00 06 3a 06 45 54', /ivars|instance variables/],
     ];
     for (const [bytes, message] of cases) {
-      assert.throws(() => load(listing(bytes)), (e: unknown) => isMarshalError(e) && message.test((e as Error).message), bytes);
+      assert.throws(
+        () => load(listing(bytes)),
+        (e: unknown) => isMarshalError(e) && message.test((e as Error).message),
+        bytes,
+      );
     }
   });
 
   test('declared lengths beyond the input fail at once, without allocating', () => {
     assert.throws(() => load(listing('04 08 5b 03 00 00 01')), /truncated Marshal data \(array length 65536/);
-    assert.throws(() => load(listing('04 08 22 03 00 00 01 61')), /truncated Marshal data \(byte length 65536/);
+    assert.throws(
+      () => load(listing('04 08 22 03 00 00 01 61')),
+      /truncated Marshal data \(byte length 65536/,
+    );
     assert.throws(() => load(listing('04 08 7b 02 00 01 30 30')), /truncated Marshal data \(hash size 256/);
-    assert.throws(() => load(listing('04 08 5b 04 ff ff ff 3f')), /array length 1073741823 exceeds the limit/);
+    assert.throws(
+      () => load(listing('04 08 5b 04 ff ff ff 3f')),
+      /array length 1073741823 exceeds the limit/,
+    );
     assert.equal(load(listing('04 07 30')), null, 'an older 4.x minor version still reads, as in Ruby');
   });
 
   test('limits: depth, length and object count', () => {
     // 100 nested one-element arrays: [ 06 [ 06 ... 0
     const nested = Buffer.from([4, 8, ...Array.from({ length: 100 }, () => [0x5b, 0x06]).flat(), 0x30]);
-    assert.throws(() => load(nested), (e: unknown) => isMarshalError(e) && /nesting deeper than 64/.test(String(e)));
+    assert.throws(
+      () => load(nested),
+      (e: unknown) => isMarshalError(e) && /nesting deeper than 64/.test(String(e)),
+    );
     assert.ok(Array.isArray(load(nested, { maxDepth: 200 })));
     assert.throws(() => load(dump(['a', 'b', 'c']), { maxLength: 2 }), /exceeds the limit of 2/);
     assert.throws(() => load(dump(['a', 'b', 'c']), { maxObjects: 3 }), /more than 3 objects/);

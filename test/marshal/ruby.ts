@@ -38,12 +38,24 @@ export const RUBY_SAFE_LOAD = `
 `;
 
 /** `Marshal.dump(eval(expr))` in Ruby, as bytes. */
-export const rubyDump = (expr: string): Buffer => ruby(`$stdout.binmode; $stdout.write Marshal.dump(${expr})`);
+export const rubyDump = (expr: string): Buffer =>
+  ruby(`$stdout.binmode; $stdout.write Marshal.dump(${expr})`);
 
 /** Decodes a Ruby `String#inspect` literal body ("\x04\bU:...") into bytes. */
 export function rubyLiteral(s: string): Buffer {
   const out: number[] = [];
-  const simple: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, e: 27, '"': 34, '\\': 92 };
+  const simple: Record<string, number> = {
+    a: 7,
+    b: 8,
+    t: 9,
+    n: 10,
+    v: 11,
+    f: 12,
+    r: 13,
+    e: 27,
+    '"': 34,
+    '\\': 92,
+  };
   for (let i = 0; i < s.length; i++) {
     const c = s[i] as string;
     if (c !== '\\') {
@@ -123,12 +135,14 @@ export function buildRubyGems(): RubyGemFixtures {
       licenses: s.licenses,
       metadata: s.metadata,
       date: new Date(s.date),
-      dependencies: s.dependencies.map((d: { name: string; requirement: RubyReq; type: string; prerelease: boolean }) => ({
-        name: d.name,
-        requirement: req(d.requirement),
-        type: d.type,
-        prerelease: d.prerelease,
-      })),
+      dependencies: s.dependencies.map(
+        (d: { name: string; requirement: RubyReq; type: string; prerelease: boolean }) => ({
+          name: d.name,
+          requirement: req(d.requirement),
+          type: d.type,
+          prerelease: d.prerelease,
+        }),
+      ),
       requiredRubyVersion: req(s.requiredRubyVersion),
       requiredRubygemsVersion: req(s.requiredRubygemsVersion),
       rubygemsVersion: s.rubygemsVersion,

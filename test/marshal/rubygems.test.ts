@@ -23,7 +23,7 @@ import {
   sanitizeSummary,
 } from '../../src/marshal/rubygems.ts';
 import { isRUserDefined } from '../../src/marshal/types.ts';
-import { listing, RUBY_SAFE_LOAD, type RubyGemFixtures, buildRubyGems, ruby, rubyDump } from './ruby.ts';
+import { buildRubyGems, listing, RUBY_SAFE_LOAD, type RubyGemFixtures, ruby, rubyDump } from './ruby.ts';
 
 const reqString = (r: Requirement): string => r.map((c) => `${c.op} ${c.version}`).join(', ');
 
@@ -40,7 +40,8 @@ describe('fixtures', () => {
   test('the Ruby-built gems cover the cases the dumps must get right', () => {
     const specs = fx.gems.map((g) => g.spec);
     assert.ok(specs.length >= 10);
-    const has = (what: string, pred: (s: GemSpec) => boolean) => assert.ok(specs.some(pred), `no fixture with ${what}`);
+    const has = (what: string, pred: (s: GemSpec) => boolean) =>
+      assert.ok(specs.some(pred), `no fixture with ${what}`);
     has('platform java', (s) => s.platform === 'java');
     has('platform x86_64-linux', (s) => s.platform === 'x86_64-linux');
     has('a prerelease version', (s) => /[a-zA-Z]/.test(s.version));
@@ -156,7 +157,11 @@ describe('dumpSpecTuples', () => {
   });
 
   test('Ruby loads our tuples with shared names, versions and platforms', () => {
-    const tuples = fx.gems.map((g) => ({ name: g.spec.name, version: g.spec.version, platform: g.spec.platform }));
+    const tuples = fx.gems.map((g) => ({
+      name: g.spec.name,
+      version: g.spec.version,
+      platform: g.spec.platform,
+    }));
     const out = ruby(
       `${RUBY_SAFE_LOAD}
        require "json"
@@ -243,7 +248,12 @@ describe('dumpDependencyRecords', () => {
     const json = JSON.stringify(records);
     const ours = dumpDependencyRecords(records);
     assert.equal(ours.toString('hex'), ruby(script, { input: json, args: ['dump'] }).toString('hex'));
-    assert.equal(ruby(script, { input: json, args: ['load', ours.toString('hex')] }).toString().trim(), 'equal');
+    assert.equal(
+      ruby(script, { input: json, args: ['load', ours.toString('hex')] })
+        .toString()
+        .trim(),
+      'equal',
+    );
     assert.deepEqual(loadDependencyRecords(ours), records);
   });
 
@@ -252,14 +262,19 @@ describe('dumpDependencyRecords', () => {
     const hasNil = (v: unknown): boolean =>
       v === null || (typeof v === 'object' && Object.values(v as object).some((x) => hasNil(x)));
     assert.equal(hasNil(load(bytes)), false);
-    assert.deepEqual(loadDependencyRecords(bytes), [{ name: 'x', number: '1', platform: 'java', dependencies: [] }]);
+    assert.deepEqual(loadDependencyRecords(bytes), [
+      { name: 'x', number: '1', platform: 'java', dependencies: [] },
+    ]);
   });
 });
 
 describe('dumpGemVersion', () => {
   test('matches Ruby for release and prerelease versions', () => {
     for (const v of ['0', '1.0', '1.0.0', '2.0.0.pre1', '0.2.0.rc1', '10.20.30.40']) {
-      assert.equal(dumpGemVersion(v).toString('hex'), rubyDump(`Gem::Version.new(${JSON.stringify(v)})`).toString('hex'));
+      assert.equal(
+        dumpGemVersion(v).toString('hex'),
+        rubyDump(`Gem::Version.new(${JSON.stringify(v)})`).toString('hex'),
+      );
     }
   });
 });

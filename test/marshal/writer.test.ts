@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isQuarryError } from '../../src/errors.ts';
+import { formatFloat } from '../../src/marshal/float.ts';
 import {
   gemDate,
   gemDependency,
@@ -11,7 +12,7 @@ import {
 } from '../../src/marshal/gem-objects.ts';
 import type { RValue } from '../../src/marshal/types.ts';
 import { float, hash, obj, str, sym, userDefined } from '../../src/marshal/types.ts';
-import { dump, formatFloat } from '../../src/marshal/writer.ts';
+import { dump } from '../../src/marshal/writer.ts';
 import { listing, rubyDump, rubyLiteral } from './ruby.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -39,10 +40,31 @@ describe('long encoding (PROTOCOL.md 2.2)', () => {
 
   test('integers and Bignums across every boundary match Ruby', () => {
     const values: (number | bigint)[] = [];
-    for (const base of [122, 123, 124, 255, 256, 2 ** 15, 2 ** 16, 2 ** 23, 2 ** 24, 2 ** 30, 2 ** 31, 2 ** 32]) {
+    for (const base of [
+      122,
+      123,
+      124,
+      255,
+      256,
+      2 ** 15,
+      2 ** 16,
+      2 ** 23,
+      2 ** 24,
+      2 ** 30,
+      2 ** 31,
+      2 ** 32,
+    ]) {
       for (const d of [-1, 0, 1]) values.push(base + d, -(base + d));
     }
-    values.push(2 ** 40 + 7, -(2 ** 48), Number.MAX_SAFE_INTEGER, 2n ** 64n, -(2n ** 70n), 3n ** 100n, 2n ** 63n - 1n);
+    values.push(
+      2 ** 40 + 7,
+      -(2 ** 48),
+      Number.MAX_SAFE_INTEGER,
+      2n ** 64n,
+      -(2n ** 70n),
+      3n ** 100n,
+      2n ** 63n - 1n,
+    );
     const ours = dump(values);
     const theirs = rubyDump(`[${values.map(String).join(', ')}]`);
     assert.equal(hex(ours), hex(theirs));
@@ -56,12 +78,19 @@ describe('long encoding (PROTOCOL.md 2.2)', () => {
 describe('strings (PROTOCOL.md 2.3)', () => {
   test('UTF-8, US-ASCII, binary and other encodings', () => {
     assert.equal(hex(dump(str('utf'))), hex(withHeader(listing('49 22 08 75 74 66 06 3a 06 45 54'))));
-    assert.equal(hex(dump(str('ascii', 'ascii'))), hex(withHeader(listing('49 22 0a 61 73 63 69 69 06 3a 06 45 46'))));
+    assert.equal(
+      hex(dump(str('ascii', 'ascii'))),
+      hex(withHeader(listing('49 22 0a 61 73 63 69 69 06 3a 06 45 46'))),
+    );
     assert.equal(hex(dump(str('bin', 'binary'))), hex(withHeader(listing('22 08 62 69 6e'))));
     const latin = { ...str('lat', 'other'), encodingName: 'ISO-8859-1' };
     assert.equal(
       hex(dump(latin)),
-      hex(withHeader(listing('49 22 08 6c 61 74 06 3a 0d 65 6e 63 6f 64 69 6e 67 22 0f 49 53 4f 2d 38 38 35 39 2d 31'))),
+      hex(
+        withHeader(
+          listing('49 22 08 6c 61 74 06 3a 0d 65 6e 63 6f 64 69 6e 67 22 0f 49 53 4f 2d 38 38 35 39 2d 31'),
+        ),
+      ),
     );
   });
 
@@ -109,7 +138,9 @@ describe('symbols and links (PROTOCOL.md 2.4)', () => {
 
 describe('RubyGems classes (PROTOCOL.md 2.5–2.9)', () => {
   test('Gem::Version', () => {
-    const expected = listing('04 08 55 3a 11 47 65 6d 3a 3a 56 65 72 73 69 6f 6e 5b 06 49 22 08 31 2e 30 06 3a 06 45 54');
+    const expected = listing(
+      '04 08 55 3a 11 47 65 6d 3a 3a 56 65 72 73 69 6f 6e 5b 06 49 22 08 31 2e 30 06 3a 06 45 54',
+    );
     assert.equal(hex(dump(gemVersion('1.0'))), hex(expected));
   });
 
@@ -135,7 +166,12 @@ describe('RubyGems classes (PROTOCOL.md 2.5–2.9)', () => {
       3a 0a "@type" 3a 0c "runtime"
       3a 10 "@prerelease" 46
       3a 1a "@version_requirements" 40 07`);
-    const dep = { name: 'rack', requirement: [{ op: '>=' as const, version: '1.0' }], type: 'runtime' as const, prerelease: false };
+    const dep = {
+      name: 'rack',
+      requirement: [{ op: '>=' as const, version: '1.0' }],
+      type: 'runtime' as const,
+      prerelease: false,
+    };
     assert.equal(hex(dump(gemDependency(dep, { linkVersionRequirements: true }))), hex(expected));
     assert.equal(hex(expected), hex(rubyDump('Gem::Dependency.new("rack", ">= 1.0")')));
   });
@@ -151,18 +187,51 @@ describe('RubyGems classes (PROTOCOL.md 2.5–2.9)', () => {
     );
     assert.equal(
       hex(dump(gemPlatform('java'))),
-      hex(rubyLiteral('\\x04\\bo:\\x12Gem::Platform\\b:\\t@cpu0:\\b@osI\\"\\tjava\\x06:\\x06ET:\\r@version0')),
+      hex(
+        rubyLiteral('\\x04\\bo:\\x12Gem::Platform\\b:\\t@cpu0:\\b@osI\\"\\tjava\\x06:\\x06ET:\\r@version0'),
+      ),
     );
   });
 
   test('Gem::Platform parsing matches RubyGems for many platform strings', () => {
     const platforms = [
-      'x86_64-linux', 'java', 'jruby', 'java1.5', 'x86-mingw32', 'x64-mingw32', 'x64-mingw-ucrt', 'i386-mswin32',
-      'mswin32', 'i386-mswin32_80', 'x86-mswin64_100', 'universal-darwin-21', 'arm64-darwin', 'x86_64-darwin19',
-      'x86_64-linux-musl', 'aarch64-linux-gnu', 'arm-linux-gnueabihf', 'i686-linux', 'powerpc-aix5.3', 'x86-cygwin',
-      'universal-macruby', 'x86-freebsd10', 'hppa-hpux11', 'universal-dotnet', 'universal-dotnet2.0', 'dalvik22',
-      'x86-netbsdelf', 'x86-openbsd5.8', 'x86-bitrig1.0', 'sparc-solaris2.10', 'x86-weird', 'universal-java-11',
-      'arm-linux-eabi', 'x86_64-unknown-linux-gnu', 'a-b-c-d', 'mips64el-linux-gnuabi64', 'test_platform7',
+      'x86_64-linux',
+      'java',
+      'jruby',
+      'java1.5',
+      'x86-mingw32',
+      'x64-mingw32',
+      'x64-mingw-ucrt',
+      'i386-mswin32',
+      'mswin32',
+      'i386-mswin32_80',
+      'x86-mswin64_100',
+      'universal-darwin-21',
+      'arm64-darwin',
+      'x86_64-darwin19',
+      'x86_64-linux-musl',
+      'aarch64-linux-gnu',
+      'arm-linux-gnueabihf',
+      'i686-linux',
+      'powerpc-aix5.3',
+      'x86-cygwin',
+      'universal-macruby',
+      'x86-freebsd10',
+      'hppa-hpux11',
+      'universal-dotnet',
+      'universal-dotnet2.0',
+      'dalvik22',
+      'x86-netbsdelf',
+      'x86-openbsd5.8',
+      'x86-bitrig1.0',
+      'sparc-solaris2.10',
+      'x86-weird',
+      'universal-java-11',
+      'arm-linux-eabi',
+      'x86_64-unknown-linux-gnu',
+      'a-b-c-d',
+      'mips64el-linux-gnuabi64',
+      'test_platform7',
     ];
     // Ruby takes some parts from frozen literals ('linux', 'x86'), which repeat as links.
     const intern = makeInterner();
@@ -190,20 +259,48 @@ describe('RubyGems classes (PROTOCOL.md 2.5–2.9)', () => {
     ] as const;
     const intern = makeInterner(); // the "UTC" zone is one interned string in Ruby
     const ours = dump(dates.map(([y, m, d]) => gemDate(new Date(Date.UTC(y, m - 1, d)), intern)));
-    assert.equal(hex(ours), hex(rubyDump(`[${dates.map(([y, m, d]) => `Time.utc(${y}, ${m}, ${d})`).join(', ')}]`)));
+    assert.equal(
+      hex(ours),
+      hex(rubyDump(`[${dates.map(([y, m, d]) => `Time.utc(${y}, ${m}, ${d})`).join(', ')}]`)),
+    );
   });
 
   test('an invalid date is a marshal error', () => {
-    assert.throws(() => gemDate(new Date(Number.NaN)), (e) => isQuarryError(e) && e.code === 'marshal');
-    assert.throws(() => gemDate(new Date(Date.UTC(1850, 0, 1))), (e) => isQuarryError(e) && e.code === 'marshal');
+    assert.throws(
+      () => gemDate(new Date(Number.NaN)),
+      (e) => isQuarryError(e) && e.code === 'marshal',
+    );
+    assert.throws(
+      () => gemDate(new Date(Date.UTC(1850, 0, 1))),
+      (e) => isQuarryError(e) && e.code === 'marshal',
+    );
   });
 });
 
 describe('other types, checked against Ruby', () => {
   test('floats use Ruby text forms', () => {
     const values = [
-      1.5, 100, 1e-5, 0.001, 0.0001, 123456789.123, -0, 0, 1e100, 2.5e-7, 0.1, 1 / 3, -2.75, 5e-324,
-      Number.MAX_VALUE, 1e15, 1e16, 12345678901234567000, 123, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY,
+      1.5,
+      100,
+      1e-5,
+      0.001,
+      0.0001,
+      123456789.123,
+      -0,
+      0,
+      1e100,
+      2.5e-7,
+      0.1,
+      1 / 3,
+      -2.75,
+      5e-324,
+      Number.MAX_VALUE,
+      1e15,
+      1e16,
+      12345678901234567000,
+      123,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
       Number.NaN,
     ];
     assert.equal(formatFloat(100), '1e2');
@@ -211,7 +308,9 @@ describe('other types, checked against Ruby', () => {
     assert.equal(formatFloat(-0), '-0');
     const ours = dump(values.map(float));
     const packed = Buffer.alloc(8 * values.length);
-    values.forEach((v, i) => packed.writeDoubleLE(v, 8 * i));
+    values.forEach((v, i) => {
+      packed.writeDoubleLE(v, 8 * i);
+    });
     const theirs = rubyDump(`["${packed.toString('hex')}"].pack("H*").unpack("E*")`);
     assert.equal(hex(ours), hex(theirs));
   });
