@@ -50,6 +50,15 @@ function assertCachedGemsIdentical(gemDir: string, repoGems: string): string[] {
   return files.sort();
 }
 
+function traceRequest(r: RecordedRequest): void {
+  const h = r.headers;
+  const extra = [h.range && `Range: ${h.range}`, h['if-none-match'] && `If-None-Match: ${h['if-none-match']}`]
+    .filter(Boolean)
+    .join('; ');
+  const agent = (h['user-agent'] ?? '').split(' ')[0];
+  process.stderr.write(`trace: ${r.method} ${r.path} -> ${r.status} [${agent}]${extra ? ` ${extra}` : ''}\n`);
+}
+
 const paths = (reqs: RecordedRequest[]): string[] => reqs.map((r) => `${r.method} ${r.path} -> ${r.status}`);
 
 describe(`static repository written by ${staticIndexer()}, served over plain HTTP`, () => {
@@ -84,7 +93,9 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     corpus = buildCorpus(repo);
     const r = indexStaticDir(repo);
     process.stderr.write(r.stdout + r.stderr);
-    server = await startStaticServer(repo);
+    // QUARRY_E2E_TRACE=1 prints every request the clients make.
+    const trace = process.env['QUARRY_E2E_TRACE'] ? { onRequest: traceRequest } : {};
+    server = await startStaticServer(repo, trace);
   });
 
   after(async () => {

@@ -115,11 +115,18 @@ const req = (r: RubyReq): Constraint[] => r.map(([op, version]) => ({ op, versio
 export function buildRubyGems(): RubyGemFixtures {
   const dir = mkdtempSync(join(tmpdir(), 'quarry-marshal-'));
   const script = fileURLToPath(new URL('./fixtures/build_gems.rb', import.meta.url));
-  const out = execFileSync('ruby', [script, dir], {
-    env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' },
-    maxBuffer: 64 * 1024 * 1024,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  let out: Buffer;
+  try {
+    out = execFileSync('ruby', [script, dir], {
+      env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' },
+      maxBuffer: 64 * 1024 * 1024,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
   // biome-ignore lint/suspicious/noExplicitAny: JSON from our own Ruby script
   const parsed = JSON.parse(out.toString('utf8')) as { spec: any; marshalHex: string }[];
   const gems = parsed.map(({ spec: s, marshalHex }): RubyGemFixture => {
@@ -156,5 +163,5 @@ export function buildRubyGems(): RubyGemFixtures {
     };
     return { file: s.file, spec, marshal: Buffer.from(marshalHex, 'hex') };
   });
-  return { dir, gems, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, gems, cleanup };
 }

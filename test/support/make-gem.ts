@@ -109,9 +109,14 @@ test_files: []
 
 export function makeGem(o: GemOptions): Buffer {
   const metadata = gzipSync(gemspecYaml(o), { level: 9 });
-  const data = gzipSync(tar([[`lib/${o.name}.rb`, Buffer.from(`module Gem${o.name.replace(/\W/g, '')}; end\n`)]]), { level: 9 });
+  const data = gzipSync(
+    tar([[`lib/${o.name}.rb`, Buffer.from(`module Gem${o.name.replace(/\W/g, '')}; end\n`)]]),
+    { level: 9 },
+  );
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-  const checksums = gzipSync(`---\nSHA256:\n  metadata.gz: ${sha(metadata)}\n  data.tar.gz: ${sha(data)}\n`, { level: 9 });
+  const checksums = gzipSync(`---\nSHA256:\n  metadata.gz: ${sha(metadata)}\n  data.tar.gz: ${sha(data)}\n`, {
+    level: 9,
+  });
   return tar([
     ['metadata.gz', metadata],
     ['data.tar.gz', data],

@@ -34,7 +34,12 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-export async function startStaticServer(root: string): Promise<StaticServer> {
+export interface StaticServerOptions {
+  /** Called with each request as it is answered (e.g. to trace a client while debugging). */
+  onRequest?: (r: RecordedRequest) => void;
+}
+
+export async function startStaticServer(root: string, opts: StaticServerOptions = {}): Promise<StaticServer> {
   const base = resolve(root);
   const requests: RecordedRequest[] = [];
 
@@ -43,7 +48,9 @@ export async function startStaticServer(root: string): Promise<StaticServer> {
     const method = req.method ?? 'GET';
     let path = url.split('?')[0] ?? '/';
     const record = (status: number) => {
-      requests.push({ method, path, url, headers: req.headers, status });
+      const r: RecordedRequest = { method, path, url, headers: req.headers, status };
+      requests.push(r);
+      opts.onRequest?.(r);
     };
     const finish = (status: number, headers: Record<string, string | number> = {}) => {
       record(status);

@@ -1,0 +1,407 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { QuarryError } from '../../src/errors.ts';
+import { DEFAULT_GEM_LIMITS } from '../../src/gem/limits.ts';
+import { specFromYaml } from '../../src/gem/spec-from-yaml.ts';
+import {
+  loadChecksumsYaml,
+  loadRubyYaml,
+  RubyDate,
+  RubyFloat,
+  RubyInteger,
+  RubyObject,
+  RubySymbol,
+  tokenize,
+} from '../../src/gem/yaml.ts';
+import { type RubySpec, rubyGems } from './support/ruby-gems.ts';
+import { checksumsYaml, gemspecYaml } from './support/ustar.ts';
+
+const OPTS = {
+  what: 'metadata.gz',
+  code: 'invalid_spec' as const,
+  maxLength: 10 * 1024 * 1024,
+  maxAliasCount: 100,
+  maxAnchors: 1000,
+};
+const load = (src: string, o: Partial<typeof OPTS> = {}) => loadRubyYaml(src, { ...OPTS, ...o });
+
+function rejects(src: string, code: string, pattern: RegExp, o: Partial<typeof OPTS> = {}) {
+  assert.throws(
+    () => load(src, o),
+    (e: unknown) => e instanceof QuarryError && e.code === code && pattern.test(e.message),
+  );
+}
+
+describe('tokenize: plain scalars are typed as Psych types them', () => {
+  const inputs = [
+    ...['', '~', 'null', 'Null', 'NULL', 'nil', 'true', 'True', 'yes', 'Yes', 'on', 'ON', 'false', 'no', 'No', 'off'],
+    ...['y', 'n', 'Y', 'N', 'tru', 'yess', 'nope', 'fals', 'offf', 'onion', 'ruby', 'Ann Author', 'MIT'],
+    ...['0', '1', '-1', '+1', '42', '007', '0755', '08', '0b101', '0x1F', '0xff_ff', '1_000', '1,000', '1__0'],
+    ...['12345678901234567890', '-12345678901234567890', '1.0', '1.10', '0.1', '.5', '1.', '-1.5', '1e5', '1.0e+5'],
+    ...['1.0e5', '1,000.5', '1_0.5', '.', '-.', '+.', '.inf', '-.Inf', '+.INF', '.nan', '.NaN', '1:30', '1:30:45'],
+    ...['-1:30', '1:30.5', '190:20:30.15', '1.0.0', '3.3.15', '2.0.0.rc1', '1.0-beta', 'v1.0', '0.4.2'],
+    ...['2023-11-14', '2023-1-5', '2023-02-30', '2023-13-01', '2023-00-10', '2024-02-29', '2023-02-29'],
+    ...['2023-11-14 00:00:00.000000000 Z', '2023-11-14 00:00:00.000000000Z', '2011-04-26 00:00:00Z'],
+    ...['2008-06-01 00:00:00 +02:00', '2008-06-01 23:30:00 -05:00', '2023-11-14T12:00:00Z', '2023-11-14t1:02:03'],
+    ...['2023-11-14 23:59:60 Z', '2023-11-14 24:00:00 Z', '2023-11-14 25:00:00 Z', '2023-11-31 10:00:00 Z'],
+    ...[':runtime', ':development', ':"runtime"', ":'development'", ':runtime:', 'https://example.com', '::'],
+    ...['>= 1.0', '~> 2.1', 'a: b', '#x', '-', '--main', '@foo', '1abc', 'abc1', '*bold*', '日本語', 'é1'],
+  ];
+
+  test('matches Psych::ScalarScanner#tokenize', () => {
+    const ruby = rubyGems<{ input: string; kind: string; value: unknown }[]>('tokenize', [], JSON.stringify(inputs));
+    for (const r of ruby) {
+      const s = r.input;
+      if (r.kind === 'symbol' && !['runtime', 'development'].includes(r.value as string)) {
+        assert.throws(() => tokenize(s), /not permitted/, s);
+        continue;
+      }
+      const v = tokenize(s);
+      const label = `${JSON.stringify(s)} => ${r.kind} ${JSON.stringify(r.value)}`;
+      switch (r.kind) {
+        case 'nil':
+          assert.equal(v, null, label);
+          break;
+        case 'bool':
+          assert.equal(v, r.value, label);
+          break;
+        case 'string':
+          assert.equal(v, r.value, label);
+          break;
+        case 'int':
+          if (v instanceof RubyInteger) assert.equal(String(v.value), String(BigInt(s.replace(/[,_]/g, ''))), label);
+          else assert.equal(v, r.value, label);
+          break;
+        case 'float':
+          assert.ok(v instanceof RubyFloat, label);
+          if (typeof r.value === 'number') assert.equal(v.value, r.value, label);
+          else assert.equal(String(v.value).replace(/^Infinity$/, 'Infinity'), String(r.value), label);
+          break;
+        case 'symbol':
+          assert.deepEqual(v, new RubySymbol(r.value as string), label);
+          break;
+        case 'time':
+        case 'date': {
+          assert.ok(v instanceof RubyDate, label);
+          const day = `${v.year}-${String(v.month).padStart(2, '0')}-${String(v.day).padStart(2, '0')}`;
+          assert.equal(day, r.value, label);
+          break;
+        }
+        default:
+          assert.fail(`unexpected Ruby kind ${r.kind} for ${label}`);
+      }
+    }
+  });
+});
+
+describe('loadRubyYaml', () => {
+  test('loads a gemspec as RubyObject maps with Ruby scalar types', () => {
+    const root = load(gemspecYaml({ dependencies: '\n- !ruby/object:Gem::Dependency\n  name: rack\n  type: :runtime' }));
+    assert.ok(root instanceof RubyObject);
+    assert.equal(root.className, 'Gem::Specification');
+    const version = root.get('version');
+    assert.ok(version instanceof RubyObject && version.className === 'Gem::Version');
+    assert.equal(version.get('version'), '1.0.0');
+    assert.deepEqual(root.get('date'), new RubyDate(2023, 11, 14));
+    assert.equal(root.get('specification_version'), 4);
+    const [dep] = root.get('dependencies') as RubyObject[];
+    assert.deepEqual(dep?.get('type'), new RubySymbol('runtime'));
+  });
+
+  test('accepts the standard tags and the permitted Ruby classes', () => {
+    const v = load(
+      [
+        'a: !!str 123',
+        'b: !!int "42"',
+        'c: !!null ""',
+        'd: !binary |-\n  aGVsbG8=',
+        'e: !!float 1',
+        'f: !<tag:yaml.org,2002:str> x',
+        'g: !ruby/object:Gem::Platform\n  cpu: x86\n  os: mswin32',
+        'h: !ruby/object:Gem::Version::Requirement\n  requirements: []',
+        'i: !!seq [1]',
+        'j: !!map {k: v}',
+        'k: ! 12',
+      ].join('\n'),
+    ) as Map<string, unknown>;
+    assert.equal(v.get('a'), '123');
+    assert.equal(v.get('b'), 42);
+    assert.equal(v.get('c'), null);
+    assert.equal(v.get('d'), 'hello');
+    assert.deepEqual(v.get('e'), new RubyFloat(1, '1'));
+    assert.equal(v.get('f'), 'x');
+    assert.equal((v.get('g') as RubyObject).className, 'Gem::Platform');
+    assert.equal((v.get('h') as RubyObject).className, 'Gem::Version::Requirement');
+    assert.deepEqual(v.get('i'), [1]);
+    assert.deepEqual(v.get('j'), new Map([['k', 'v']]));
+    assert.equal(v.get('k'), '12');
+  });
+
+  for (const [tag, doc] of [
+    ['!ruby/object:OpenStruct', '--- !ruby/object:OpenStruct\ntable: {}\n'],
+    ['!ruby/hash:Foo', 'x: !ruby/hash:Foo\n  a: 1\n'],
+    ['!ruby/struct:S', 'x: !ruby/struct:S\n  a: 1\n'],
+    ['!ruby/object:Gem::Installer', 'x: !ruby/object:Gem::Installer {}\n'],
+    ['!ruby/array:Foo', 'x: !ruby/array:Foo [1]\n'],
+    ['!ruby/sym', 'x: !ruby/sym runtime\n'],
+    ['!ruby/regexp', 'x: !ruby/regexp /a/\n'],
+    ['!ruby/object:Gem::Version', 'x: !ruby/object:Gem::Version 1.0\n'],
+    ['tag:yaml.org,2002:set', 'x: !!set {a}\n'],
+    ['tag:yaml.org,2002:omap', 'x: !!omap [{a: 1}]\n'],
+    ['!custom', 'x: !custom 1\n'],
+    ['tag:evil:ruby/object:Gem::Version', '%TAG ! tag:evil:\n---\nx: !ruby/object:Gem::Version {version: 1}\n'],
+  ] as const) {
+    test(`refuses the tag ${tag}, naming it`, () => {
+      const escaped = tag.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      rejects(doc, 'invalid_spec', new RegExp(`tag ${escaped} is not allowed`));
+    });
+  }
+
+  test('refuses symbols other than :runtime and :development, naming them', () => {
+    rejects('type: :foo\n', 'invalid_spec', /symbol :foo is not permitted/);
+    rejects('{:admin: 1}\n', 'invalid_spec', /symbol :admin is not permitted/);
+    assert.deepEqual(load('a: :"development"\n'), new Map([['a', new RubySymbol('development')]]));
+    assert.deepEqual(load("a: ':foo'\n"), new Map([['a', ':foo']]));
+  });
+
+  test('refuses merge keys instead of merging', () => {
+    rejects('base: &b {x: 1}\nother:\n  <<: *b\n', 'invalid_spec', /merge keys \(<<\) are not allowed/);
+    assert.deepEqual(load('"<<": 1\n'), new Map([['<<', 1]]));
+  });
+
+  test('refuses duplicate keys, several documents and malformed YAML', () => {
+    rejects('a: 1\na: 2\n', 'invalid_spec', /keys must be unique/);
+    rejects('--- 1\n--- 2\n', 'invalid_spec', /multiple documents/);
+    rejects('a: [1, 2\n', 'invalid_spec', /invalid YAML/);
+    rejects('a: *nope\n', 'invalid_spec', /invalid YAML/);
+  });
+
+  test('loads the aliases old RubyGems wrote, sharing the object', () => {
+    const src = [
+      'deps:',
+      '- requirement: &id001 !ruby/object:Gem::Requirement',
+      '    requirements: [[">=", !ruby/object:Gem::Version {version: "1.0"}]]',
+      '  version_requirements: *id001',
+    ].join('\n');
+    const [dep] = (load(src) as Map<string, Map<string, unknown>[]>).get('deps') ?? [];
+    assert.ok(dep?.get('requirement') instanceof RubyObject);
+    assert.equal(dep?.get('requirement'), dep?.get('version_requirements'));
+  });
+
+  test('a billion-laughs alias bomb fails fast, with bounded memory', () => {
+    const levels = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+    const lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]'];
+    for (let i = 1; i < levels.length; i++) {
+      const prev = levels[i - 1];
+      lines.push(`${levels[i]}: &${levels[i]} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    const src = `--- !ruby/object:Gem::Specification\nname: bomb\n${lines.join('\n')}\n`;
+    const heap = process.memoryUsage().heapUsed;
+    const start = performance.now();
+    rejects(src, 'limit_exceeded', /aliases expand past the limit of 100/);
+    assert.ok(performance.now() - start < 1000, 'fails within a second');
+    assert.ok(process.memoryUsage().heapUsed - heap < 64 * 1024 * 1024, 'uses less than 64 MiB');
+  });
+
+  test('caps the number of anchors and of aliases', () => {
+    const anchors = Array.from({ length: 11 }, (_, i) => `k${i}: &a${i} ${i}`).join('\n');
+    rejects(anchors, 'limit_exceeded', /more than 10 anchors/, { maxAnchors: 10 });
+    const aliases = `a: &a 1\nb: [${Array(11).fill('*a').join(', ')}]\n`;
+    rejects(aliases, 'limit_exceeded', /more than 10 aliases/, { maxAnchors: 10 });
+    assert.ok(load(aliases, { maxAnchors: 11 }) instanceof Map);
+  });
+
+  test('caps the document size', () => {
+    rejects(`a: ${'x'.repeat(200)}\n`, 'limit_exceeded', /over 100 characters/, { maxLength: 100 });
+  });
+
+  test('deep nesting is an error, not a crash', () => {
+    const depth = 100_000;
+    rejects(`${'['.repeat(depth)}${']'.repeat(depth)}`, 'invalid_spec', /nested too deeply|invalid YAML/);
+  });
+});
+
+describe('loadChecksumsYaml', () => {
+  const o = { what: 'checksums.yaml.gz', maxLength: 1e6, maxAliasCount: 100, maxAnchors: 1000 };
+  const text = checksumsYaml({ 'metadata.gz': Buffer.from('m'), 'data.tar.gz': Buffer.from('d') });
+
+  test('reads the RubyGems layout, and the same data in any other YAML layout', () => {
+    const fast = loadChecksumsYaml(text, o);
+    assert.deepEqual(Object.keys(fast), ['SHA256', 'SHA512']);
+    assert.match(fast['SHA256']?.['data.tar.gz'] ?? '', /^[0-9a-f]{64}$/);
+    const flow = `--- {${Object.entries(fast)
+      .map(([algo, d]) => `"${algo}": {${Object.entries(d).map(([n, h]) => `'${n}': "${h}"`)}}`)
+      .join(', ')}}\n`;
+    assert.deepEqual({ ...loadChecksumsYaml(flow, o) }, { ...fast });
+  });
+
+  test('an empty document is no checksums', () => {
+    assert.deepEqual(Object.keys(loadChecksumsYaml('--- {}\n', o)), []);
+    assert.deepEqual(Object.keys(loadChecksumsYaml('', o)), []);
+  });
+
+  test('refuses other shapes with invalid_gem', () => {
+    for (const [src, pattern] of [
+      ['--- [1, 2]\n', /not a mapping of algorithms/],
+      ['---\nSHA256: abc\n', /SHA256 is not a mapping/],
+      ['---\nSHA256:\n  data.tar.gz: 12\n', /digest of data.tar.gz is not a string/],
+      ['---\nSHA256: !ruby/object:OpenStruct {}\n', /tag !ruby\/object:OpenStruct is not allowed/],
+    ] as const) {
+      assert.throws(
+        () => loadChecksumsYaml(src, o),
+        (e: unknown) => e instanceof QuarryError && e.code === 'invalid_gem' && pattern.test(e.message),
+        src,
+      );
+    }
+  });
+});
+
+/** Compare specFromYaml with Gem::Specification.from_yaml on the same document. */
+function compareWithRuby(yaml: string, skip: (keyof RubySpec)[] = []) {
+  const ruby = rubyGems<{ spec?: RubySpec; error?: string }>('from-yaml', [], yaml);
+  assert.ok(ruby.spec, `Ruby loads it: ${ruby.error}`);
+  const ours = specFromYaml(load(yaml), DEFAULT_GEM_LIMITS);
+  const actual = {
+    ...ours,
+    date: ours.date.toISOString(),
+    dependencies: ours.dependencies.map((d) => ({ ...d, requirement: d.requirement.map((c) => [c.op, c.version]) })),
+    requiredRubyVersion: ours.requiredRubyVersion.map((c) => [c.op, c.version]),
+    requiredRubygemsVersion: ours.requiredRubygemsVersion.map((c) => [c.op, c.version]),
+  } as Record<string, unknown>;
+  const expected = { ...ruby.spec } as Record<string, unknown>;
+  for (const k of skip) {
+    delete actual[k];
+    delete expected[k];
+  }
+  assert.deepEqual(actual, expected);
+}
+
+describe('specFromYaml agrees with Gem::Specification.from_yaml', () => {
+  test('a Syck-era gemspec: Gem::Platform object, legacy version_requirements, zone offset date', () => {
+    compareWithRuby(
+      [
+        '--- !ruby/object:Gem::Specification ',
+        'name: oldgem',
+        'version: !ruby/object:Gem::Version ',
+        '  version: 0.9.2',
+        'platform: !ruby/object:Gem::Platform ',
+        '  cpu: x86',
+        '  os: mswin32',
+        '  version: "60"',
+        'authors: ',
+        '- Old Author',
+        'autorequire: ',
+        'bindir: bin',
+        'cert_chain: []',
+        '',
+        'date: 2008-06-01 00:00:00 +02:00',
+        'default_executable: ',
+        'dependencies: ',
+        '- !ruby/object:Gem::Dependency ',
+        '  name: hpricot',
+        '  type: :runtime',
+        '  version_requirement: ',
+        '  version_requirements: !ruby/object:Gem::Requirement ',
+        '    requirements: ',
+        '    - - ">="',
+        '      - !ruby/object:Gem::Version ',
+        '        version: "0.6"',
+        '    version: ',
+        'description: An old gem',
+        'email: old@example.com',
+        'executables: []',
+        '',
+        'extensions: []',
+        '',
+        'files: ',
+        '- lib/old.rb',
+        'has_rdoc: true',
+        'homepage: http://old.example.com',
+        'post_install_message: ',
+        'require_paths: ',
+        '- lib',
+        'required_ruby_version: !ruby/object:Gem::Requirement ',
+        '  requirements: ',
+        '  - - ">="',
+        '    - !ruby/object:Gem::Version ',
+        '      version: "0"',
+        '  version: ',
+        'rubyforge_project: old',
+        'rubygems_version: 1.2.0',
+        'signing_key: ',
+        'specification_version: 2',
+        'summary: An old gem',
+        'test_files: []',
+        '',
+      ].join('\n'),
+      ['requiredRubygemsVersion'],
+    );
+  });
+
+  test('an early-Psych gemspec with &id001 aliases and a glued "Z" date', () => {
+    compareWithRuby(
+      [
+        '--- !ruby/object:Gem::Specification',
+        'name: psychgem',
+        'version: !ruby/object:Gem::Version',
+        '  version: 1.2.3.beta',
+        '  prerelease: ',
+        'platform: ruby',
+        'authors:',
+        '- A',
+        '- B',
+        'date: 2011-04-26 00:00:00.000000000Z',
+        'dependencies:',
+        '- !ruby/object:Gem::Dependency',
+        '  name: rack',
+        '  requirement: &id001 !ruby/object:Gem::Requirement',
+        '    none: false',
+        '    requirements:',
+        '    - - ~>',
+        '      - !ruby/object:Gem::Version',
+        '        version: "1.0"',
+        '  type: :development',
+        '  prerelease: false',
+        '  version_requirements: *id001',
+        'email:',
+        '- a@example.com',
+        '- ',
+        'licenses: []',
+        'metadata: {}',
+        'required_rubygems_version: !ruby/object:Gem::Requirement',
+        '  none: false',
+        '  requirements:',
+        '  - - ">"',
+        '    - !ruby/object:Gem::Version',
+        '      version: 1.3.1',
+        'rubygems_version: 1.8.1',
+        'specification_version: 3',
+        'summary: Psych era',
+        '',
+      ].join('\n'),
+      ['email'],
+    );
+  });
+
+  test('a sparse gemspec: missing and nil attributes get RubyGems defaults', () => {
+    compareWithRuby(
+      gemspecYaml({
+        platform: '',
+        authors: '<omit>',
+        dependencies: '<omit>',
+        metadata: '',
+        require_paths: '',
+        rubygems_version: '<omit>',
+        specification_version: '<omit>',
+        bindir: '',
+        licenses: '',
+      }),
+    );
+  });
+
+  test('a RubyGems >= 3.6 gemspec: no nil attributes, normalized platform plus original_platform', () => {
+    compareWithRuby(
+      gemspecYaml({ platform: 'x86-linux', original_platform: 'i686-linux', metadata: '\n  a: "1"\n  b: x' }),
+    );
+  });
+});
