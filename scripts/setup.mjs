@@ -16,12 +16,16 @@ const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'igno
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
 
 // Debian packages the test suite drives: real RubyGems and Bundler, GNU time for benchmarks.
-const debian = runtimeOnly ? [] : [
-  ['ruby', 'ruby'],
-  ['bundle', 'ruby-bundler'],
-  ['/usr/bin/time', 'time'],
-];
-const missing = debian.filter(([cmd]) => (cmd.startsWith('/') ? !existsSync(cmd) : !has(cmd))).map(([, pkg]) => pkg);
+const debian = runtimeOnly
+  ? []
+  : [
+      ['ruby', 'ruby'],
+      ['bundle', 'ruby-bundler'],
+      ['/usr/bin/time', 'time'],
+    ];
+const missing = debian
+  .filter(([cmd]) => (cmd.startsWith('/') ? !existsSync(cmd) : !has(cmd)))
+  .map(([, pkg]) => pkg);
 if (missing.length > 0) {
   if (typeof process.getuid === 'function' && process.getuid() === 0) {
     log(`installing Debian packages: ${missing.join(' ')}`);

@@ -56,11 +56,18 @@ function checkLayout(dataDir: string): void {
   if (found === null) {
     writeFileSync(marker, `${JSON.stringify({ layout: DATA_LAYOUT })}\n`);
   } else if (found.layout !== DATA_LAYOUT) {
-    throw new QuarryError('config', `data directory ${dataDir} has layout ${found.layout}; this Quarry uses layout ${DATA_LAYOUT}`);
+    throw new QuarryError(
+      'config',
+      `data directory ${dataDir} has layout ${found.layout}; this Quarry uses layout ${DATA_LAYOUT}`,
+    );
   }
 }
 
-export async function composeServices(config: Config, baseClock: () => Date, options: { metricsDefaults?: boolean } = {}): Promise<Services> {
+export async function composeServices(
+  config: Config,
+  baseClock: () => Date,
+  options: { metricsDefaults?: boolean } = {},
+): Promise<Services> {
   const dataDir = resolve(config.data);
   checkLayout(dataDir);
   const clock = new SettableClock(baseClock);
@@ -75,7 +82,10 @@ export async function composeServices(config: Config, baseClock: () => Date, opt
   return { config, catalog, blobs, index, gems, keys, metrics, clock, close: () => catalog.close() };
 }
 
-export async function composeServer(config: Config, baseClock: () => Date): Promise<{ app: FastifyInstance; services: Services }> {
+export async function composeServer(
+  config: Config,
+  baseClock: () => Date,
+): Promise<{ app: FastifyInstance; services: Services }> {
   const services = await composeServices(config, baseClock);
   const app = await buildApp({ ...services, setTime: (at) => services.clock.set(at) });
   app.addHook('onClose', async () => services.close());

@@ -53,7 +53,9 @@ async function bumpGeneration(db: Db): Promise<void> {
     .insertInto('meta')
     .values({ key: 'generation', value: '1' })
     .onConflict((oc) =>
-      oc.column('key').doUpdateSet({ value: (eb) => eb.cast(eb(eb.cast('meta.value', 'integer'), '+', 1), 'text') }),
+      oc
+        .column('key')
+        .doUpdateSet({ value: (eb) => eb.cast(eb(eb.cast('meta.value', 'integer'), '+', 1), 'text') }),
     )
     .execute();
 }
@@ -61,7 +63,11 @@ async function bumpGeneration(db: Db): Promise<void> {
 function txApi(db: Db): CatalogTx {
   return {
     async gemNameLike(name) {
-      const r = await db.selectFrom('gems').select('name').where('name_lower', '=', name.toLowerCase()).executeTakeFirst();
+      const r = await db
+        .selectFrom('gems')
+        .select('name')
+        .where('name_lower', '=', name.toLowerCase())
+        .executeTakeFirst();
       return r?.name ?? null;
     },
     findVersion: (name, number, platform) => findVersion(db, name, number, platform),
@@ -75,7 +81,11 @@ function txApi(db: Db): CatalogTx {
     },
     liveVersions: (name) => liveVersions(db, name),
     async insertVersion(v: NewVersion) {
-      let gem = await db.selectFrom('gems').select(['id', 'name']).where('name', '=', v.name).executeTakeFirst();
+      let gem = await db
+        .selectFrom('gems')
+        .select(['id', 'name'])
+        .where('name', '=', v.name)
+        .executeTakeFirst();
       if (!gem) {
         gem = await db
           .insertInto('gems')
@@ -119,7 +129,10 @@ function txApi(db: Db): CatalogTx {
     },
     allLiveVersions: () => allLiveVersions(db),
     async maxLogSeq() {
-      const r = await db.selectFrom('versions_log').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst();
+      const r = await db
+        .selectFrom('versions_log')
+        .select((eb) => eb.fn.max('seq').as('m'))
+        .executeTakeFirst();
       return Number(r?.m ?? 0);
     },
     async setVersionsBase(base: VersionsBase) {
@@ -139,7 +152,12 @@ function txApi(db: Db): CatalogTx {
   };
 }
 
-async function findVersion(db: Db, name: string, number: string, platform: string): Promise<VersionRecord | null> {
+async function findVersion(
+  db: Db,
+  name: string,
+  number: string,
+  platform: string,
+): Promise<VersionRecord | null> {
   const r = await versionsQuery(db)
     .where('gems.name', '=', name)
     .where('versions.number', '=', number)
@@ -149,7 +167,11 @@ async function findVersion(db: Db, name: string, number: string, platform: strin
 }
 
 async function allLiveVersions(db: Db): Promise<VersionRecord[]> {
-  const rows = await versionsQuery(db).where('versions.yanked_at', 'is', null).orderBy('gems.name').orderBy('versions.id').execute();
+  const rows = await versionsQuery(db)
+    .where('versions.yanked_at', 'is', null)
+    .orderBy('gems.name')
+    .orderBy('versions.id')
+    .execute();
   return rows.map(toRecord);
 }
 
@@ -182,7 +204,11 @@ export class KyselyCatalog implements Catalog {
   }
 
   async generation(): Promise<number> {
-    const r = await this.db.selectFrom('meta').select('value').where('key', '=', 'generation').executeTakeFirst();
+    const r = await this.db
+      .selectFrom('meta')
+      .select('value')
+      .where('key', '=', 'generation')
+      .executeTakeFirst();
     return Number(r?.value ?? 0);
   }
 
@@ -200,7 +226,10 @@ export class KyselyCatalog implements Catalog {
 
   async findByFullName(fullName: string): Promise<VersionRecord | null> {
     const r =
-      (await versionsQuery(this.db).where('versions.full_name', '=', fullName).orderBy('versions.id', 'desc').executeTakeFirst()) ??
+      (await versionsQuery(this.db)
+        .where('versions.full_name', '=', fullName)
+        .orderBy('versions.id', 'desc')
+        .executeTakeFirst()) ??
       (await versionsQuery(this.db)
         .where('versions.original_full_name', '=', fullName)
         .orderBy('versions.id', 'desc')
@@ -209,7 +238,10 @@ export class KyselyCatalog implements Catalog {
   }
 
   async allVersions(name: string): Promise<VersionRecord[]> {
-    const rows = await versionsQuery(this.db).where('gems.name', '=', name).orderBy('versions.id', 'desc').execute();
+    const rows = await versionsQuery(this.db)
+      .where('gems.name', '=', name)
+      .orderBy('versions.id', 'desc')
+      .execute();
     return rows.map(toRecord);
   }
 
@@ -228,7 +260,12 @@ export class KyselyCatalog implements Catalog {
   }
 
   async versionsLogSince(seq: number): Promise<VersionsLogRow[]> {
-    const rows = await this.db.selectFrom('versions_log').selectAll().where('seq', '>', seq).orderBy('seq').execute();
+    const rows = await this.db
+      .selectFrom('versions_log')
+      .selectAll()
+      .where('seq', '>', seq)
+      .orderBy('seq')
+      .execute();
     return rows.map((r) => ({ seq: r.seq, name: r.gem_name, tokens: r.tokens, infoMd5: r.info_md5 }));
   }
 
@@ -238,7 +275,11 @@ export class KyselyCatalog implements Catalog {
       .select('name')
       .where((eb) =>
         eb.exists(
-          eb.selectFrom('versions').select('versions.id').whereRef('versions.gem_id', '=', 'gems.id').where('versions.yanked_at', 'is', null),
+          eb
+            .selectFrom('versions')
+            .select('versions.id')
+            .whereRef('versions.gem_id', '=', 'gems.id')
+            .where('versions.yanked_at', 'is', null),
         ),
       )
       .execute();

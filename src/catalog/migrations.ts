@@ -52,10 +52,16 @@ export const migrations: readonly Migration[] = [
         .addUniqueConstraint('versions_canonical', ['gem_id', 'canonical', 'platform'])
         .execute();
       await db.schema.createIndex('versions_full_name').on('versions').column('full_name').execute();
-      await db.schema.createIndex('versions_original_full_name').on('versions').column('original_full_name').execute();
+      await db.schema
+        .createIndex('versions_original_full_name')
+        .on('versions')
+        .column('original_full_name')
+        .execute();
       await db.schema
         .createTable('versions_log')
-        .addColumn('seq', idType(d), (c) => (d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+        .addColumn('seq', idType(d), (c) =>
+          d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey(),
+        )
         .addColumn('gem_name', 'text', (c) => c.notNull())
         .addColumn('tokens', 'text', (c) => c.notNull())
         .addColumn('info_md5', 'text', (c) => c.notNull())
@@ -91,7 +97,9 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect, now: () =>
     .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('applied_at', 'text', (c) => c.notNull())
     .execute();
-  const done = new Set((await db.selectFrom('schema_migrations').select('version').execute()).map((r) => r.version));
+  const done = new Set(
+    (await db.selectFrom('schema_migrations').select('version').execute()).map((r) => r.version),
+  );
   let applied = 0;
   for (const m of migrations) {
     if (done.has(m.version)) continue;

@@ -1,8 +1,8 @@
 /** Admin verbs over the server's catalog: keys, unyank, yank, rebuild, users. */
 import type { Command } from 'commander';
-import { clockFromEnv } from '../config/clock.ts';
-import { composeServices } from '../compose.ts';
 import type { Services } from '../compose.ts';
+import { composeServices } from '../compose.ts';
+import { clockFromEnv } from '../config/clock.ts';
 import { QuarryError } from '../errors.ts';
 import { parseScopes } from '../services/keys.ts';
 import { hashPassword } from '../services/users.ts';
@@ -31,15 +31,32 @@ export function registerAdmin(program: Command): void {
     .option('--expires <when>', 'expiry: 30d, 12h, 45m, or a date')
     .option('--name <name>', 'a label for the key', 'cli')
     .option('--json', 'print JSON')
-    .action(async (opts: CommonOptions & { scopes: string; gems?: string; expires?: string; name: string; json?: boolean }) => {
-      const scopes = parseScopes(opts.scopes);
-      await withServices(opts, async (s) => {
-        const { key, record } = await s.keys.create({ name: opts.name, scopes, gemPattern: opts.gems ?? null, expires: opts.expires ?? null });
-        if (opts.json) return print(JSON.stringify({ ...record, key }));
-        process.stderr.write(`created key ${record.id} (${record.name}) with scopes ${record.scopes.join(',')}\n`);
-        print(key);
-      });
-    });
+    .action(
+      async (
+        opts: CommonOptions & {
+          scopes: string;
+          gems?: string;
+          expires?: string;
+          name: string;
+          json?: boolean;
+        },
+      ) => {
+        const scopes = parseScopes(opts.scopes);
+        await withServices(opts, async (s) => {
+          const { key, record } = await s.keys.create({
+            name: opts.name,
+            scopes,
+            gemPattern: opts.gems ?? null,
+            expires: opts.expires ?? null,
+          });
+          if (opts.json) return print(JSON.stringify({ ...record, key }));
+          process.stderr.write(
+            `created key ${record.id} (${record.name}) with scopes ${record.scopes.join(',')}\n`,
+          );
+          print(key);
+        });
+      },
+    );
   withCommon(keys.command('list'))
     .description('list API keys (never the keys themselves)')
     .option('--json', 'print JSON')
@@ -48,8 +65,14 @@ export function registerAdmin(program: Command): void {
         const list = await s.keys.list();
         if (opts.json) return print(JSON.stringify(list));
         for (const k of list) {
-          const state = k.revokedAt ? 'revoked' : k.expiresAt && k.expiresAt < s.clock.now().toISOString() ? 'expired' : 'active';
-          print(`${k.id}\t${k.prefix}…\t${k.name}\t${k.scopes.join(',')}\t${k.gemPattern ?? '*'}\t${k.expiresAt ?? 'never'}\t${state}`);
+          const state = k.revokedAt
+            ? 'revoked'
+            : k.expiresAt && k.expiresAt < s.clock.now().toISOString()
+              ? 'expired'
+              : 'active';
+          print(
+            `${k.id}\t${k.prefix}…\t${k.name}\t${k.scopes.join(',')}\t${k.gemPattern ?? '*'}\t${k.expiresAt ?? 'never'}\t${state}`,
+          );
         }
       });
     });
@@ -92,7 +115,9 @@ export function registerAdmin(program: Command): void {
     .action(async () => {
       const chunks: Buffer[] = [];
       for await (const c of process.stdin) chunks.push(c as Buffer);
-      const pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      const pw = Buffer.concat(chunks)
+        .toString('utf8')
+        .replace(/\r?\n$/, '');
       if (!pw) throw new QuarryError('bad_request', 'no password on stdin');
       print(hashPassword(pw));
     });

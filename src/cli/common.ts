@@ -15,5 +15,9 @@ export function configFrom(opts: CommonOptions, flags: Record<string, unknown> =
   const f: Record<string, unknown> = { ...flags };
   if (opts.data) f['data'] = opts.data;
   for (const k of Object.keys(f)) if (f[k] === undefined) delete f[k];
-  return loadConfig({ file: opts.config ?? process.env['QUARRY_CONFIG'], env: process.env, flags: f as never });
+  return loadConfig({
+    file: opts.config ?? process.env['QUARRY_CONFIG'],
+    env: process.env,
+    flags: f as never,
+  });
 }

@@ -8,7 +8,9 @@ import { progressFor } from './progress.ts';
 export function registerIndex(program: Command): void {
   program
     .command('index')
-    .description('write a static gem source (compact index, legacy Marshal indexes, quick specs) for DIR/gems/*.gem into DIR')
+    .description(
+      'write a static gem source (compact index, legacy Marshal indexes, quick specs) for DIR/gems/*.gem into DIR',
+    )
     .argument('<dir>', 'repository folder holding a gems/ subfolder')
     .option('--update', 'incremental: append new and removed gems to the existing index')
     .option('--info-created-at', 'add the compact index v2 created_at: key to info lines')

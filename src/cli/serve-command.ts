@@ -1,7 +1,7 @@
 /** `quarry serve`: the gem server on embedded defaults (port 9292, SQLite and files under ./quarry-data). */
 import type { Command } from 'commander';
-import { clockFromEnv } from '../config/clock.ts';
 import { composeServer } from '../compose.ts';
+import { clockFromEnv } from '../config/clock.ts';
 import { QuarryError } from '../errors.ts';
 import type { CommonOptions } from './common.ts';
 import { configFrom, withCommon } from './common.ts';
@@ -21,7 +21,8 @@ export function registerServe(program: Command): void {
     .action(async (opts: ServeOptions) => {
       const flags: Record<string, unknown> = {};
       if (opts.port !== undefined) {
-        if (!/^\d+$/.test(opts.port)) throw new QuarryError('config', `--port must be a number, not "${opts.port}"`);
+        if (!/^\d+$/.test(opts.port))
+          throw new QuarryError('config', `--port must be a number, not "${opts.port}"`);
         flags['port'] = Number(opts.port);
       }
       if (opts.host !== undefined) flags['host'] = opts.host;

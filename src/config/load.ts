@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { QuarryError } from '../errors.ts';
 import type { Config } from './schema.ts';
 import { configSchema } from './schema.ts';
@@ -47,7 +47,8 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
 
 function describeIssue(issue: z.core.$ZodIssue, source: string): string {
   const where = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-  if (issue.code === 'unrecognized_keys') return `${source}: unknown key ${issue.keys.map((k) => [...issue.path, k].join('.')).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `${source}: unknown key ${issue.keys.map((k) => [...issue.path, k].join('.')).join(', ')}`;
   return `${source}: ${where}: ${issue.message}`;
 }
 

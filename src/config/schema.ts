@@ -28,7 +28,9 @@ export const configSchema = z
               .object({
                 name: z.string().min(1),
                 /** `scrypt$<salt hex>$<hash hex>`, as printed by `quarry users hash-password`. */
-                password_hash: z.string().regex(/^scrypt\$[0-9a-f]+\$[0-9a-f]+$/, 'must be scrypt$<salt>$<hash>'),
+                password_hash: z
+                  .string()
+                  .regex(/^scrypt\$[0-9a-f]+\$[0-9a-f]+$/, 'must be scrypt$<salt>$<hash>'),
                 /** Scopes of the keys this user may create. */
                 scopes: z.array(z.enum(['push', 'yank', 'read'])).default(['push', 'yank', 'read']),
               })

@@ -16,6 +16,7 @@ import type { GemSpec } from './spec.ts';
 import { specFromYaml } from './spec-from-yaml.ts';
 import { readTar, type TarEntry } from './tar.ts';
 import { type GemChecksums, loadChecksumsYaml, loadRubyYaml } from './yaml.ts';
+import { fastLoadGemspec } from './yaml-fast.ts';
 
 export interface GemPackage {
   spec: GemSpec;
@@ -36,7 +37,12 @@ export interface ReadGemOptions {
 }
 
 /** Digest algorithms a checksums.yaml.gz may use, by name as written, to node:crypto names. */
-const DIGESTS: Record<string, string> = { SHA1: 'sha1', SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' };
+const DIGESTS: Record<string, string> = {
+  SHA1: 'sha1',
+  SHA256: 'sha256',
+  SHA384: 'sha384',
+  SHA512: 'sha512',
+};
 
 const invalid = (message: string) => new QuarryError('invalid_gem', message);
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
@@ -108,7 +114,9 @@ function verifyChecksums(listed: GemChecksums, entries: TarEntry[]): Record<stri
     for (const [name, hex] of Object.entries(digests)) {
       const entry = byName.get(name);
       if (!entry || name.endsWith('.sig') || name === 'checksums.yaml.gz') {
-        throw invalid(`checksums.yaml.gz lists ${algo} of ${JSON.stringify(name)}, which is not a checksummed entry`);
+        throw invalid(
+          `checksums.yaml.gz lists ${algo} of ${JSON.stringify(name)}, which is not a checksummed entry`,
+        );
       }
       if (createHash(hash).update(entry.data).digest('hex') !== hex) {
         throw invalid(`${algo} checksum mismatch for ${name}`);
@@ -128,7 +136,10 @@ function verifyChecksums(listed: GemChecksums, entries: TarEntry[]): Record<stri
 export function readGem(bytes: Buffer, options: ReadGemOptions = {}): GemPackage {
   const limits = gemLimits(options.limits);
   if (bytes.length > limits.maxGemSize) {
-    throw new QuarryError('limit_exceeded', `gem is ${bytes.length} bytes, over the ${limits.maxGemSize}-byte limit`);
+    throw new QuarryError(
+      'limit_exceeded',
+      `gem is ${bytes.length} bytes, over the ${limits.maxGemSize}-byte limit`,
+    );
   }
   if (isOldFormat(bytes)) {
     throw invalid('old-format gem (pre-2007, "MD5SUM =" header): this format is not supported');
@@ -145,9 +156,17 @@ export function readGem(bytes: Buffer, options: ReadGemOptions = {}): GemPackage
 
   let checksums: Record<string, Record<string, string>> | null = null;
   if (parts.checksums) {
-    const raw = gunzipBounded(parts.checksums.data, 'checksums.yaml.gz', gunzipLimits(limits.maxChecksumsSize));
+    const raw = gunzipBounded(
+      parts.checksums.data,
+      'checksums.yaml.gz',
+      gunzipLimits(limits.maxChecksumsSize),
+    );
     const what = 'checksums.yaml.gz';
-    const listed = loadChecksumsYaml(decode(raw, what), { what, maxLength: limits.maxChecksumsSize, ...yamlLimits });
+    const listed = loadChecksumsYaml(decode(raw, what), {
+      what,
+      maxLength: limits.maxChecksumsSize,
+      ...yamlLimits,
+    });
     checksums = verifyChecksums(listed, entries);
   }
 
@@ -157,12 +176,11 @@ export function readGem(bytes: Buffer, options: ReadGemOptions = {}): GemPackage
       ? gunzipBounded(metadata.data, 'metadata.gz', gunzipLimits(limits.maxMetadataSize))
       : metadata.data;
   const what = metadata.name;
-  const root = loadRubyYaml(decode(yaml, what), {
-    what,
-    code: 'invalid_spec',
-    maxLength: limits.maxMetadataSize,
-    ...yamlLimits,
-  });
+  const text = decode(yaml, what);
+  // Psych-written gemspecs take the fast reader; anything else (or anything wrong) the full loader.
+  const root =
+    fastLoadGemspec(text) ??
+    loadRubyYaml(text, { what, code: 'invalid_spec', maxLength: limits.maxMetadataSize, ...yamlLimits });
   const spec = specFromYaml(root, limits);
 
   return {

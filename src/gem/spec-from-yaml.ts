@@ -36,7 +36,8 @@ function within<T>(field: string, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof QuarryError) throw new QuarryError(e.code, `gemspec ${field}: ${e.message}`, { cause: e });
+    if (e instanceof QuarryError)
+      throw new QuarryError(e.code, `gemspec ${field}: ${e.message}`, { cause: e });
     throw e;
   }
 }
@@ -97,7 +98,8 @@ function versionText(v: unknown, field: string): string {
   throw fail('invalid_version', field, `must be a Gem::Version, not ${describe(raw)}`);
 }
 
-const version = (v: unknown, field: string): string => within(field, () => normalizeVersion(versionText(v, field)));
+const version = (v: unknown, field: string): string =>
+  within(field, () => normalizeVersion(versionText(v, field)));
 
 function requirement(v: unknown, field: string): Requirement {
   if (v == null) return [...DEFAULT_REQUIREMENT];
@@ -106,7 +108,8 @@ function requirement(v: unknown, field: string): Requirement {
   }
   const list = v.get('requirements');
   if (list == null) return [...DEFAULT_REQUIREMENT];
-  if (!Array.isArray(list)) throw fail('invalid_requirement', field, `requirements must be a list, not ${describe(list)}`);
+  if (!Array.isArray(list))
+    throw fail('invalid_requirement', field, `requirements must be a list, not ${describe(list)}`);
   const out: Constraint[] = list.map((pair, i) => {
     if (!Array.isArray(pair) || pair.length !== 2) {
       throw fail('invalid_requirement', field, `requirement ${i + 1} must be an [operator, version] pair`);
@@ -122,7 +125,8 @@ function requirement(v: unknown, field: string): Requirement {
 
 function dependency(v: unknown, i: number): Dependency {
   const field = `dependencies[${i}]`;
-  if (!isObject(v, 'Gem::Dependency')) throw fail('invalid_spec', field, `must be a Gem::Dependency, not ${describe(v)}`);
+  if (!isObject(v, 'Gem::Dependency'))
+    throw fail('invalid_spec', field, `must be a Gem::Dependency, not ${describe(v)}`);
   const name = str(v.get('name'), `${field}.name`);
   const label = `dependency ${JSON.stringify(name)}`;
   within(label, () => validateGemName(name));
@@ -156,7 +160,8 @@ function platform(v: unknown): string {
   return s;
 }
 
-const DATE_TIME_FORMAT = /^(\d{4})-(\d{2})-(\d{2})(?:[ \t\r\n\f\v]+\d{2}:\d{2}:\d{2}\.\d+[ \t\r\n\f\v]*(?:Z|[-+]\d\d:\d\d))?\n?$/;
+const DATE_TIME_FORMAT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[ \t\r\n\f\v]+\d{2}:\d{2}:\d{2}\.\d+[ \t\r\n\f\v]*(?:Z|[-+]\d\d:\d\d))?\n?$/;
 
 /** Gem::Specification#date=: any date or time cut to midnight UTC; a string must match DateTimeFormat. */
 function date(v: unknown): Date {
@@ -168,7 +173,8 @@ function date(v: unknown): Date {
     const match = DATE_TIME_FORMAT.exec(v);
     if (!match) throw fail('invalid_spec', 'date', `invalid date format ${JSON.stringify(v)}`);
     [y, m, d] = [Number(match[1]), Number(match[2]), Number(match[3])];
-    if (m < 1 || m > 12 || d < 1 || d > 31) throw fail('invalid_spec', 'date', `invalid date ${JSON.stringify(v)}`);
+    if (m < 1 || m > 12 || d < 1 || d > 31)
+      throw fail('invalid_spec', 'date', `invalid date ${JSON.stringify(v)}`);
   } else return new Date(DEFAULT_SPEC_DATE); // RubyGems uses the build day here; a pure reader cannot.
   const t = new Date(0);
   t.setUTCFullYear(y, m - 1, d);
@@ -182,16 +188,26 @@ function metadata(v: unknown, limits: MetadataLimits): Record<string, string> {
     throw fail('invalid_spec', 'metadata', `must be a mapping of strings, not ${describe(v)}`);
   }
   for (const [key, value] of v) {
-    if (typeof key !== 'string') throw fail('invalid_spec', 'metadata', `key ${describe(key)} is not a string`);
+    if (typeof key !== 'string')
+      throw fail('invalid_spec', 'metadata', `key ${describe(key)} is not a string`);
     const field = `metadata[${JSON.stringify(key)}]`;
-    if (typeof value !== 'string') throw fail('invalid_spec', field, `value must be a string, not ${describe(value)}`);
+    if (typeof value !== 'string')
+      throw fail('invalid_spec', field, `value must be a string, not ${describe(value)}`);
     const keyChars = [...key].length;
     if (keyChars > limits.maxMetadataKeyLength) {
-      throw fail('invalid_spec', field, `key is ${keyChars} characters, over the ${limits.maxMetadataKeyLength} limit`);
+      throw fail(
+        'invalid_spec',
+        field,
+        `key is ${keyChars} characters, over the ${limits.maxMetadataKeyLength} limit`,
+      );
     }
     const valueChars = [...value].length;
     if (valueChars > limits.maxMetadataValueLength) {
-      throw fail('invalid_spec', field, `value is ${valueChars} characters, over the ${limits.maxMetadataValueLength} limit`);
+      throw fail(
+        'invalid_spec',
+        field,
+        `value is ${valueChars} characters, over the ${limits.maxMetadataValueLength} limit`,
+      );
     }
     Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   }
@@ -228,7 +244,8 @@ export function specFromYaml(root: unknown, limits: MetadataLimits): GemSpec {
     throw new QuarryError('invalid_spec', `gemspec YAML is ${describe(root)}, not a Gem::Specification`);
   }
   for (const key of root.keys()) {
-    if (typeof key !== 'string') throw new QuarryError('invalid_spec', `gemspec key ${describe(key)} is not a string`);
+    if (typeof key !== 'string')
+      throw new QuarryError('invalid_spec', `gemspec key ${describe(key)} is not a string`);
   }
   const get = (k: string): unknown => root.get(k);
   const name = get('name');
@@ -241,7 +258,8 @@ export function specFromYaml(root: unknown, limits: MetadataLimits): GemSpec {
   const author = get('author'); // very old gems: a single author
   if (authors.length === 0 && typeof author === 'string' && author !== '') authors = [author];
   const deps = get('dependencies') ?? [];
-  if (!Array.isArray(deps)) throw fail('invalid_spec', 'dependencies', `must be a list, not ${describe(deps)}`);
+  if (!Array.isArray(deps))
+    throw fail('invalid_spec', 'dependencies', `must be a list, not ${describe(deps)}`);
   const requirePaths = get('require_paths');
   return {
     name: name as string,
@@ -263,9 +281,11 @@ export function specFromYaml(root: unknown, limits: MetadataLimits): GemSpec {
     bindir: get('bindir') == null ? 'bin' : str(get('bindir'), 'bindir'),
     executables: strList(get('executables'), 'executables'),
     extensions: strList(get('extensions'), 'extensions'),
-    requirePaths: strList(Array.isArray(requirePaths) ? flatten(requirePaths) : requirePaths, 'require_paths', [
-      'lib',
-    ]),
+    requirePaths: strList(
+      Array.isArray(requirePaths) ? flatten(requirePaths) : requirePaths,
+      'require_paths',
+      ['lib'],
+    ),
     postInstallMessage: strOrNull(get('post_install_message'), 'post_install_message'),
     certChain: strList(get('cert_chain'), 'cert_chain'),
   };

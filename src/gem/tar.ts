@@ -167,7 +167,10 @@ export function readTar(buf: Buffer, options: TarReadOptions = {}): TarEntry[] {
       throw invalid(`tar entry ${label} is ${what}; only regular files are allowed`);
     }
     if (size > maxEntrySize) {
-      throw new QuarryError('limit_exceeded', `tar entry ${label} is ${size} bytes, over the ${maxEntrySize}-byte limit`);
+      throw new QuarryError(
+        'limit_exceeded',
+        `tar entry ${label} is ${size} bytes, over the ${maxEntrySize}-byte limit`,
+      );
     }
     const start = at + BLOCK;
     if (start + size > buf.length) {

@@ -15,8 +15,19 @@
  * package's `maxAliasCount` stops expansion bombs, and a cap on the number of anchors and of
  * aliases bounds the work of resolving them. Mappings load as Maps, so keys keep their types.
  */
-import { type CollectionTag, isAlias, isNode, isScalar, type ScalarTag, Schema, visit, YAMLMap } from 'yaml';
-import { parseDocument } from 'yaml';
+import {
+  type CollectionTag,
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  parseDocument,
+  type ScalarTag,
+  Schema,
+  visit,
+  YAMLMap,
+} from 'yaml';
 import type { ErrorCode } from '../errors.ts';
 import { QuarryError } from '../errors.ts';
 
@@ -51,12 +62,14 @@ export const PERMITTED_SYMBOLS: readonly string[] = ['runtime', 'development'];
 
 // Psych::ScalarScanner (Psych 4.0): how an untagged plain scalar is typed. Ruby's \s is [ \t\r\n\f\v].
 const WORDISH = /^[^\d.:-]?[\p{Alphabetic}_ \t\r\n\f\v!@#$%^&*(){}<>|/\\~;=]+/u;
-const TIME = /^-?\d{4}-\d{1,2}-\d{1,2}(?:[Tt]|[ \t\r\n\f\v]+)\d{1,2}:\d\d:\d\d(?:\.\d*)?(?:[ \t\r\n\f\v]*(?:Z|[-+]\d{1,2}:?(?:\d\d)?))?$/;
+const TIME =
+  /^-?\d{4}-\d{1,2}-\d{1,2}(?:[Tt]|[ \t\r\n\f\v]+)\d{1,2}:\d\d:\d\d(?:\.\d*)?(?:[ \t\r\n\f\v]*(?:Z|[-+]\d{1,2}:?(?:\d\d)?))?$/;
 const DATE = /^(\d{4})-(1[012]|0\d|\d)-([12]\d|3[01]|0\d|\d)$/;
 const SEXAGESIMAL_INT = /^[-+]?[0-9][0-9_]*(:[0-5]?[0-9]){1,2}$/;
 const SEXAGESIMAL_FLOAT = /^[-+]?[0-9][0-9_]*(:[0-5]?[0-9]){1,2}\.[0-9_]*$/;
 const FLOAT = /^[-+]?([0-9][0-9_,]*)?\.[0-9]*([eE][-+][0-9]+)?$/;
-const INTEGER = /^(?:[-+]?0b[0-1_,]+|[-+]?0[0-7_,]+|[-+]?(?:0|[1-9](?:[0-9]|,[0-9]|_[0-9])*)|[-+]?0x[0-9a-fA-F_,]+)$/;
+const INTEGER =
+  /^(?:[-+]?0b[0-1_,]+|[-+]?0[0-7_,]+|[-+]?(?:0|[1-9](?:[0-9]|,[0-9]|_[0-9])*)|[-+]?0x[0-9a-fA-F_,]+)$/;
 
 function calendarDay(y: number, m: number, d: number, hh = 0, mm = 0, ss = 0): RubyDate {
   const t = new Date(0);
@@ -69,7 +82,13 @@ function calendarDay(y: number, m: number, d: number, hh = 0, mm = 0, ss = 0): R
 function parseTime(s: string): RubyDate | null {
   const [, y = '', m = '', d = '', hh = '', mm = '', ss = ''] =
     /^(-?\d{4})-(\d{1,2})-(\d{1,2})[ \t\r\n\f\vTt]+(\d+):(\d+):(\d+)/.exec(s) ?? [];
-  const [month, day, hour, min, sec] = [m, d, hh, mm, ss].map(Number) as [number, number, number, number, number];
+  const [month, day, hour, min, sec] = [m, d, hh, mm, ss].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 24 || min > 59 || sec > 60) return null;
   // With "Z" or no zone Ruby reads the fields as UTC; with an offset the local fields keep the day.
   return calendarDay(Number(y), month, day, hour, min, sec);
@@ -92,7 +111,9 @@ function parseInteger(s: string): number | RubyInteger | string {
     return s;
   }
   if (negative) n = -n;
-  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : new RubyInteger(n);
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(n)
+    : new RubyInteger(n);
 }
 
 function sexagesimal(s: string, float: boolean): number | RubyFloat {
@@ -204,7 +225,9 @@ const decodeBinary = (s: string): string => Buffer.from(s.replace(/\s+/g, ''), '
 
 /** Explicit standard tags: Psych types the value as if it were plain, except str, binary and float. */
 const standardTags: ScalarTag[] = [
-  ...['null', 'bool', 'int', 'timestamp'].map((t): ScalarTag => ({ tag: `${Y}${t}`, resolve: (s) => tokenize(s) })),
+  ...['null', 'bool', 'int', 'timestamp'].map(
+    (t): ScalarTag => ({ tag: `${Y}${t}`, resolve: (s) => tokenize(s) }),
+  ),
   { tag: `${Y}float`, resolve: (s) => tokenize(s, true) },
   { tag: `${Y}binary`, resolve: decodeBinary },
   { tag: '!binary', resolve: decodeBinary },
@@ -217,14 +240,10 @@ const SCHEMA = new Schema({
   resolveKnownTags: false,
 });
 
-const ALLOWED_TAGS = new Set<string>([
-  ...rubyTags.map((t) => t.tag),
-  ...standardTags.map((t) => t.tag),
-  `${Y}str`,
-  `${Y}map`,
-  `${Y}seq`,
-  '!',
-]);
+/** The tags allowed on each kind of node ("!" is YAML's non-specific tag). */
+const MAP_TAGS = new Set<string>([...rubyTags.map((t) => t.tag), `${Y}map`, '!']);
+const SEQ_TAGS = new Set<string>([`${Y}seq`, '!']);
+const SCALAR_TAGS = new Set<string>([...standardTags.map((t) => t.tag), `${Y}str`, '!']);
 
 export interface RubyYamlOptions {
   /** The file being read, used in error messages ("metadata.gz"). */
@@ -261,7 +280,8 @@ function inspectTree(doc: ReturnType<typeof parseDocument>, src: string, o: Ruby
       if (node.anchor && ++anchors > o.maxAnchors) {
         throw new QuarryError('limit_exceeded', `${o.what}: YAML has more than ${o.maxAnchors} anchors`);
       }
-      if (node.tag !== undefined && !ALLOWED_TAGS.has(node.tag)) {
+      const allowed = isMap(node) ? MAP_TAGS : isSeq(node) ? SEQ_TAGS : SCALAR_TAGS;
+      if (node.tag !== undefined && !allowed.has(node.tag)) {
         const kind = node.tag.startsWith('!ruby/') ? 'Ruby class tag' : 'tag';
         throw new QuarryError(
           o.code,
@@ -272,7 +292,10 @@ function inspectTree(doc: ReturnType<typeof parseDocument>, src: string, o: Ruby
     Pair(_key, pair) {
       const k = pair.key;
       if (isScalar(k) && k.source === '<<' && k.type === 'PLAIN') {
-        throw new QuarryError(o.code, `${o.what}: YAML merge keys (<<) are not allowed${lineOf(src, k.range?.[0])}`);
+        throw new QuarryError(
+          o.code,
+          `${o.what}: YAML merge keys (<<) are not allowed${lineOf(src, k.range?.[0])}`,
+        );
       }
     },
   });
@@ -293,7 +316,7 @@ export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
       schema: SCHEMA,
       prettyErrors: false,
       uniqueKeys: true,
-      logLevel: 'silent',
+      logLevel: 'error',
     });
     const err = doc.errors[0];
     if (err) {

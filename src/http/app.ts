@@ -4,15 +4,20 @@
  */
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
-import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { BlobStore } from '../blobs/types.ts';
+import Fastify from 'fastify';
 import { gemBlobKey } from '../blobs/keys.ts';
+import type { BlobStore } from '../blobs/types.ts';
 import type { Catalog, Scope } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
 import { isQuarryError, QuarryError } from '../errors.ts';
 import { isValidGemName } from '../gem/name.ts';
-import { DEPENDENCY_API_MAX_NAMES, dependenciesJson, dependenciesMarshal, parseGemsParam } from '../index/dependencies.ts';
+import {
+  DEPENDENCY_API_MAX_NAMES,
+  dependenciesJson,
+  dependenciesMarshal,
+  parseGemsParam,
+} from '../index/dependencies.ts';
 import type { GemService } from '../services/gems.ts';
 import type { IndexView } from '../services/index-view.ts';
 import { byPosition, gemJson, mostRecent, versionJson } from '../services/json-api.ts';
@@ -38,7 +43,14 @@ const TEXT = 'text/plain; charset=utf-8';
 const OCTET = 'application/octet-stream';
 const INDEX_CACHE = 'public, max-age=60';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-const LEGACY_FILES = ['specs.4.8', 'specs.4.8.gz', 'latest_specs.4.8', 'latest_specs.4.8.gz', 'prerelease_specs.4.8', 'prerelease_specs.4.8.gz'];
+const LEGACY_FILES = [
+  'specs.4.8',
+  'specs.4.8.gz',
+  'latest_specs.4.8',
+  'latest_specs.4.8.gz',
+  'prerelease_specs.4.8',
+  'prerelease_specs.4.8.gz',
+];
 
 const fail = (code: ConstructorParameters<typeof QuarryError>[0], message: string): never => {
   throw new QuarryError(code, message);
@@ -65,8 +77,10 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
 
   await app.register(formbody);
   await app.register(multipart, { limits: { fileSize: d.config.limits.body_bytes, files: 1, fields: 10 } });
-  app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gem'], { parseAs: 'buffer' }, (_r, body, done) =>
-    done(null, body),
+  app.addContentTypeParser(
+    ['application/octet-stream', 'application/x-tar', 'application/gem'],
+    { parseAs: 'buffer' },
+    (_r, body, done) => done(null, body),
   );
 
   // Metrics and one structured log line per request.
@@ -76,7 +90,13 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     d.metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
     d.metrics.latency.observe({ route }, seconds);
     req.log.info(
-      { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ua: req.headers['user-agent'] },
+      {
+        method: req.method,
+        url: req.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        ua: req.headers['user-agent'],
+      },
       'request',
     );
   });
@@ -84,48 +104,79 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err: unknown, req, reply) => {
     if (isQuarryError(err)) {
       const status = statusFor(err.code);
-      if (status === 401 && d.config.auth.protected_reads) reply.header('WWW-Authenticate', 'Basic realm="Quarry"');
+      if (status === 401 && d.config.auth.protected_reads)
+        reply.header('WWW-Authenticate', 'Basic realm="Quarry"');
       return reply.code(status).type(TEXT).send(`${err.message}\n`);
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-      const msg = e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `Request body is larger than ${d.config.limits.body_bytes} bytes` : e.message;
+      const msg =
+        e.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? `Request body is larger than ${d.config.limits.body_bytes} bytes`
+          : e.message;
       return reply.code(e.statusCode).type(TEXT).send(`${msg}\n`);
     }
     req.log.error({ err }, 'unhandled error');
     return reply.code(500).type(TEXT).send('Server error. Please try again.\n');
   });
 
-  app.setNotFoundHandler((req, reply) => reply.code(404).type(TEXT).send(`Not found: ${req.url.split('?')[0]}\n`));
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .type(TEXT)
+      .send(`Not found: ${req.url.split('?')[0]}\n`),
+  );
 
   // Protected reads: a key with the read scope, sent as basic auth (as Bundler does) or raw.
   const readGuard = async (req: FastifyRequest): Promise<void> => {
     if (d.config.auth.protected_reads) await d.keys.authorize(keyFrom(req), 'read');
   };
-  const authorizeFor = (req: FastifyRequest, scope: Scope) => async (gemName: string) => d.keys.authorize(keyFrom(req), scope, gemName);
+  const authorizeFor = (req: FastifyRequest, scope: Scope) => async (gemName: string) =>
+    d.keys.authorize(keyFrom(req), scope, gemName);
 
   // ---- operations -------------------------------------------------------------------------
   app.get('/health', async (_req, reply) => {
     await d.catalog.generation();
     return reply.type('application/json').send({ status: 'ok' });
   });
-  app.get('/metrics', async (_req, reply) => reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()),
+  );
 
   // ---- compact index ----------------------------------------------------------------------
   // RubyGems 3.2.3-3.5 probe `HEAD /`, 3.6+ probe `HEAD /versions`: 200 turns the compact index on.
-  app.get('/', { preHandler: readGuard }, async (_req, reply) => reply.type(TEXT).send('Quarry gem server\n'));
+  app.get('/', { preHandler: readGuard }, async (_req, reply) =>
+    reply.type(TEXT).send('Quarry gem server\n'),
+  );
   app.get('/versions', { preHandler: readGuard }, async (req, reply) =>
-    serveRepresentation(req, reply, await d.index.versionsFile(), { contentType: TEXT, cacheControl: INDEX_CACHE, compact: true }),
+    serveRepresentation(req, reply, await d.index.versionsFile(), {
+      contentType: TEXT,
+      cacheControl: INDEX_CACHE,
+      compact: true,
+    }),
   );
   app.get('/names', { preHandler: readGuard }, async (req, reply) =>
-    serveRepresentation(req, reply, await d.index.namesFile(), { contentType: TEXT, cacheControl: INDEX_CACHE, compact: true }),
+    serveRepresentation(req, reply, await d.index.namesFile(), {
+      contentType: TEXT,
+      cacheControl: INDEX_CACHE,
+      compact: true,
+    }),
   );
   app.get<{ Params: { name: string } }>('/info/:name', { preHandler: readGuard }, async (req, reply) => {
     const { name } = req.params;
     if (!isValidGemName(name)) fail('bad_request', `"${name}" is not a valid gem name`);
     const rep = await d.index.info(name);
-    if (!rep) return reply.code(404).header('Cache-Control', 'max-age=60').type(TEXT).send(`This rubygem could not be found: ${name}\n`);
-    return serveRepresentation(req, reply, rep, { contentType: TEXT, cacheControl: INDEX_CACHE, compact: true });
+    if (!rep)
+      return reply
+        .code(404)
+        .header('Cache-Control', 'max-age=60')
+        .type(TEXT)
+        .send(`This rubygem could not be found: ${name}\n`);
+    return serveRepresentation(req, reply, rep, {
+      contentType: TEXT,
+      cacheControl: INDEX_CACHE,
+      compact: true,
+    });
   });
 
   // ---- legacy indexes -----------------------------------------------------------------------
@@ -133,15 +184,23 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     app.get(`/${file}`, { preHandler: readGuard }, async (req, reply) => {
       const rep = (await d.index.legacyFile(file))!;
       // Never Content-Encoding on .gz: clients gunzip these bytes themselves.
-      return serveRepresentation(req, reply, rep, { contentType: OCTET, cacheControl: INDEX_CACHE, compact: false });
+      return serveRepresentation(req, reply, rep, {
+        contentType: OCTET,
+        cacheControl: INDEX_CACHE,
+        compact: false,
+      });
     });
   }
-  app.get<{ Params: { file: string } }>('/quick/Marshal.4.8/:file', { preHandler: readGuard }, async (req, reply) => {
-    const m = /^(.+)\.gemspec\.rz$/.exec(req.params.file);
-    const body = m ? await d.index.quickSpec(m[1]!) : null;
-    if (!body) return reply.code(404).type(TEXT).send(`Not found: ${req.params.file}\n`);
-    return reply.type(OCTET).header('Cache-Control', IMMUTABLE).send(body);
-  });
+  app.get<{ Params: { file: string } }>(
+    '/quick/Marshal.4.8/:file',
+    { preHandler: readGuard },
+    async (req, reply) => {
+      const m = /^(.+)\.gemspec\.rz$/.exec(req.params.file);
+      const body = m ? await d.index.quickSpec(m[1]!) : null;
+      if (!body) return reply.code(404).type(TEXT).send(`Not found: ${req.params.file}\n`);
+      return reply.type(OCTET).header('Cache-Control', IMMUTABLE).send(body);
+    },
+  );
 
   // ---- gems ---------------------------------------------------------------------------------
   app.get<{ Params: { file: string } }>('/gems/:file', { preHandler: readGuard }, async (req, reply) => {
@@ -156,38 +215,60 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   // ---- dependency API -----------------------------------------------------------------------
   const dependencyNames = (req: FastifyRequest<{ Querystring: { gems?: string } }>): string[] => {
     const names = parseGemsParam(req.query.gems);
-    if (names.length > DEPENDENCY_API_MAX_NAMES) fail('limit_exceeded', `Too many gems (at most ${DEPENDENCY_API_MAX_NAMES}; use --full-index instead)`);
+    if (names.length > DEPENDENCY_API_MAX_NAMES)
+      fail('limit_exceeded', `Too many gems (at most ${DEPENDENCY_API_MAX_NAMES}; use --full-index instead)`);
     return names.filter(isValidGemName);
   };
-  app.get<{ Querystring: { gems?: string } }>('/api/v1/dependencies', { preHandler: readGuard }, async (req, reply) => {
-    const names = dependencyNames(req);
-    if (names.length === 0 && !req.query.gems) return reply.type(OCTET).send(Buffer.alloc(0));
-    return reply.type(OCTET).send(dependenciesMarshal(await d.index.dependencies(names)));
-  });
-  app.get<{ Querystring: { gems?: string } }>('/api/v1/dependencies.json', { preHandler: readGuard }, async (req, reply) =>
-    reply.type('application/json').send(dependenciesJson(await d.index.dependencies(dependencyNames(req)))),
+  app.get<{ Querystring: { gems?: string } }>(
+    '/api/v1/dependencies',
+    { preHandler: readGuard },
+    async (req, reply) => {
+      const names = dependencyNames(req);
+      if (names.length === 0 && !req.query.gems) return reply.type(OCTET).send(Buffer.alloc(0));
+      return reply.type(OCTET).send(dependenciesMarshal(await d.index.dependencies(names)));
+    },
+  );
+  app.get<{ Querystring: { gems?: string } }>(
+    '/api/v1/dependencies.json',
+    { preHandler: readGuard },
+    async (req, reply) =>
+      reply.type('application/json').send(dependenciesJson(await d.index.dependencies(dependencyNames(req)))),
   );
 
   // ---- JSON API -----------------------------------------------------------------------------
-  const baseUrl = (req: FastifyRequest): string => d.config.base_url?.replace(/\/$/, '') ?? `${req.protocol}://${req.host}`;
-  app.get<{ Params: { file: string } }>('/api/v1/gems/:file', { preHandler: readGuard }, async (req, reply) => {
-    const m = /^(.+)\.json$/.exec(req.params.file);
-    if (!m || !isValidGemName(m[1]!)) return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
-    const v = mostRecent(await d.catalog.liveVersions(m[1]!));
-    if (!v) return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
-    return reply.type('application/json').send(gemJson(v, baseUrl(req)));
-  });
-  app.get<{ Params: { file: string } }>('/api/v1/versions/:file', { preHandler: readGuard }, async (req, reply) => {
-    const m = /^(.+)\.json$/.exec(req.params.file);
-    const live = m && isValidGemName(m[1]!) ? await d.catalog.liveVersions(m[1]!) : [];
-    if (live.length === 0) return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
-    return reply.type('application/json').send(live.sort(byPosition).map(versionJson));
-  });
-  app.get<{ Params: { name: string } }>('/api/v1/versions/:name/latest.json', { preHandler: readGuard }, async (req, reply) => {
-    const live = isValidGemName(req.params.name) ? await d.catalog.liveVersions(req.params.name) : [];
-    const v = mostRecent(live);
-    return reply.type('application/json').send({ version: v ? v.number : 'unknown' });
-  });
+  const baseUrl = (req: FastifyRequest): string =>
+    d.config.base_url?.replace(/\/$/, '') ?? `${req.protocol}://${req.host}`;
+  app.get<{ Params: { file: string } }>(
+    '/api/v1/gems/:file',
+    { preHandler: readGuard },
+    async (req, reply) => {
+      const m = /^(.+)\.json$/.exec(req.params.file);
+      if (!m || !isValidGemName(m[1]!))
+        return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
+      const v = mostRecent(await d.catalog.liveVersions(m[1]!));
+      if (!v) return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
+      return reply.type('application/json').send(gemJson(v, baseUrl(req)));
+    },
+  );
+  app.get<{ Params: { file: string } }>(
+    '/api/v1/versions/:file',
+    { preHandler: readGuard },
+    async (req, reply) => {
+      const m = /^(.+)\.json$/.exec(req.params.file);
+      const live = m && isValidGemName(m[1]!) ? await d.catalog.liveVersions(m[1]!) : [];
+      if (live.length === 0) return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
+      return reply.type('application/json').send(live.sort(byPosition).map(versionJson));
+    },
+  );
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/versions/:name/latest.json',
+    { preHandler: readGuard },
+    async (req, reply) => {
+      const live = isValidGemName(req.params.name) ? await d.catalog.liveVersions(req.params.name) : [];
+      const v = mostRecent(live);
+      return reply.type('application/json').send({ version: v ? v.number : 'unknown' });
+    },
+  );
 
   // ---- writes -------------------------------------------------------------------------------
   const push = async (bytes: Buffer, req: FastifyRequest) => {
@@ -213,7 +294,11 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
       if (!bytes) fail('bad_request', 'gem is not a file upload');
     } else {
       bytes = Buffer.isBuffer(req.body) ? req.body : undefined;
-      if (!bytes || bytes.length === 0) fail('bad_request', 'The request body must be the .gem file (Content-Type: application/octet-stream)');
+      if (!bytes || bytes.length === 0)
+        fail(
+          'bad_request',
+          'The request body must be the .gem file (Content-Type: application/octet-stream)',
+        );
     }
     const r = await push(bytes!, req);
     return reply.type(TEXT).send(r.message);
@@ -221,7 +306,8 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
 
   // Gem in a Box: multipart field `file`, optional `overwrite` (refused: published bytes are immutable).
   app.post('/upload', async (req, reply) => {
-    if (!req.isMultipart()) fail('bad_request', 'No file selected: send multipart/form-data with a "file" field');
+    if (!req.isMultipart())
+      fail('bad_request', 'No file selected: send multipart/form-data with a "file" field');
     let bytes: Buffer | undefined;
     let filename = '';
     for await (const part of req.parts()) {
@@ -233,7 +319,13 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     if (!bytes) fail('bad_request', 'No file selected');
     const r = await push(bytes!, req);
     const file = filename || `${r.name}-${r.version}${r.platform === 'ruby' ? '' : `-${r.platform}`}.gem`;
-    return reply.type(TEXT).send(r.alreadyPushed ? `Ignoring upload, you uploaded the same thing previously.\n` : `Gem ${file} received and indexed.\n`);
+    return reply
+      .type(TEXT)
+      .send(
+        r.alreadyPushed
+          ? `Ignoring upload, you uploaded the same thing previously.\n`
+          : `Gem ${file} received and indexed.\n`,
+      );
   });
 
   const yankParams = (req: FastifyRequest) => {
@@ -268,7 +360,11 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     const creds = parseBasicAuth(req.headers.authorization);
     const user = creds ? authenticateUser(d.config.auth.users, creds.name, creds.password) : null;
     if (!user) {
-      return reply.code(401).header('WWW-Authenticate', 'Basic realm="Quarry"').type(TEXT).send('Access Denied. Invalid user name or password.\n');
+      return reply
+        .code(401)
+        .header('WWW-Authenticate', 'Basic realm="Quarry"')
+        .type(TEXT)
+        .send('Access Denied. Invalid user name or password.\n');
     }
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const keyName = typeof body['name'] === 'string' ? body['name'] : `${user.name}-signin`;
@@ -282,7 +378,12 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   if (d.config.testing.hooks) {
     app.post('/set_time', async (req, reply) => {
       const body = req.body as Record<string, unknown> | string | undefined;
-      const raw = typeof body === 'string' ? body : typeof body === 'object' && body ? (body['time'] as string) : undefined;
+      const raw =
+        typeof body === 'string'
+          ? body
+          : typeof body === 'object' && body
+            ? (body['time'] as string)
+            : undefined;
       const at = raw ? new Date(raw) : new Date(Number.NaN);
       if (Number.isNaN(at.getTime())) fail('bad_request', 'set_time needs an ISO 8601 time');
       d.setTime?.(at);

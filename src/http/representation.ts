@@ -7,7 +7,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Representation } from '../services/index-view.ts';
 
-const opaque = (tag: string): string => tag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+const opaque = (tag: string): string =>
+  tag
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
 
 export function etagMatches(header: string | undefined, md5: string): boolean {
   if (!header) return false;
@@ -31,7 +35,12 @@ export interface ServeOptions {
   compact: boolean;
 }
 
-export function serveRepresentation(req: FastifyRequest, reply: FastifyReply, rep: Representation, o: ServeOptions): FastifyReply {
+export function serveRepresentation(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  rep: Representation,
+  o: ServeOptions,
+): FastifyReply {
   reply.header('Content-Type', o.contentType).header('Cache-Control', o.cacheControl);
   reply.header('Last-Modified', rep.modified.toUTCString());
   reply.header('ETag', `"${rep.md5}"`);

@@ -30,7 +30,8 @@ export function dependencyRecords(entries: Iterable<IndexEntry>): DependencyReco
   return out;
 }
 
-export const dependenciesMarshal = (records: readonly DependencyRecord[]): Buffer => dumpDependencyRecords(records);
+export const dependenciesMarshal = (records: readonly DependencyRecord[]): Buffer =>
+  dumpDependencyRecords(records);
 
 export const dependenciesJson = (records: readonly DependencyRecord[]): string => JSON.stringify(records);
 
@@ -40,5 +41,12 @@ export const dependenciesJson = (records: readonly DependencyRecord[]): string =
  */
 export function parseGemsParam(value: string | undefined): string[] {
   if (!value) return [];
-  return [...new Set(value.split(',').map((s) => s.trim()).filter((s) => s.length > 0))];
+  return [
+    ...new Set(
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    ),
+  ];
 }

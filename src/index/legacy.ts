@@ -29,7 +29,9 @@ const tuple = (e: Pick<IndexEntry, 'name' | 'version' | 'platform'>): SpecTuple 
   platform: e.platform,
 });
 
-export function legacyLists(entries: Iterable<Pick<IndexEntry, 'name' | 'version' | 'platform'>>): LegacyLists {
+export function legacyLists(
+  entries: Iterable<Pick<IndexEntry, 'name' | 'version' | 'platform'>>,
+): LegacyLists {
   const specs: SpecTuple[] = [];
   const prerelease: SpecTuple[] = [];
   const latestBy = new Map<string, SpecTuple>();

@@ -16,7 +16,11 @@ export function compareWithinGem(
   a: Pick<IndexEntry, 'version' | 'platform'>,
   b: Pick<IndexEntry, 'version' | 'platform'>,
 ): number {
-  return compareVersions(a.version, b.version) || byteCompare(a.version, b.version) || comparePlatforms(a.platform, b.platform);
+  return (
+    compareVersions(a.version, b.version) ||
+    byteCompare(a.version, b.version) ||
+    comparePlatforms(a.platform, b.platform)
+  );
 }
 
 /** Name in byte order (as rubygems.org's COLLATE "C"), then compareWithinGem. */
@@ -30,7 +34,9 @@ export function compareEntries(
 export { byteCompare };
 
 /** Groups entries by gem name; names in byte order, each group in compareWithinGem order. */
-export function groupByName<T extends Pick<IndexEntry, 'name' | 'version' | 'platform'>>(entries: Iterable<T>): Map<string, T[]> {
+export function groupByName<T extends Pick<IndexEntry, 'name' | 'version' | 'platform'>>(
+  entries: Iterable<T>,
+): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const e of entries) {
     const g = groups.get(e.name);

@@ -96,7 +96,11 @@ function assertUnique(files: readonly IndexedFile[]): void {
 }
 
 /** A complete index from scratch. */
-export function planFullBuild(gems: readonly ParsedGem[], createdAt: Date, options: InfoOptions = {}): StaticPlan {
+export function planFullBuild(
+  gems: readonly ParsedGem[],
+  createdAt: Date,
+  options: InfoOptions = {},
+): StaticPlan {
   const files: IndexedFile[] = gems.map((g) => ({ file: g.file, entry: entryFromSpec(g.spec, g.sha256) }));
   assertUnique(files);
   const writes: PlannedWrite[] = gems.map(quickSpecWrite);
@@ -136,7 +140,10 @@ export function planUpdate(
   const removedSet = new Set(removedFiles);
   const removed = prev.files.filter((f) => removedSet.has(f.file));
   const kept = prev.files.filter((f) => !removedSet.has(f.file));
-  const addedFiles: IndexedFile[] = added.map((g) => ({ file: g.file, entry: entryFromSpec(g.spec, g.sha256) }));
+  const addedFiles: IndexedFile[] = added.map((g) => ({
+    file: g.file,
+    entry: entryFromSpec(g.spec, g.sha256),
+  }));
   const files = [...kept, ...addedFiles];
   assertUnique(files);
 

@@ -12,6 +12,9 @@ export function checkGemFileName(file: string, spec: Pick<GemSpec, 'name' | 'ver
   const normalized = gemFileName(spec.name, spec.version, normalizePlatform(spec.platform));
   const original = gemFileName(spec.name, spec.version, spec.platform);
   if (file !== normalized && file !== original) {
-    throw new QuarryError('invalid_gem', `file name does not match the gem inside it: expected ${normalized}`);
+    throw new QuarryError(
+      'invalid_gem',
+      `file name does not match the gem inside it: expected ${normalized}`,
+    );
   }
 }

@@ -5,15 +5,16 @@
  * existing or yanked version, write the blob (content-addressed, atomic), commit the catalog row and
  * the /versions log line in one transaction, then let the derived indexes refresh.
  */
-import type { BlobStore } from '../blobs/types.ts';
+
 import { gemBlobKey } from '../blobs/keys.ts';
+import type { BlobStore } from '../blobs/types.ts';
 import type { Catalog, CatalogTx, VersionRecord } from '../catalog/types.ts';
 import { QuarryError } from '../errors.ts';
+import { validateGemName } from '../gem/name.ts';
 import { readGem } from '../gem/package.ts';
 import { normalizePlatform } from '../gem/platform.ts';
 import { fullName } from '../gem/spec.ts';
 import { canonicalVersion, isPrerelease, normalizeVersion } from '../gem/version.ts';
-import { validateGemName } from '../gem/name.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { isoSeconds, md5Hex } from '../index/compact.ts';
 import { versionToken } from '../index/entry.ts';
@@ -59,7 +60,10 @@ export class GemService {
    * Pushes a .gem. `authorize` runs once the gem name is known (scopes may be limited to names).
    * Errors: invalid_gem/invalid_spec (422), conflict (409), unauthorized (401), forbidden (403).
    */
-  async push(bytes: Buffer, authorize: (gemName: string) => Promise<{ id: number } | null>): Promise<PushResult> {
+  async push(
+    bytes: Buffer,
+    authorize: (gemName: string) => Promise<{ id: number } | null>,
+  ): Promise<PushResult> {
     const pkg = readGem(bytes);
     const spec = pkg.spec;
     validateGemName(spec.name);
@@ -87,7 +91,10 @@ export class GemService {
         if (again) return this.existing(again, pkg.sha256, fileLabel);
         const owner = await tx.gemNameLike(spec.name);
         if (owner !== null && owner !== spec.name && (await tx.liveVersions(owner)).length > 0) {
-          throw new QuarryError('conflict', `Unable to change case of gem name with indexed versions: ${owner} is already published.`);
+          throw new QuarryError(
+            'conflict',
+            `Unable to change case of gem name with indexed versions: ${owner} is already published.`,
+          );
         }
         const dupes = await tx.findCanonical(spec.name, canonical, platform);
         if (dupes.length > 0) {
@@ -122,7 +129,13 @@ export class GemService {
       throw e;
     }
     this.d.onChange?.();
-    return { name: spec.name, version: number, platform, alreadyPushed: false, message: `Successfully registered gem: ${fileLabel}` };
+    return {
+      name: spec.name,
+      version: number,
+      platform,
+      alreadyPushed: false,
+      message: `Successfully registered gem: ${fileLabel}`,
+    };
   }
 
   private existing(v: VersionRecord, sha256: string, fileLabel: string): PushResult {
@@ -133,7 +146,13 @@ export class GemService {
       );
     }
     if (v.sha256 === sha256) {
-      return { name: v.name, version: v.number, platform: v.platform, alreadyPushed: true, message: `Gem was already pushed: ${fileLabel}` };
+      return {
+        name: v.name,
+        version: v.number,
+        platform: v.platform,
+        alreadyPushed: true,
+        message: `Gem was already pushed: ${fileLabel}`,
+      };
     }
     throw new QuarryError(
       'conflict',
@@ -148,11 +167,18 @@ export class GemService {
     await this.d.catalog.transaction(async (tx) => {
       const v = await tx.findVersion(name, number, plat);
       if (!v) {
-        if ((await tx.gemNameLike(name)) === null) throw new QuarryError('not_found', 'This rubygem could not be found.');
-        throw new QuarryError('not_found', `The version ${number}${plat === 'ruby' ? '' : ` (${plat})`} does not exist.`);
+        if ((await tx.gemNameLike(name)) === null)
+          throw new QuarryError('not_found', 'This rubygem could not be found.');
+        throw new QuarryError(
+          'not_found',
+          `The version ${number}${plat === 'ruby' ? '' : ` (${plat})`} does not exist.`,
+        );
       }
       if (v.yankedAt !== null) {
-        throw new QuarryError('bad_request', `The version ${number}${plat === 'ruby' ? '' : ` (${plat})`} has already been deleted.`);
+        throw new QuarryError(
+          'bad_request',
+          `The version ${number}${plat === 'ruby' ? '' : ` (${plat})`} has already been deleted.`,
+        );
       }
       await tx.setYanked(v.id, isoSeconds(this.d.now()));
       await this.logChange(tx, name, `-${versionToken({ version: number, platform: plat })}`);
@@ -168,7 +194,8 @@ export class GemService {
     await this.d.catalog.transaction(async (tx) => {
       const v = await tx.findVersion(name, number, plat);
       if (!v) throw new QuarryError('not_found', `${label(name, number, plat)} does not exist.`);
-      if (v.yankedAt === null) throw new QuarryError('bad_request', `${label(name, number, plat)} is not yanked.`);
+      if (v.yankedAt === null)
+        throw new QuarryError('bad_request', `${label(name, number, plat)} is not yanked.`);
       await tx.setYanked(v.id, null);
       await this.logChange(tx, name, versionToken({ version: number, platform: plat }));
     });
@@ -182,7 +209,11 @@ export class GemService {
     await this.d.catalog.transaction(async (tx) => {
       const live = await tx.allLiveVersions();
       const seq = await tx.maxLogSeq();
-      await tx.setVersionsBase({ createdAt: isoSeconds(now), body: baseFor(live, now, this.d.info), baseSeq: seq });
+      await tx.setVersionsBase({
+        createdAt: isoSeconds(now),
+        body: baseFor(live, now, this.d.info),
+        baseSeq: seq,
+      });
     });
     this.d.onChange?.();
   }

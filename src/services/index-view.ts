@@ -58,13 +58,16 @@ export function baseFor(live: readonly VersionRecord[], createdAt: Date, options
   }
   return versionsBody(
     createdAt,
-    [...byName].map(([name, vs]) => ({ name, tokens: vs.map((v) => versionToken(v.spec)), infoMd5: md5Hex(infoFor(vs, options)) })),
+    [...byName].map(([name, vs]) => ({
+      name,
+      tokens: vs.map((v) => versionToken(v.spec)),
+      infoMd5: md5Hex(infoFor(vs, options)),
+    })),
   );
 }
 
 export class IndexView {
   private generation = -1;
-  private checkedAt = 0;
   private versions: { rep: Representation; seq: number; base: string } | null = null;
   private names: Representation | null = null;
   private readonly infos = new Map<string, Representation | null>();
@@ -102,12 +105,17 @@ export class IndexView {
     if (!base) throw new Error('the catalog has no /versions base; the server creates one at start');
     const baseId = `${base.createdAt} ${base.baseSeq}`;
     let cur = this.versions;
-    if (!cur || cur.base !== baseId) cur = { rep: represent(base.body, this.modified), seq: base.baseSeq, base: baseId };
+    if (!cur || cur.base !== baseId)
+      cur = { rep: represent(base.body, this.modified), seq: base.baseSeq, base: baseId };
     const rows = await this.catalog.versionsLogSince(cur.seq);
     if (rows.length > 0) {
       let tail = '';
       for (const r of rows) tail += `${r.name} ${r.tokens} ${r.infoMd5}\n`;
-      cur = { rep: represent(Buffer.concat([cur.rep.body, Buffer.from(tail)]), this.modified), seq: rows.at(-1)!.seq, base: baseId };
+      cur = {
+        rep: represent(Buffer.concat([cur.rep.body, Buffer.from(tail)]), this.modified),
+        seq: rows.at(-1)!.seq,
+        base: baseId,
+      };
     }
     this.versions = cur;
     return cur.rep;
@@ -137,7 +145,9 @@ export class IndexView {
     await this.refresh();
     if (!this.legacy) {
       const live = await this.catalog.allLiveVersions();
-      const files: LegacyFile[] = legacyFiles(legacyLists(live.map((v) => ({ name: v.name, version: v.number, platform: v.platform }))));
+      const files: LegacyFile[] = legacyFiles(
+        legacyLists(live.map((v) => ({ name: v.name, version: v.number, platform: v.platform }))),
+      );
       this.legacy = new Map(files.map((f) => [f.path, represent(f.body, this.modified)]));
     }
     return this.legacy.get(file) ?? null;
@@ -168,4 +178,3 @@ export class IndexView {
     return this.modified;
   }
 }
-

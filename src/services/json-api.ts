@@ -18,24 +18,35 @@ const URI_KEYS = [
 ] as const;
 
 const specSha = (v: VersionRecord): string =>
-  createHash('sha256').update(deflateSync(dumpQuickSpec(v.spec))).digest('hex');
+  createHash('sha256')
+    .update(deflateSync(dumpQuickSpec(v.spec)))
+    .digest('hex');
 
 const depsOf = (v: VersionRecord, type: 'runtime' | 'development') =>
-  v.spec.dependencies.filter((d) => d.type === type).map((d) => ({ name: d.name, requirements: requirementToString(d.requirement) }));
+  v.spec.dependencies
+    .filter((d) => d.type === type)
+    .map((d) => ({ name: d.name, requirements: requirementToString(d.requirement) }));
 
 /** rubygems.org's position order: highest version first, platforms of one number together. */
 export const byPosition = (a: VersionRecord, b: VersionRecord): number =>
-  -compareVersions(a.number, b.number) || (a.platform === 'ruby' ? -1 : b.platform === 'ruby' ? 1 : a.platform < b.platform ? -1 : 1);
+  -compareVersions(a.number, b.number) ||
+  (a.platform === 'ruby' ? -1 : b.platform === 'ruby' ? 1 : a.platform < b.platform ? -1 : 1);
 
 /** The version /api/v1/gems/NAME.json describes: latest release on ruby, then any latest, then the highest. */
 export function mostRecent(live: readonly VersionRecord[]): VersionRecord | null {
   const sorted = [...live].sort(byPosition);
-  return sorted.find((v) => !v.prerelease && v.platform === 'ruby') ?? sorted.find((v) => !v.prerelease) ?? sorted[0] ?? null;
+  return (
+    sorted.find((v) => !v.prerelease && v.platform === 'ruby') ??
+    sorted.find((v) => !v.prerelease) ??
+    sorted[0] ??
+    null
+  );
 }
 
 export function gemJson(v: VersionRecord, baseUrl: string): Record<string, unknown> {
   const s = v.spec;
-  const fileName = v.gemPlatform === 'ruby' ? `${v.name}-${v.number}` : `${v.name}-${v.number}-${v.gemPlatform}`;
+  const fileName =
+    v.gemPlatform === 'ruby' ? `${v.name}-${v.number}` : `${v.name}-${v.number}-${v.gemPlatform}`;
   const out: Record<string, unknown> = {
     name: v.name,
     downloads: 0,
@@ -53,7 +64,8 @@ export function gemJson(v: VersionRecord, baseUrl: string): Record<string, unkno
     project_uri: `${baseUrl}/gems/${v.name}`,
     gem_uri: `${baseUrl}/gems/${fileName}.gem`,
   };
-  for (const k of URI_KEYS) out[k] = k === 'homepage_uri' ? (s.metadata[k] ?? s.homepage ?? null) : (s.metadata[k] ?? null);
+  for (const k of URI_KEYS)
+    out[k] = k === 'homepage_uri' ? (s.metadata[k] ?? s.homepage ?? null) : (s.metadata[k] ?? null);
   out['dependencies'] = { development: depsOf(v, 'development'), runtime: depsOf(v, 'runtime') };
   return out;
 }

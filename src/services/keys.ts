@@ -20,15 +20,20 @@ export function parseExpiry(input: string, now: Date): string {
     return new Date(now.getTime() + n * ms).toISOString();
   }
   const d = new Date(input);
-  if (Number.isNaN(d.getTime())) throw new QuarryError('bad_request', `expiry "${input}" is neither like 30d, 12h, 45m nor a date`);
+  if (Number.isNaN(d.getTime()))
+    throw new QuarryError('bad_request', `expiry "${input}" is neither like 30d, 12h, 45m nor a date`);
   return d.toISOString();
 }
 
 export function parseScopes(input: string | readonly string[]): Scope[] {
-  const list = (typeof input === 'string' ? input.split(',') : [...input]).map((s) => s.trim()).filter(Boolean);
-  if (list.length === 0) throw new QuarryError('bad_request', `no scopes given; choose from ${SCOPES.join(', ')}`);
+  const list = (typeof input === 'string' ? input.split(',') : [...input])
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (list.length === 0)
+    throw new QuarryError('bad_request', `no scopes given; choose from ${SCOPES.join(', ')}`);
   for (const s of list) {
-    if (!SCOPES.includes(s as Scope)) throw new QuarryError('bad_request', `unknown scope "${s}"; choose from ${SCOPES.join(', ')}`);
+    if (!SCOPES.includes(s as Scope))
+      throw new QuarryError('bad_request', `unknown scope "${s}"; choose from ${SCOPES.join(', ')}`);
   }
   return [...new Set(list)] as Scope[];
 }
@@ -36,13 +41,21 @@ export function parseScopes(input: string | readonly string[]): Scope[] {
 /** A glob over gem names: letters, digits, `._-` and `*`. */
 export function gemPatternMatches(pattern: string | null, name: string): boolean {
   if (pattern === null) return true;
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\-]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(name);
 }
 
 export function validateGemPattern(pattern: string): void {
   if (!/^[A-Za-z0-9._*-]+$/.test(pattern)) {
-    throw new QuarryError('bad_request', `gem pattern "${pattern}" may only hold letters, digits, . _ - and *`);
+    throw new QuarryError(
+      'bad_request',
+      `gem pattern "${pattern}" may only hold letters, digits, . _ - and *`,
+    );
   }
 }
 
@@ -57,7 +70,12 @@ export class KeyService {
     private readonly now: () => Date,
   ) {}
 
-  async create(opts: { name: string; scopes: Scope[]; gemPattern?: string | null; expires?: string | null }): Promise<CreatedKey> {
+  async create(opts: {
+    name: string;
+    scopes: Scope[];
+    gemPattern?: string | null;
+    expires?: string | null;
+  }): Promise<CreatedKey> {
     if (opts.gemPattern) validateGemPattern(opts.gemPattern);
     const now = this.now();
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
@@ -89,7 +107,11 @@ export class KeyService {
    * it lacks the scope or does not cover the gem.
    */
   async authorize(raw: string | undefined, scope: Scope, gemName?: string): Promise<ApiKeyRecord> {
-    if (!raw) throw new QuarryError('unauthorized', 'an API key is required (set GEM_HOST_API_KEY or use gem signin)');
+    if (!raw)
+      throw new QuarryError(
+        'unauthorized',
+        'an API key is required (set GEM_HOST_API_KEY or use gem signin)',
+      );
     const hash = hashKey(raw.trim());
     const found = await this.catalog.findKeyByHash(hash);
     if (!found || !timingSafeEqual(Buffer.from(found.hash, 'hex'), Buffer.from(hash, 'hex'))) {
@@ -101,10 +123,16 @@ export class KeyService {
       throw new QuarryError('unauthorized', 'Access Denied. The API key has expired.');
     }
     if (!found.scopes.includes(scope)) {
-      throw new QuarryError('forbidden', `This API key cannot perform the specified action: it lacks the ${scope} scope.`);
+      throw new QuarryError(
+        'forbidden',
+        `This API key cannot perform the specified action: it lacks the ${scope} scope.`,
+      );
     }
     if (gemName !== undefined && !gemPatternMatches(found.gemPattern, gemName)) {
-      throw new QuarryError('forbidden', `This API key cannot perform the specified action on this gem (${gemName}).`);
+      throw new QuarryError(
+        'forbidden',
+        `This API key cannot perform the specified action on this gem (${gemName}).`,
+      );
     }
     await this.catalog.touchKey(found.id, now.toISOString());
     const { hash: _h, ...record } = found;

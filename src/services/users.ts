@@ -22,7 +22,11 @@ export function verifyPassword(password: string, stored: string): boolean {
 }
 
 /** The user whose name and password match, or null. Always hashes once, so timing says nothing. */
-export function authenticateUser(users: readonly UserEntry[], name: string, password: string): UserEntry | null {
+export function authenticateUser(
+  users: readonly UserEntry[],
+  name: string,
+  password: string,
+): UserEntry | null {
   const user = users.find((u) => u.name === name);
   const ok = verifyPassword(password, user?.password_hash ?? `scrypt$${'00'.repeat(16)}$${'00'.repeat(32)}`);
   return user && ok ? user : null;

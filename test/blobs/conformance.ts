@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BlobStore } from '../../src/blobs/types.ts';
 
-export function blobStoreConformance(name: string, make: () => Promise<{ store: BlobStore; cleanup(): Promise<void> }>): void {
+export function blobStoreConformance(
+  name: string,
+  make: () => Promise<{ store: BlobStore; cleanup(): Promise<void> }>,
+): void {
   describe(`blob store conformance: ${name}`, () => {
     const withStore = async (fn: (s: BlobStore) => Promise<void>) => {
       const { store, cleanup } = await make();

@@ -1,7 +1,7 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { FsBlobStore } from '../../src/blobs/fs.ts';
 import { MemoryBlobStore } from '../../src/blobs/memory.ts';

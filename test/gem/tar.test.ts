@@ -59,7 +59,10 @@ describe('readTar: reading', () => {
     const file = join(dir, 'ruby.tar');
     const ruby = rubyGems<{ name: string; type: string; data: string | null }[]>('tar', [file]);
     const ours = readTar(readFileSync(file), { regularFilesOnly: false });
-    assert.ok(ruby.some((e) => e.name.length > 200), 'the Ruby tar has a name longer than 200 bytes');
+    assert.ok(
+      ruby.some((e) => e.name.length > 200),
+      'the Ruby tar has a name longer than 200 bytes',
+    );
     assert.deepEqual(
       ours.map((e) => ({ name: e.name, type: e.type, data: e.type === '0' ? e.data.toString() : null })),
       ruby,
@@ -106,7 +109,11 @@ describe('readTar: reading', () => {
         name: 'a',
         data: 'abc',
         sizeField: '   3  \0\0\0\0\0\0',
-        patch: { 100: ' 644 \0\0\0', 108: Buffer.from([0x80, 0, 0, 0, 0, 0, 0x03, 0xe8]), 116: '\0\0\0\0\0\0\0\0' },
+        patch: {
+          100: ' 644 \0\0\0',
+          108: Buffer.from([0x80, 0, 0, 0, 0, 0, 0x03, 0xe8]),
+          116: '\0\0\0\0\0\0\0\0',
+        },
       },
     ]);
     const [e] = readTar(buf);
@@ -140,7 +147,11 @@ describe('readTar: reading', () => {
 describe('readTar: rejects', () => {
   test('a truncated header', () => {
     const buf = buildTar([{ name: 'a', data: '1' }], false);
-    rejects(Buffer.concat([buf, tarEntry({ name: 'b', data: '2' }).subarray(0, 300)]), 'invalid_gem', /truncated/);
+    rejects(
+      Buffer.concat([buf, tarEntry({ name: 'b', data: '2' }).subarray(0, 300)]),
+      'invalid_gem',
+      /truncated/,
+    );
   });
 
   test('truncated data', () => {
@@ -149,7 +160,11 @@ describe('readTar: rejects', () => {
   });
 
   test('a size field that is not octal', () => {
-    rejects(buildTar([{ name: 'a', data: '1', sizeField: '00000000009\0' }]), 'invalid_gem', /"a": size field .* not an octal/);
+    rejects(
+      buildTar([{ name: 'a', data: '1', sizeField: '00000000009\0' }]),
+      'invalid_gem',
+      /"a": size field .* not an octal/,
+    );
     rejects(buildTar([{ name: 'a', data: '1', sizeField: '0000 0000001' }]), 'invalid_gem', /size field/);
   });
 
@@ -161,32 +176,60 @@ describe('readTar: rejects', () => {
 
   test('a NUL byte inside a name', () => {
     rejects(buildTar([{ name: 'meta\0data.gz', data: '1' }]), 'invalid_gem', /name contains a NUL byte/);
-    rejects(buildTar([{ name: 'x', prefix: 'a\0b', data: '1' }]), 'invalid_gem', /prefix contains a NUL byte/);
+    rejects(
+      buildTar([{ name: 'x', prefix: 'a\0b', data: '1' }]),
+      'invalid_gem',
+      /prefix contains a NUL byte/,
+    );
   });
 
   test('a name that is not UTF-8', () => {
-    rejects(buildTar([{ name: 'x', patch: { 0: Buffer.from([0x66, 0xff, 0x66]) } }]), 'invalid_gem', /not valid UTF-8/);
+    rejects(
+      buildTar([{ name: 'x', patch: { 0: Buffer.from([0x66, 0xff, 0x66]) } }]),
+      'invalid_gem',
+      /not valid UTF-8/,
+    );
   });
 
   test('absolute paths, also through the prefix', () => {
-    rejects(buildTar([{ name: '/etc/passwd', data: '1' }]), 'invalid_gem', /"\/etc\/passwd" is an absolute path/);
+    rejects(
+      buildTar([{ name: '/etc/passwd', data: '1' }]),
+      'invalid_gem',
+      /"\/etc\/passwd" is an absolute path/,
+    );
     rejects(buildTar([{ name: 'passwd', prefix: '/etc', data: '1' }]), 'invalid_gem', /absolute path/);
   });
 
   test('".." path segments', () => {
-    rejects(buildTar([{ name: '../evil', data: '1' }]), 'invalid_gem', /"\.\.\/evil" has a "\.\." path segment/);
+    rejects(
+      buildTar([{ name: '../evil', data: '1' }]),
+      'invalid_gem',
+      /"\.\.\/evil" has a "\.\." path segment/,
+    );
     rejects(buildTar([{ name: 'a/../../b', data: '1' }]), 'invalid_gem', /"\.\." path segment/);
   });
 
   test('an empty name', () => {
-    rejects(buildTar([{ name: '', data: '1', patch: { 124: '00000000001\0' } }]), 'invalid_gem', /empty name/);
+    rejects(
+      buildTar([{ name: '', data: '1', patch: { 124: '00000000001\0' } }]),
+      'invalid_gem',
+      /empty name/,
+    );
   });
 
   test('symlinks, hard links, directories and pax headers by default', () => {
-    rejects(buildTar([{ name: 'metadata.gz', type: '2', linkname: '/etc/passwd' }]), 'invalid_gem', /symbolic link/);
+    rejects(
+      buildTar([{ name: 'metadata.gz', type: '2', linkname: '/etc/passwd' }]),
+      'invalid_gem',
+      /symbolic link/,
+    );
     rejects(buildTar([{ name: 'metadata.gz', type: '1', linkname: 'x' }]), 'invalid_gem', /hard link/);
     rejects(buildTar([{ name: 'dir', type: '5' }]), 'invalid_gem', /"dir" is a directory/);
-    rejects(buildTar([{ name: 'PaxHeader', type: 'x', data: '30 path=x\n' }]), 'invalid_gem', /pax extended header/);
+    rejects(
+      buildTar([{ name: 'PaxHeader', type: 'x', data: '30 path=x\n' }]),
+      'invalid_gem',
+      /pax extended header/,
+    );
   });
 
   test('duplicate names, including prefix/name spellings of the same path', () => {
@@ -212,7 +255,9 @@ describe('readTar: rejects', () => {
     const buf = buildTar([{ name: 'big', data: Buffer.alloc(10) }], false).subarray(0, 512);
     const huge = Buffer.from(buf);
     huge.write('77777777777\0', 124, 'latin1');
-    rejects(huge, 'limit_exceeded', /"big" is 8589934591 bytes, over the 1000-byte limit/, { maxEntrySize: 1000 });
+    rejects(huge, 'limit_exceeded', /"big" is 8589934591 bytes, over the 1000-byte limit/, {
+      maxEntrySize: 1000,
+    });
   });
 
   test('too many entries', () => {

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { QuarryError } from '../../src/errors.ts';
 import { DEFAULT_GEM_LIMITS } from '../../src/gem/limits.ts';
+import type { GemSpec } from '../../src/gem/spec.ts';
 import { specFromYaml } from '../../src/gem/spec-from-yaml.ts';
+import { fastLoadGemspec } from '../../src/gem/yaml-fast.ts';
 import {
   loadChecksumsYaml,
   loadRubyYaml,
@@ -34,22 +36,88 @@ function rejects(src: string, code: string, pattern: RegExp, o: Partial<typeof O
 
 describe('tokenize: plain scalars are typed as Psych types them', () => {
   const inputs = [
-    ...['', '~', 'null', 'Null', 'NULL', 'nil', 'true', 'True', 'yes', 'Yes', 'on', 'ON', 'false', 'no', 'No', 'off'],
+    ...[
+      '',
+      '~',
+      'null',
+      'Null',
+      'NULL',
+      'nil',
+      'true',
+      'True',
+      'yes',
+      'Yes',
+      'on',
+      'ON',
+      'false',
+      'no',
+      'No',
+      'off',
+    ],
     ...['y', 'n', 'Y', 'N', 'tru', 'yess', 'nope', 'fals', 'offf', 'onion', 'ruby', 'Ann Author', 'MIT'],
-    ...['0', '1', '-1', '+1', '42', '007', '0755', '08', '0b101', '0x1F', '0xff_ff', '1_000', '1,000', '1__0'],
-    ...['12345678901234567890', '-12345678901234567890', '1.0', '1.10', '0.1', '.5', '1.', '-1.5', '1e5', '1.0e+5'],
-    ...['1.0e5', '1,000.5', '1_0.5', '.', '-.', '+.', '.inf', '-.Inf', '+.INF', '.nan', '.NaN', '1:30', '1:30:45'],
+    ...[
+      '0',
+      '1',
+      '-1',
+      '+1',
+      '42',
+      '007',
+      '0755',
+      '08',
+      '0b101',
+      '0x1F',
+      '0xff_ff',
+      '1_000',
+      '1,000',
+      '1__0',
+    ],
+    ...[
+      '12345678901234567890',
+      '-12345678901234567890',
+      '1.0',
+      '1.10',
+      '0.1',
+      '.5',
+      '1.',
+      '-1.5',
+      '1e5',
+      '1.0e+5',
+    ],
+    ...[
+      '1.0e5',
+      '1,000.5',
+      '1_0.5',
+      '.',
+      '-.',
+      '+.',
+      '.inf',
+      '-.Inf',
+      '+.INF',
+      '.nan',
+      '.NaN',
+      '1:30',
+      '1:30:45',
+    ],
     ...['-1:30', '1:30.5', '190:20:30.15', '1.0.0', '3.3.15', '2.0.0.rc1', '1.0-beta', 'v1.0', '0.4.2'],
     ...['2023-11-14', '2023-1-5', '2023-02-30', '2023-13-01', '2023-00-10', '2024-02-29', '2023-02-29'],
     ...['2023-11-14 00:00:00.000000000 Z', '2023-11-14 00:00:00.000000000Z', '2011-04-26 00:00:00Z'],
-    ...['2008-06-01 00:00:00 +02:00', '2008-06-01 23:30:00 -05:00', '2023-11-14T12:00:00Z', '2023-11-14t1:02:03'],
+    ...[
+      '2008-06-01 00:00:00 +02:00',
+      '2008-06-01 23:30:00 -05:00',
+      '2023-11-14T12:00:00Z',
+      '2023-11-14t1:02:03',
+    ],
     ...['2023-11-14 23:59:60 Z', '2023-11-14 24:00:00 Z', '2023-11-14 25:00:00 Z', '2023-11-31 10:00:00 Z'],
     ...[':runtime', ':development', ':"runtime"', ":'development'", ':runtime:', 'https://example.com', '::'],
     ...['>= 1.0', '~> 2.1', 'a: b', '#x', '-', '--main', '@foo', '1abc', 'abc1', '*bold*', '日本語', 'é1'],
   ];
 
   test('matches Psych::ScalarScanner#tokenize', () => {
-    const ruby = rubyGems<{ input: string; kind: string; value: unknown }[]>('tokenize', [], JSON.stringify(inputs));
+    const ruby = rubyGems<{ input: string; kind: string; value: unknown }[]>(
+      'tokenize',
+      [],
+      JSON.stringify(inputs),
+    );
     for (const r of ruby) {
       const s = r.input;
       if (r.kind === 'symbol' && !['runtime', 'development'].includes(r.value as string)) {
@@ -69,7 +137,8 @@ describe('tokenize: plain scalars are typed as Psych types them', () => {
           assert.equal(v, r.value, label);
           break;
         case 'int':
-          if (v instanceof RubyInteger) assert.equal(String(v.value), String(BigInt(s.replace(/[,_]/g, ''))), label);
+          if (v instanceof RubyInteger)
+            assert.equal(String(v.value), String(BigInt(s.replace(/[,_]/g, ''))), label);
           else assert.equal(v, r.value, label);
           break;
         case 'float':
@@ -96,7 +165,9 @@ describe('tokenize: plain scalars are typed as Psych types them', () => {
 
 describe('loadRubyYaml', () => {
   test('loads a gemspec as RubyObject maps with Ruby scalar types', () => {
-    const root = load(gemspecYaml({ dependencies: '\n- !ruby/object:Gem::Dependency\n  name: rack\n  type: :runtime' }));
+    const root = load(
+      gemspecYaml({ dependencies: '\n- !ruby/object:Gem::Dependency\n  name: rack\n  type: :runtime' }),
+    );
     assert.ok(root instanceof RubyObject);
     assert.equal(root.className, 'Gem::Specification');
     const version = root.get('version');
@@ -149,7 +220,10 @@ describe('loadRubyYaml', () => {
     ['tag:yaml.org,2002:set', 'x: !!set {a}\n'],
     ['tag:yaml.org,2002:omap', 'x: !!omap [{a: 1}]\n'],
     ['!custom', 'x: !custom 1\n'],
-    ['tag:evil:ruby/object:Gem::Version', '%TAG ! tag:evil:\n---\nx: !ruby/object:Gem::Version {version: 1}\n'],
+    [
+      'tag:evil:ruby/object:Gem::Version',
+      '%TAG ! tag:evil:\n---\nx: !ruby/object:Gem::Version {version: 1}\n',
+    ],
   ] as const) {
     test(`refuses the tag ${tag}, naming it`, () => {
       const escaped = tag.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -256,18 +330,25 @@ describe('loadChecksumsYaml', () => {
   });
 });
 
+/** Our spec in the shape gems.rb prints. */
+function asRuby(ours: GemSpec): Record<string, unknown> {
+  return {
+    ...ours,
+    date: ours.date.toISOString(),
+    dependencies: ours.dependencies.map((d) => ({
+      ...d,
+      requirement: d.requirement.map((c) => [c.op, c.version]),
+    })),
+    requiredRubyVersion: ours.requiredRubyVersion.map((c) => [c.op, c.version]),
+    requiredRubygemsVersion: ours.requiredRubygemsVersion.map((c) => [c.op, c.version]),
+  };
+}
+
 /** Compare specFromYaml with Gem::Specification.from_yaml on the same document. */
 function compareWithRuby(yaml: string, skip: (keyof RubySpec)[] = []) {
   const ruby = rubyGems<{ spec?: RubySpec; error?: string }>('from-yaml', [], yaml);
   assert.ok(ruby.spec, `Ruby loads it: ${ruby.error}`);
-  const ours = specFromYaml(load(yaml), DEFAULT_GEM_LIMITS);
-  const actual = {
-    ...ours,
-    date: ours.date.toISOString(),
-    dependencies: ours.dependencies.map((d) => ({ ...d, requirement: d.requirement.map((c) => [c.op, c.version]) })),
-    requiredRubyVersion: ours.requiredRubyVersion.map((c) => [c.op, c.version]),
-    requiredRubygemsVersion: ours.requiredRubygemsVersion.map((c) => [c.op, c.version]),
-  } as Record<string, unknown>;
+  const actual = asRuby(specFromYaml(load(yaml), DEFAULT_GEM_LIMITS));
   const expected = { ...ruby.spec } as Record<string, unknown>;
   for (const k of skip) {
     delete actual[k];
@@ -403,5 +484,78 @@ describe('specFromYaml agrees with Gem::Specification.from_yaml', () => {
     compareWithRuby(
       gemspecYaml({ platform: 'x86-linux', original_platform: 'i686-linux', metadata: '\n  a: "1"\n  b: x' }),
     );
+  });
+});
+
+/** A deterministic generator of awkward strings for YAML round trips. */
+function awkwardStrings(count: number): string[] {
+  let seed = 42;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const atoms = [
+    ...['a', 'Z', '9', ' ', '  ', ':', ': ', ' #', '#', '-', '- ', '?', '!', '&', '*', '|', '>', "'", '"', '\\'],
+    ...['%', '@', '`', ',', '[', ']', '{', '}', '~', '\t', '\n', '\n\n', 'é', '日本', '✓', '\u0085', '\u2028'],
+    ...['\x01', '\x7f', 'yes', 'null', '1.0', '0755', ':runtime', ':foo', '<<', '---', '...', '2020-01-01', ' x '],
+  ];
+  const fixed = ['', ' ', 'y', 'n', 'a: b', '- x', 'x\n', 'x\n\n', '\nx', ' lead', 'trail ', '#c', 'a #b', '@x'];
+  const out = [...fixed];
+  while (out.length < count) {
+    const long = rand(4) === 0;
+    const parts = long ? 40 + rand(80) : 1 + rand(8);
+    let s = '';
+    for (let i = 0; i < parts; i++) s += long && rand(3) > 0 ? 'word ' : (atoms[rand(atoms.length)] ?? '');
+    out.push(s);
+  }
+  return out;
+}
+
+describe('fastLoadGemspec', () => {
+  test('gives the full loader\'s value for every installed gemspec, and engages on each', () => {
+    const docs = rubyGems<string[]>('installed-yaml');
+    assert.ok(docs.length >= 10);
+    for (const doc of docs) {
+      const fast = fastLoadGemspec(doc);
+      assert.ok(fast, `the fast reader takes:\n${doc.slice(0, 300)}`);
+      assert.deepEqual(fast, load(doc));
+    }
+  });
+
+  test('gives the full loader\'s value (or declines) on Psych dumps of awkward strings', () => {
+    const strings = awkwardStrings(400);
+    const dumps = rubyGems<{ yaml: string; spec: RubySpec }[]>('dump-yaml', [], JSON.stringify(strings));
+    let engaged = 0;
+    for (const { yaml, spec } of dumps) {
+      const slow = load(yaml);
+      const fast = fastLoadGemspec(yaml);
+      if (fast) {
+        engaged++;
+        assert.deepEqual(fast, slow, yaml);
+      }
+      // Both readers agree with Psych on the strings themselves.
+      const expected = { ...spec, email: spec.email };
+      assert.deepEqual(asRuby(specFromYaml(slow, DEFAULT_GEM_LIMITS)), expected, yaml);
+    }
+    assert.ok(engaged > dumps.length / 2, `the fast reader took ${engaged} of ${dumps.length}`);
+  });
+
+  test('declines what it does not support, so the full loader decides', () => {
+    const base = gemspecYaml();
+    for (const doc of [
+      base.replace('--- !ruby/object:Gem::Specification\n', '---\n'),
+      base.replace('summary: Demo gem', 'summary: &a Demo gem\ndescription: *a'),
+      base.replace('summary: Demo gem', 'summary: !ruby/object:OpenStruct\n  a: 1'),
+      base.replace('summary: Demo gem', 'summary: Demo # comment'),
+      base.replace('summary: Demo gem', 'summary: "multi\n  line"'),
+      base.replace('summary: Demo gem', 'summary: >\n  folded'),
+      base.replace('summary: Demo gem', 'summary: {a: 1}'),
+      base.replace('summary: Demo gem', 'summary: x\nsummary: y'),
+      base.replace('dependencies: []', 'dependencies:\n- !ruby/object:Gem::Dependency\n  type: :foo'),
+      base.replace('name: demo', 'name: demo\r'),
+      '--- !ruby/object:Gem::Specification\n',
+    ]) {
+      assert.equal(fastLoadGemspec(doc), null, doc);
+    }
   });
 });

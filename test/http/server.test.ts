@@ -22,14 +22,24 @@ async function snapshot(h: Harness) {
     }
   };
   await walk(join(h.dir, 'blobs'));
-  return { versions: await get('/versions'), names: await get('/names'), specs: await get('/specs.4.8'), blobs: blobs.sort() };
+  return {
+    versions: await get('/versions'),
+    names: await get('/names'),
+    specs: await get('/specs.4.8'),
+    blobs: blobs.sort(),
+  };
 }
 
 describe('server: push, yank and the read protocols', () => {
   let h: Harness;
   const alpha1 = makeGem({ name: 'alpha', version: '1.0.0' });
   const alpha11java = makeGem({ name: 'alpha', version: '1.1.0', platform: 'java' });
-  const beta = makeGem({ name: 'beta', version: '0.1.0', deps: [['alpha', '>= 1.0', '< 2']], devDeps: [['rake', '~> 13.0']] });
+  const beta = makeGem({
+    name: 'beta',
+    version: '0.1.0',
+    deps: [['alpha', '>= 1.0', '< 2']],
+    devDeps: [['rake', '~> 13.0']],
+  });
   const betaPre = makeGem({ name: 'beta', version: '0.2.0.rc1', deps: [['alpha', '~> 1.1']] });
 
   before(async () => {
@@ -67,12 +77,10 @@ describe('server: push, yank and the read protocols', () => {
     assert.equal(lines[0], 'created_at: 2024-01-01T00:00:00Z');
     assert.equal(lines[1], '---');
     const info = async (n: string) => (await h.app.inject({ url: `/info/${n}` })).body;
-    assert.deepEqual(lines.slice(2, -1).map((l) => l.split(' ').slice(0, 2).join(' ')), [
-      'alpha 1.0.0',
-      'alpha 1.1.0-java',
-      'beta 0.1.0',
-      'beta 0.2.0.rc1',
-    ]);
+    assert.deepEqual(
+      lines.slice(2, -1).map((l) => l.split(' ').slice(0, 2).join(' ')),
+      ['alpha 1.0.0', 'alpha 1.1.0-java', 'beta 0.1.0', 'beta 0.2.0.rc1'],
+    );
     assert.equal(lines.at(-2)!.split(' ')[2], md5(await info('beta')));
     assert.equal(lines[3]!.split(' ')[2], md5(await info('alpha')));
   });
@@ -86,11 +94,17 @@ describe('server: push, yank and the read protocols', () => {
     assert.equal(part.headers['content-range'], `bytes 10-${full.body.length - 1}/${full.body.length}`);
     assert.equal(part.headers.etag, etag);
     assert.equal(part.headers['repr-digest'], full.headers['repr-digest']);
-    const past = await h.app.inject({ url: '/versions', headers: { range: `bytes=${full.body.length + 5}-` } });
+    const past = await h.app.inject({
+      url: '/versions',
+      headers: { range: `bytes=${full.body.length + 5}-` },
+    });
     assert.equal(past.statusCode, 200);
     assert.equal(past.body, full.body);
     for (const inm of [etag, etag.replace(/"/g, ''), `W/${etag}`]) {
-      const nm = await h.app.inject({ url: '/versions', headers: { 'if-none-match': inm, range: 'bytes=5-' } });
+      const nm = await h.app.inject({
+        url: '/versions',
+        headers: { 'if-none-match': inm, range: 'bytes=5-' },
+      });
       assert.equal(nm.statusCode, 304, inm);
       assert.equal(nm.body, '');
     }
@@ -112,9 +126,14 @@ describe('server: push, yank and the read protocols', () => {
       { name: 'beta', version: '0.1.0', platform: 'ruby' },
     ]);
     const pre = await h.app.inject({ url: '/prerelease_specs.4.8.gz' });
-    assert.deepEqual(loadSpecTuples(gunzipSync(pre.rawPayload)), [{ name: 'beta', version: '0.2.0.rc1', platform: 'ruby' }]);
+    assert.deepEqual(loadSpecTuples(gunzipSync(pre.rawPayload)), [
+      { name: 'beta', version: '0.2.0.rc1', platform: 'ruby' },
+    ]);
     const lm = specs.headers['last-modified'] as string;
-    assert.equal((await h.app.inject({ url: '/specs.4.8.gz', headers: { 'if-modified-since': lm } })).statusCode, 304);
+    assert.equal(
+      (await h.app.inject({ url: '/specs.4.8.gz', headers: { 'if-modified-since': lm } })).statusCode,
+      304,
+    );
     const q = await h.app.inject({ url: '/quick/Marshal.4.8/alpha-1.1.0-java.gemspec.rz' });
     assert.equal(q.statusCode, 200);
     assert.equal(inflateSync(q.rawPayload).subarray(0, 3).toString('latin1'), '\x04\bu');
@@ -164,12 +183,32 @@ describe('server: push, yank and the read protocols', () => {
     const cases: [string, () => ReturnType<typeof push>, number, RegExp][] = [
       ['corrupt gem', () => push(h, corrupt), 422, /metadata|gzip|checksum|corrupt/i],
       ['not a gem', () => push(h, Buffer.from('hello world')), 422, /./],
-      ['duplicate push', () => push(h, makeGem({ name: 'alpha', version: '1.0.0', summary: 'other bytes' })), 409, /Repushing/],
-      ['canonical duplicate', () => push(h, makeGem({ name: 'alpha', version: '1.0' })), 409, /already exists/],
+      [
+        'duplicate push',
+        () => push(h, makeGem({ name: 'alpha', version: '1.0.0', summary: 'other bytes' })),
+        409,
+        /Repushing/,
+      ],
+      [
+        'canonical duplicate',
+        () => push(h, makeGem({ name: 'alpha', version: '1.0' })),
+        409,
+        /already exists/,
+      ],
       ['case change', () => push(h, makeGem({ name: 'Alpha', version: '5.0' })), 409, /case/],
       ['wrong key', () => push(h, makeGem({ name: 'gamma', version: '1.0' }), 'nope'), 401, /Access Denied/],
-      ['missing key', () => push(h, makeGem({ name: 'gamma', version: '1.0' }), ''), 401, /API key is required/],
-      ['wrong scope', () => push(h, makeGem({ name: 'gamma', version: '1.0' }), h.readKey), 403, /push scope/],
+      [
+        'missing key',
+        () => push(h, makeGem({ name: 'gamma', version: '1.0' }), ''),
+        401,
+        /API key is required/,
+      ],
+      [
+        'wrong scope',
+        () => push(h, makeGem({ name: 'gamma', version: '1.0' }), h.readKey),
+        403,
+        /push scope/,
+      ],
       ['yank without scope', () => yank(h, 'gem_name=alpha&version=1.0.0', h.pushKey), 403, /yank scope/],
       ['yank unknown version', () => yank(h, 'gem_name=alpha&version=9.9'), 404, /does not exist/],
       ['yank unknown gem', () => yank(h, 'gem_name=nope&version=1.0'), 404, /could not be found/],
@@ -202,7 +241,10 @@ describe('server: push, yank and the read protocols', () => {
     const last = (await h.app.inject({ url: '/versions' })).body.trimEnd().split('\n').at(-1);
     assert.equal(last, `alpha -1.1.0-java ${md5(info)}`);
     assert.equal((await h.app.inject({ url: '/gems/alpha-1.1.0-java.gem' })).statusCode, 404);
-    assert.equal((await h.app.inject({ url: '/quick/Marshal.4.8/alpha-1.1.0-java.gemspec.rz' })).statusCode, 404);
+    assert.equal(
+      (await h.app.inject({ url: '/quick/Marshal.4.8/alpha-1.1.0-java.gemspec.rz' })).statusCode,
+      404,
+    );
     // Re-pushing a yanked version is refused.
     const again = await push(h, alpha11java);
     assert.equal(again.statusCode, 409);
@@ -233,7 +275,9 @@ describe('server: concurrency', () => {
   it('lands 50 concurrent pushes of different gems, each /versions MD5 matching the /info served', async () => {
     const h = await startHarness();
     try {
-      const gems = Array.from({ length: 50 }, (_, i) => makeGem({ name: `conc${i % 10}`, version: `1.${Math.floor(i / 10)}.0` }));
+      const gems = Array.from({ length: 50 }, (_, i) =>
+        makeGem({ name: `conc${i % 10}`, version: `1.${Math.floor(i / 10)}.0` }),
+      );
       const results = await Promise.all(gems.map((g) => push(h, g)));
       for (const r of results) assert.equal(r.statusCode, 200, r.body);
       const versions = (await h.app.inject({ url: '/versions' })).body.split('\n').slice(2, -1);
@@ -263,9 +307,15 @@ describe('server: protected reads and health', () => {
       assert.equal(anon.statusCode, 401);
       assert.match(anon.headers['www-authenticate'] as string, /^Basic/);
       const basic = `Basic ${Buffer.from(`${h.readKey}:`).toString('base64')}`;
-      assert.equal((await h.app.inject({ url: '/versions', headers: { authorization: basic } })).statusCode, 200);
+      assert.equal(
+        (await h.app.inject({ url: '/versions', headers: { authorization: basic } })).statusCode,
+        200,
+      );
       const wrong = `Basic ${Buffer.from('nobody:').toString('base64')}`;
-      assert.equal((await h.app.inject({ url: '/versions', headers: { authorization: wrong } })).statusCode, 401);
+      assert.equal(
+        (await h.app.inject({ url: '/versions', headers: { authorization: wrong } })).statusCode,
+        401,
+      );
       assert.equal((await h.app.inject({ url: '/health' })).statusCode, 200);
       const metrics = await h.app.inject({ url: '/metrics' });
       assert.match(metrics.body, /quarry_http_requests_total/);

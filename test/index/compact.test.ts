@@ -65,7 +65,10 @@ describe('compact index info', () => {
   });
 
   it('keeps a single space before | when there are no dependencies', () => {
-    assert.equal(infoLine(entry({ version: '0.9', sha256: 'ab'.repeat(32) })), `0.9 |checksum:${'ab'.repeat(32)}`);
+    assert.equal(
+      infoLine(entry({ version: '0.9', sha256: 'ab'.repeat(32) })),
+      `0.9 |checksum:${'ab'.repeat(32)}`,
+    );
   });
 
   it('writes the platform after the version and sorts dependencies by name', () => {
@@ -85,13 +88,19 @@ describe('compact index info', () => {
         ],
       }),
     );
-    assert.equal(line, `1.1.0-x86_64-linux aaab:~> 0.2,aaab:>= 0,zlib:>= 0|checksum:${'cd'.repeat(32)},ruby:< 4&>= 2.7`);
+    assert.equal(
+      line,
+      `1.1.0-x86_64-linux aaab:~> 0.2,aaab:>= 0,zlib:>= 0|checksum:${'cd'.repeat(32)},ruby:< 4&>= 2.7`,
+    );
   });
 
   it('adds the v2 created_at key only when asked', () => {
     const e = entry({ version: '1.0.0', sha256: 'ef'.repeat(32), createdAt: '2026-05-01T12:00:00Z' });
     assert.equal(infoLine(e), `1.0.0 |checksum:${'ef'.repeat(32)}`);
-    assert.equal(infoLine(e, { createdAt: true }), `1.0.0 |checksum:${'ef'.repeat(32)},created_at:2026-05-01T12:00:00Z`);
+    assert.equal(
+      infoLine(e, { createdAt: true }),
+      `1.0.0 |checksum:${'ef'.repeat(32)},created_at:2026-05-01T12:00:00Z`,
+    );
   });
 });
 

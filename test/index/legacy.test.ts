@@ -34,7 +34,11 @@ describe('legacy index lists', () => {
   });
 
   it('puts versions with letters in prerelease_specs only', () => {
-    assert.deepEqual(lists.prerelease, [t('alpha', '2.0.0.pre1'), t('beta', '0.2.0.rc1'), t('onlypre', '1.0.a')]);
+    assert.deepEqual(lists.prerelease, [
+      t('alpha', '2.0.0.pre1'),
+      t('beta', '0.2.0.rc1'),
+      t('onlypre', '1.0.a'),
+    ]);
   });
 
   it('keeps the highest release per name AND platform in latest_specs (as rubygems.org)', () => {
@@ -49,7 +53,13 @@ describe('legacy index lists', () => {
   });
 
   it('compares versions as Gem::Version, not as strings', () => {
-    const l = legacyLists([t('x', '1.9'), t('x', '1.10'), t('x', '1.2'), t('x', '1.10', 'java'), t('x', '1.9.1', 'java')]);
+    const l = legacyLists([
+      t('x', '1.9'),
+      t('x', '1.10'),
+      t('x', '1.2'),
+      t('x', '1.10', 'java'),
+      t('x', '1.9.1', 'java'),
+    ]);
     assert.deepEqual(l.latest, [t('x', '1.10'), t('x', '1.10', 'java')]);
     assert.deepEqual(
       l.specs.map((s) => `${s.version}-${s.platform}`),

@@ -7,6 +7,9 @@
 #   ruby gems.rb read FILE...    Gem::Package.new(FILE).spec for each file: [{file, spec | error}]
 #   ruby gems.rb from-yaml       Gem::Specification.from_yaml(STDIN): {spec} or {error}
 #   ruby gems.rb tokenize        STDIN: JSON list of strings; Psych's typing of each as plain scalar
+#   ruby gems.rb dump-yaml       STDIN: JSON list of strings; for each, a gemspec using it in every
+#                                text field: [{yaml (as gem build writes it), spec (from_yaml of it)}]
+#   ruby gems.rb installed-yaml  the gemspec YAML of every installed specification: [yaml]
 #   ruby gems.rb tar OUT         write OUT with Gem::Package::TarWriter (long names); print the
 #                                names TarReader reads back
 
@@ -63,7 +66,7 @@ end
 def read_gem(file)
   pkg = Gem::Package.new(file)
   pkg.verify
-  { 'file' => file, 'spec' => spec_json(pkg.spec) }
+  { 'file' => file, 'spec' => spec_json(pkg.spec), 'checksums' => pkg.checksums, 'entries' => pkg.files }
 rescue StandardError => e
   { 'file' => file, 'error' => "#{e.class}: #{e.message}" }
 end
@@ -213,6 +216,31 @@ def tokenize(strings)
   end
 end
 
+def dump_yaml(strings)
+  strings.map do |s|
+    spec = Gem::Specification.new do |x|
+      x.name = 'fuzz'
+      x.version = '1.0'
+      x.summary = s
+      x.description = s
+      x.authors = [s, 'b']
+      x.email = s
+      x.homepage = s
+      x.metadata = { 'k' => s, 'k2' => 'v' }
+      x.post_install_message = s
+      x.licenses = [s]
+      x.files = [s]
+      x.date = Time.utc(2020, 1, 2)
+    end
+    yaml = spec.to_yaml
+    { 'yaml' => yaml, 'spec' => spec_json(Gem::Specification.from_yaml(yaml)) }
+  end
+end
+
+def installed_yaml
+  Gem::Specification.to_a.map(&:to_yaml)
+end
+
 mode = ARGV.shift
 result =
   case mode
@@ -226,6 +254,8 @@ result =
       { 'error' => "#{e.class}: #{e.message}" }
     end
   when 'tokenize' then tokenize(JSON.parse($stdin.read))
+  when 'dump-yaml' then dump_yaml(JSON.parse($stdin.read))
+  when 'installed-yaml' then installed_yaml
   when 'tar' then tar_names(File.expand_path(ARGV.fetch(0)))
   else abort "usage: ruby gems.rb build|real|read|from-yaml|tokenize|tar ..."
   end

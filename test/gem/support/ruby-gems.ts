@@ -37,6 +37,10 @@ export interface RubySpec {
 export interface RubyGemReport {
   file: string;
   spec?: RubySpec;
+  /** Gem::Package#checksums after verify. */
+  checksums?: Record<string, Record<string, string>>;
+  /** Gem::Package#files after verify: the outer entry names. */
+  entries?: string[];
   error?: string;
 }
 

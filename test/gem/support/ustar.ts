@@ -67,7 +67,7 @@ export const sha512 = (b: Buffer): string => createHash('sha512').update(b).dige
 export function gemspecYaml(fields: Record<string, string> = {}): string {
   const base: Record<string, string> = {
     name: 'demo',
-    version: "!ruby/object:Gem::Version\n  version: 1.0.0",
+    version: '!ruby/object:Gem::Version\n  version: 1.0.0',
     platform: 'ruby',
     authors: '\n- Ann Author',
     date: '2023-11-14 00:00:00.000000000 Z',
