@@ -4,8 +4,8 @@
  * about ten times faster, for a strict subset of YAML:
  * - the document starts with `--- !ruby/object:Gem::Specification`;
  * - block mappings with plain keys, block sequences (also compact `- - x`), `[]` and `{}`;
- * - plain scalars (also folded over several lines), single-line quoted scalars, literal block
- *   scalars (`|`, `|-`, `|+`) with no indentation indicator;
+ * - plain and quoted scalars (also folded over several lines), literal block scalars (`|`, `|-`,
+ *   `|+`) with no indentation indicator;
  * - the permitted `!ruby/object:` tags, and nothing else: no other tags, anchors, aliases,
  *   comments, flow collections, tabs outside literal text, or control characters.
  * For anything else it returns null, and the caller falls back to the full loader, which
@@ -114,6 +114,7 @@ class FastParser {
    * after it on the same line (undefined when none); the cursor is on the next line.
    */
   private value(rest: string | undefined, col: number, inMap: boolean, depth: number): unknown {
+    if (rest?.[0] === "'" || rest?.[0] === '"') return this.quoted(rest, col);
     const text = rest?.replace(/ +$/, '') ?? '';
     if (text.startsWith(' ')) bail();
     if (text === '') {
@@ -140,9 +141,6 @@ class FastParser {
     if (text === '{}') return new Map();
     const literal = LITERAL.exec(text);
     if (literal) return this.literal(col, literal[1]);
-    const c = text[0];
-    if (c === "'") return singleQuoted(text);
-    if (c === '"') return doubleQuoted(text);
     return this.plain(text, col);
   }
 
@@ -179,6 +177,63 @@ class FastParser {
     return `${text}\n`;
   }
 
+  /**
+   * A single- or double-quoted scalar starting at `rest`, folded over the following lines as
+   * libyaml folds it: trailing blanks dropped, one line break read as a space, each blank line as
+   * a newline, leading blanks of the next line dropped; an escaped line break ("\\" at the end of
+   * a double-quoted line) joins the lines with nothing, keeping the blanks before it.
+   */
+  private quoted(rest: string, col: number): string {
+    const single = rest[0] === "'";
+    let line = rest;
+    let pos = 1;
+    let out = '';
+    for (;;) {
+      let escapedBreak = false;
+      while (pos < line.length) {
+        const c = line[pos] ?? '';
+        if (c === ' ' || c === '\t') break;
+        if (single && c === "'") {
+          if (line[pos + 1] !== "'") return closeQuote(line, pos, out);
+          out += "'";
+          pos += 2;
+        } else if (!single && c === '"') {
+          return closeQuote(line, pos, out);
+        } else if (!single && c === '\\') {
+          if (pos + 1 === line.length) {
+            escapedBreak = true;
+            pos++;
+            break;
+          }
+          const [text, width] = escape(line, pos);
+          out += text;
+          pos += width;
+        } else {
+          out += c;
+          pos++;
+        }
+      }
+      let blanks = '';
+      while (!escapedBreak && pos < line.length && (line[pos] === ' ' || line[pos] === '\t')) blanks += line[pos++];
+      if (pos < line.length) {
+        out += blanks;
+        continue;
+      }
+      // End of the line: read the break, then any blank lines, then the next line's indentation.
+      let emptyLines = 0;
+      for (;;) {
+        if (this.i >= this.lines.length) bail(); // unterminated
+        line = this.lines[this.i++] ?? '';
+        pos = indentOf(line);
+        if (line[pos] === '\t') bail();
+        if (pos < line.length) break;
+        emptyLines++;
+      }
+      if (pos <= col) bail();
+      out += escapedBreak || emptyLines > 0 ? '\n'.repeat(emptyLines) : ' ';
+    }
+  }
+
   /** A plain scalar, folded over the following lines that are more indented than `col`. */
   private plain(first: string, col: number): unknown {
     checkPlain(first, true);
@@ -207,62 +262,36 @@ class FastParser {
   }
 }
 
-/** A plain scalar line must not start with an indicator or hold ": ", " #" or a tab. */
+/**
+ * A plain scalar's first line must not start with an indicator; a continuation line must not
+ * start a comment or look like a sequence entry. No line may hold ": ", " #", a tab, or end in ":".
+ */
 function checkPlain(s: string, first: boolean): void {
   const c = s[0] ?? '';
-  if ('[]{},#&*!|>\'"%@`'.includes(c)) bail();
+  if (first && '[]{},#&*!|>\'"%@`'.includes(c)) bail();
+  if (!first && (c === '#' || c === '-')) bail();
   if ('-?:'.includes(c) && (s.length === 1 || s[1] === ' ')) bail();
-  if (!first && c === '-') bail();
   if (s.includes(': ') || s.includes(' #') || s.endsWith(':') || s.includes('\t')) bail();
 }
 
-function singleQuoted(s: string): string {
-  let out = '';
-  let i = 1;
-  for (;;) {
-    const j = s.indexOf("'", i);
-    if (j < 0) return bail(); // continues on the next line
-    out += s.slice(i, j);
-    if (s[j + 1] === "'") {
-      out += "'";
-      i = j + 2;
-      continue;
-    }
-    if (j !== s.length - 1) bail();
-    return out;
-  }
+/** The closing quote at `pos`: only spaces may follow it on the line. */
+function closeQuote(line: string, pos: number, out: string): string {
+  for (let i = pos + 1; i < line.length; i++) if (line[i] !== ' ') bail();
+  return out;
 }
 
-function doubleQuoted(s: string): string {
-  let out = '';
-  let i = 1;
-  while (i < s.length) {
-    const c = s[i] ?? '';
-    if (c === '"') {
-      if (i !== s.length - 1) bail();
-      return out;
-    }
-    if (c !== '\\') {
-      out += c;
-      i++;
-      continue;
-    }
-    const e = s[i + 1] ?? '';
-    const simple = DOUBLE_ESCAPES[e];
-    if (simple !== undefined) {
-      out += simple;
-      i += 2;
-      continue;
-    }
-    const width = HEX_ESCAPES[e];
-    const hex = width ? s.slice(i + 2, i + 2 + width) : '';
-    if (!width || !/^[0-9a-fA-F]+$/.test(hex) || hex.length !== width) bail();
-    const code = Number.parseInt(hex, 16);
-    if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) bail();
-    out += String.fromCodePoint(code);
-    i += 2 + width;
-  }
-  return bail(); // no closing quote on this line
+/** The double-quoted escape at `pos` (a backslash): its text and its width in the source. */
+function escape(line: string, pos: number): [string, number] {
+  const e = line[pos + 1] ?? '';
+  const simple = DOUBLE_ESCAPES[e];
+  if (simple !== undefined) return [simple, 2];
+  const width = HEX_ESCAPES[e];
+  if (!width) return bail();
+  const hex = line.slice(pos + 2, pos + 2 + width);
+  if (hex.length !== width || !/^[0-9a-fA-F]+$/.test(hex)) bail();
+  const code = Number.parseInt(hex, 16);
+  if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) bail();
+  return [String.fromCodePoint(code), 2 + width];
 }
 
 /**

@@ -311,8 +311,11 @@ export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
   if (src.length > o.maxLength) {
     throw new QuarryError('limit_exceeded', `${o.what}: YAML document is over ${o.maxLength} characters`);
   }
+  // libyaml (YAML 1.1) reads U+2028 and U+2029 as line breaks: folding keeps the break but drops
+  // the blanks around it. The `yaml` package (YAML 1.2) reads them as plain characters.
+  const text = /[\u2028\u2029]/.test(src) ? src.replace(/[ \t]*([\u2028\u2029])[ \t]*/g, '$1') : src;
   try {
-    const doc = parseDocument(src, {
+    const doc = parseDocument(text, {
       schema: SCHEMA,
       prettyErrors: false,
       uniqueKeys: true,
@@ -320,9 +323,9 @@ export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
     });
     const err = doc.errors[0];
     if (err) {
-      throw new QuarryError(o.code, `${o.what}: invalid YAML: ${err.message}${lineOf(src, err.pos[0])}`);
+      throw new QuarryError(o.code, `${o.what}: invalid YAML: ${err.message}${lineOf(text, err.pos[0])}`);
     }
-    inspectTree(doc, src, o);
+    inspectTree(doc, text, o);
     return doc.toJS({ mapAsMap: true, maxAliasCount: o.maxAliasCount });
   } catch (e) {
     if (e instanceof QuarryError) throw e;

@@ -177,6 +177,18 @@ describe('readGem rejects hostile or broken gems', () => {
     rejectsGem(buildGem({ metadata }), 'invalid_gem', /metadata\.gz is corrupt gzip data/);
   });
 
+  test('metadata.gz with a second gzip member, trailing junk, a bad CRC or a cut trailer', () => {
+    const metadata = gzipSync(gemspecYaml());
+    const second = Buffer.concat([metadata, gzipSync('dependencies: []\n')]);
+    rejectsGem(buildGem({ metadata: second }), 'invalid_gem', /metadata\.gz has \d+ bytes after its gzip stream/);
+    const junk = Buffer.concat([metadata, Buffer.from('junk')]);
+    rejectsGem(buildGem({ metadata: junk }), 'invalid_gem', /metadata\.gz has 4 bytes after its gzip stream/);
+    const badCrc = Buffer.from(metadata);
+    badCrc[badCrc.length - 8] ^= 1;
+    rejectsGem(buildGem({ metadata: badCrc }), 'invalid_gem', /metadata\.gz is corrupt gzip data \(CRC-32 mismatch\)/);
+    rejectsGem(buildGem({ metadata: metadata.subarray(0, -3) }), 'invalid_gem', /metadata\.gz is corrupt gzip data/);
+  });
+
   test('metadata.gz that is not gzip, and data.tar.gz that is not gzip', () => {
     rejectsGem(
       buildGem({ metadata: Buffer.from(gemspecYaml()) }),

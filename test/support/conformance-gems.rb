@@ -5,6 +5,12 @@
 # writes OUT/<id>.gem for every gem below and prints a JSON manifest on stdout:
 #   [{ "id": ..., "file": ..., "name": ..., "version": ..., "platform": ..., "sha256": ..., "size": ... }]
 #
+#   ruby conformance-gems.rb --check-quick-specs LIST.json
+#
+# reads [[id, gem_path, served_rz_path], ...] and prints [[id, same_bytes, same_yaml], ...]: whether
+# the served quick spec, inflated, is exactly Marshal.dump of the gem's own spec after RubyGems'
+# abbreviate and sanitize (what a quick spec holds), and whether it at least loads as that spec.
+#
 # The suite builds tiny gems with no files, fixed dates and a fixed build time, and normalizes the
 # metadata so the bytes do not depend on the RubyGems that built them:
 # - every gem has authors ["Conformance"], summary "Conformance test", no files and the date
@@ -24,6 +30,19 @@ require 'fileutils'
 require 'json'
 require 'stringio'
 require 'zlib'
+
+if ARGV[0] == '--check-quick-specs'
+  list = JSON.parse(File.read(ARGV.fetch(1) { abort 'usage: ruby conformance-gems.rb --check-quick-specs LIST' }))
+  results = list.map do |id, gem_path, rz_path|
+    expected = Gem::Package.new(gem_path).spec
+    expected.abbreviate
+    expected.sanitize
+    served = Zlib::Inflate.inflate(File.binread(rz_path))
+    [id, served == Marshal.dump(expected), Marshal.load(served).to_yaml == expected.to_yaml]
+  end
+  puts JSON.generate(results)
+  exit
+end
 
 OUT = File.expand_path(ARGV.fetch(0) { abort 'usage: ruby conformance-gems.rb OUT' })
 FileUtils.mkdir_p(OUT)

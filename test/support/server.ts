@@ -4,8 +4,9 @@
  * line, so tests can assert which requests the clients made. Admin verbs (keys, users) run through
  * the same CLI.
  *
- * The server is another process, so the synchronous admin helpers here may block this process;
- * clients that talk to the server can still run synchronously or not, as the caller likes.
+ * The server is another process, so the synchronous admin helpers here may block this process
+ * briefly. Run clients asynchronously all the same: while this process blocks, nobody reads the
+ * server's log, and a full pipe would stall the server.
  */
 import type { ChildProcessByStdio } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { QuarryResult } from './quarry.ts';
 import { ensureBuilt, REPO_ROOT, runQuarry } from './quarry.ts';
+import type { RubySandbox, RunOptions, RunResult } from './ruby.ts';
 
 /** One line of the server's stdout, parsed as JSON (or `{ raw }` when it is not JSON). */
 export type ServerLogLine = Record<string, unknown>;
@@ -39,12 +41,15 @@ export interface QuarryServer {
   logs: ServerLogLine[];
   /** The stderr text so far. */
   stderr(): string;
-  /** A position in the request log, for requestsSince(). */
-  mark(): number;
   /**
-   * The requests logged after mark, once every request answered before this call is in the log
-   * (a probe request is sent and waited for; it is not returned).
+   * Resolves once every request answered so far is in the log: a probe request (`/health?e2e-probe=…`,
+   * never listed by requestsSince) is sent and its log line waited for. The server logs a request
+   * after answering it, so without this a client may finish before its last request is logged.
    */
+  flushLog(): Promise<void>;
+  /** A position in the request log after flushLog(), for requestsSince(). */
+  mark(): Promise<number>;
+  /** The requests logged after mark, after flushLog(). */
   requestsSince(mark: number): Promise<LoggedRequest[]>;
   /** fetch() a path (starting with /) on this server. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
@@ -78,9 +83,12 @@ function serverEnv(): Record<string, string> {
   return env;
 }
 
+const PROBE = '/health?e2e-probe=';
+
 const live = new Set<ChildProcessByStdio<null, Readable, Readable>>();
 process.once('exit', () => {
-  for (const c of live) if (c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+  for (const c of live)
+    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
 const requestOf = (l: ServerLogLine): LoggedRequest | null => {
@@ -152,7 +160,8 @@ export async function startQuarryServer(opts: StartOptions): Promise<QuarryServe
   child.stderr.on('data', (chunk: string) => {
     stderr += chunk;
   });
-  child.on('exit', (code, signal) => {
+  // 'close', not 'exit': by then stdout has been read to the end.
+  child.on('close', (code, signal) => {
     exited = { code, signal };
     live.delete(child);
     for (const f of exitWaiters.splice(0)) f();
@@ -207,9 +216,17 @@ export async function startQuarryServer(opts: StartOptions): Promise<QuarryServe
   const url = String(listening['address']).replace(/\/$/, '');
   const port = Number(new URL(url).port);
 
+  const flushLog = async (): Promise<void> => {
+    const probe = `${PROBE}${randomUUID()}`;
+    const logged = waitFor((l) => l['url'] === probe, 10_000, `the log line of ${probe}`, false);
+    logged.catch(() => {}); // awaited below; this keeps a failed fetch from leaving it unhandled
+    const r = await fetch(`${url}${probe}`);
+    await r.arrayBuffer();
+    await logged;
+  };
   const running = () => exited === null;
   const kill = () => {
-    if (running()) {
+    if (child.exitCode === null && child.signalCode === null) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -227,14 +244,14 @@ export async function startQuarryServer(opts: StartOptions): Promise<QuarryServe
     stderr: () => stderr,
     running,
     kill,
-    mark: () => requests.length,
+    flushLog,
+    async mark() {
+      await flushLog();
+      return requests.length;
+    },
     async requestsSince(mark) {
-      const probe = `/health?e2e-probe=${randomUUID()}`;
-      const logged = waitFor((l) => l['url'] === probe, 10_000, `the log line of ${probe}`);
-      const r = await fetch(`${url}${probe}`);
-      await r.arrayBuffer();
-      await logged;
-      return requests.slice(mark).filter((x) => !x.url.startsWith('/health?e2e-probe='));
+      await flushLog();
+      return requests.slice(mark).filter((x) => !x.url.startsWith(PROBE));
     },
     fetch: (path, init) => fetch(`${url}${path}`, init),
     stop(signal = 'SIGTERM') {
@@ -257,9 +274,17 @@ export async function startQuarryServer(opts: StartOptions): Promise<QuarryServe
 /** `quarry ARGS --data DIR [--config FILE]`; throws with the output unless it exits 0. */
 export function quarryAdmin(args: string[], opts: { data: string; config?: string }): QuarryResult {
   const full = [...args, '--data', opts.data, ...(opts.config ? ['--config', opts.config] : [])];
-  const r = runQuarry(full, { env: { QUARRY_NOW: undefined, QUARRY_CONFIG: undefined } });
+  // QUARRY_* variables are configuration to quarry (QUARRY_E2E_TRACE would be an unknown key).
+  const scrub = Object.fromEntries(
+    Object.keys(process.env)
+      .filter((k) => k.startsWith('QUARRY_'))
+      .map((k) => [k, undefined]),
+  );
+  const r = runQuarry(full, { env: scrub });
   if (r.status !== 0) {
-    throw new Error(`quarry ${full.join(' ')} exited ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+    throw new Error(
+      `quarry ${full.join(' ')} exited ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
+    );
   }
   return r;
 }
@@ -295,3 +320,58 @@ export function hashPassword(password: string): string {
   }
   return hash;
 }
+
+/**
+ * Runs argv under a pseudo-terminal (Ruby's PTY), answering prompts in order: each `[pattern,
+ * answer]` waits until the output so far (after the previous match) matches the pattern (a Ruby
+ * regexp source), then types answer and Enter. RubyGems reads answers only from a terminal
+ * (`ask` returns nil when stdin is not a tty), so `gem signin` needs this. The result's stdout is
+ * the whole terminal transcript; status is the command's exit status (124 when it waited 30 s for
+ * output that never came, or a prompt was never matched).
+ */
+export function runInPty(
+  sandbox: RubySandbox,
+  argv: string[],
+  prompts: [pattern: string, answer: string][],
+  opts: RunOptions = {},
+): Promise<RunResult> {
+  return sandbox.ruby(['-e', PTY_SCRIPT, '--', ...argv], {
+    ...opts,
+    env: { ...opts.env, QUARRY_PTY_PROMPTS: JSON.stringify(prompts) },
+  });
+}
+
+const PTY_SCRIPT = `
+require 'pty'
+require 'json'
+prompts = JSON.parse(ENV.delete('QUARRY_PTY_PROMPTS'))
+transcript = +''
+pending = +''
+status = nil
+PTY.spawn(*ARGV) do |r, w, pid|
+  loop do
+    unless IO.select([r], nil, nil, 30)
+      Process.kill('KILL', pid)
+      transcript << "\\n[pty: no output for 30 s; still waiting for #{prompts.first.inspect}]\\n"
+      break
+    end
+    begin
+      chunk = r.readpartial(4096)
+    rescue EOFError, Errno::EIO
+      break
+    end
+    transcript << chunk
+    pending << chunk
+    while (p = prompts.first) && (m = Regexp.new(p[0]).match(pending))
+      pending = m.post_match
+      w.write(p[1] + "\\n")
+      w.flush
+      prompts.shift
+    end
+  end
+  _, status = Process.wait2(pid)
+end
+$stdout.write(transcript)
+$stdout.write("\\n[pty: prompts never shown: #{prompts.map(&:first).inspect}]\\n") unless prompts.empty?
+exit(prompts.empty? && status.exitstatus ? status.exitstatus : 124)
+`;

@@ -47,7 +47,7 @@ export interface RubyGemReport {
 export function rubyGems<T>(mode: string, args: string[] = [], input?: string): T {
   const out = execFileSync('ruby', [SCRIPT, mode, ...args], {
     input,
-    env: { ...cleanEnv(), SOURCE_DATE_EPOCH: '1700000000' },
+    env: { ...cleanEnv(), SOURCE_DATE_EPOCH: '1700000000', TZ: 'UTC' },
     maxBuffer: 256 * 1024 * 1024,
     encoding: 'utf8',
     stdio: ['pipe', 'pipe', 'pipe'],
