@@ -63,7 +63,10 @@ export function gunzipBounded(data: Buffer, what: string, limits: GunzipLimits):
   let out: Buffer;
   let consumed: number;
   try {
-    const r = inflateRawSync(data.subarray(start), { maxOutputLength: Math.max(cap, 1), info: true }) as unknown as {
+    const r = inflateRawSync(data.subarray(start), {
+      maxOutputLength: Math.max(cap, 1),
+      info: true,
+    }) as unknown as {
       buffer: Buffer;
       engine: { bytesWritten: number };
     };
@@ -81,7 +84,8 @@ export function gunzipBounded(data: Buffer, what: string, limits: GunzipLimits):
     throw new QuarryError('invalid_gem', `${what} is corrupt gzip data (${reason})`, { cause: e });
   }
   const trailer = start + consumed;
-  if (trailer + 8 > data.length) throw new QuarryError('invalid_gem', `${what} is corrupt gzip data (truncated trailer)`);
+  if (trailer + 8 > data.length)
+    throw new QuarryError('invalid_gem', `${what} is corrupt gzip data (truncated trailer)`);
   if (crc32(out) !== data.readUInt32LE(trailer)) {
     throw new QuarryError('invalid_gem', `${what} is corrupt gzip data (CRC-32 mismatch)`);
   }

@@ -254,9 +254,7 @@ export function specFromYaml(root: unknown, limits: MetadataLimits): GemSpec {
   if (get('version') == null) throw fail('invalid_version', 'version', 'is missing');
   const summary = get('summary');
   if (summary == null) throw fail('invalid_spec', 'summary', 'is missing');
-  let authors = strList(get('authors'), 'authors');
-  const author = get('author'); // very old gems: a single author
-  if (authors.length === 0 && typeof author === 'string' && author !== '') authors = [author];
+  const authors = strList(get('authors'), 'authors');
   const deps = get('dependencies') ?? [];
   if (!Array.isArray(deps))
     throw fail('invalid_spec', 'dependencies', `must be a list, not ${describe(deps)}`);

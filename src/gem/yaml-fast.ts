@@ -17,7 +17,7 @@ const HEADER = '--- !ruby/object:Gem::Specification\n';
 const TAGS = new Set<string>(PERMITTED_CLASSES.map((c) => `!ruby/object:${c}`));
 /** Characters that send the document to the full loader wherever they appear. */
 const UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]/;
-const KEY_LINE = /^([A-Za-z0-9_][A-Za-z0-9_.\/+-]*):(?: (.*))?$/;
+const KEY_LINE = /^([A-Za-z0-9_][A-Za-z0-9_./+-]*):(?: (.*))?$/;
 const LITERAL = /^\|([-+])?$/;
 const DOUBLE_ESCAPES: Record<string, string> = {
   '0': '\0',
@@ -135,7 +135,12 @@ class FastParser {
     if (TAGS.has(text)) {
       const next = this.peek();
       if (next === undefined || indentOf(next) <= col) bail();
-      return this.map(indentOf(next as string), new RubyObject(), text.slice('!ruby/object:'.length), depth + 1);
+      return this.map(
+        indentOf(next as string),
+        new RubyObject(),
+        text.slice('!ruby/object:'.length),
+        depth + 1,
+      );
     }
     if (text === '[]') return [];
     if (text === '{}') return new Map();
@@ -205,7 +210,7 @@ class FastParser {
             pos++;
             break;
           }
-          const [text, width] = escape(line, pos);
+          const [text, width] = unescape(line, pos);
           out += text;
           pos += width;
         } else {
@@ -214,7 +219,8 @@ class FastParser {
         }
       }
       let blanks = '';
-      while (!escapedBreak && pos < line.length && (line[pos] === ' ' || line[pos] === '\t')) blanks += line[pos++];
+      while (!escapedBreak && pos < line.length && (line[pos] === ' ' || line[pos] === '\t'))
+        blanks += line[pos++];
       if (pos < line.length) {
         out += blanks;
         continue;
@@ -281,7 +287,7 @@ function closeQuote(line: string, pos: number, out: string): string {
 }
 
 /** The double-quoted escape at `pos` (a backslash): its text and its width in the source. */
-function escape(line: string, pos: number): [string, number] {
+function unescape(line: string, pos: number): [string, number] {
   const e = line[pos + 1] ?? '';
   const simple = DOUBLE_ESCAPES[e];
   if (simple !== undefined) return [simple, 2];

@@ -6,9 +6,8 @@ import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { QuarryError } from '../../src/errors.ts';
 import { type GemPackage, readGem } from '../../src/gem/package.ts';
-import type { GemSpec } from '../../src/gem/spec.ts';
 import { readTar } from '../../src/gem/tar.ts';
-import { type RubyGemReport, type RubySpec, rubyGems, tempDir } from './support/ruby-gems.ts';
+import { type RubyGemReport, rubyGems, specAsRuby, tempDir } from './support/ruby-gems.ts';
 import {
   buildGem,
   buildTar,
@@ -33,18 +32,6 @@ function rejectsGem(bytes: Buffer, code: string, pattern: RegExp, options?: Opti
   return caught as QuarryError;
 }
 
-/** Our spec in the shape gems.rb prints. */
-function asRuby(spec: GemSpec): RubySpec {
-  const pairs = (r: GemSpec['requiredRubyVersion']) => r.map((c): [string, string] => [c.op, c.version]);
-  return {
-    ...spec,
-    date: spec.date.toISOString(),
-    dependencies: spec.dependencies.map((d) => ({ ...d, requirement: pairs(d.requirement) })),
-    requiredRubyVersion: pairs(spec.requiredRubyVersion),
-    requiredRubygemsVersion: pairs(spec.requiredRubygemsVersion),
-  };
-}
-
 /** Check one gem against what RubyGems read from it. */
 function checkAgainstRuby(report: RubyGemReport): GemPackage {
   assert.ok(report.spec, `RubyGems reads ${report.file}: ${report.error}`);
@@ -53,7 +40,7 @@ function checkAgainstRuby(report: RubyGemReport): GemPackage {
   const expected = { ...report.spec };
   // Quarry drops the nil items real gems have in email (webrick 1.8.1: [nil, nil, "normal@…"]).
   if (Array.isArray(expected.email)) expected.email = expected.email.filter((x) => x !== null);
-  assert.deepEqual(asRuby(gem.spec), expected, basename(report.file));
+  assert.deepEqual(specAsRuby(gem.spec), expected, basename(report.file));
   assert.equal(gem.sha256, createHash('sha256').update(bytes).digest('hex'));
   assert.equal(gem.size, bytes.length);
   assert.deepEqual(gem.checksums, report.checksums ?? null);
@@ -180,13 +167,25 @@ describe('readGem rejects hostile or broken gems', () => {
   test('metadata.gz with a second gzip member, trailing junk, a bad CRC or a cut trailer', () => {
     const metadata = gzipSync(gemspecYaml());
     const second = Buffer.concat([metadata, gzipSync('dependencies: []\n')]);
-    rejectsGem(buildGem({ metadata: second }), 'invalid_gem', /metadata\.gz has \d+ bytes after its gzip stream/);
+    rejectsGem(
+      buildGem({ metadata: second }),
+      'invalid_gem',
+      /metadata\.gz has \d+ bytes after its gzip stream/,
+    );
     const junk = Buffer.concat([metadata, Buffer.from('junk')]);
     rejectsGem(buildGem({ metadata: junk }), 'invalid_gem', /metadata\.gz has 4 bytes after its gzip stream/);
     const badCrc = Buffer.from(metadata);
-    badCrc[badCrc.length - 8] ^= 1;
-    rejectsGem(buildGem({ metadata: badCrc }), 'invalid_gem', /metadata\.gz is corrupt gzip data \(CRC-32 mismatch\)/);
-    rejectsGem(buildGem({ metadata: metadata.subarray(0, -3) }), 'invalid_gem', /metadata\.gz is corrupt gzip data/);
+    badCrc.writeUInt8(badCrc.readUInt8(badCrc.length - 8) ^ 1, badCrc.length - 8);
+    rejectsGem(
+      buildGem({ metadata: badCrc }),
+      'invalid_gem',
+      /metadata\.gz is corrupt gzip data \(CRC-32 mismatch\)/,
+    );
+    rejectsGem(
+      buildGem({ metadata: metadata.subarray(0, -3) }),
+      'invalid_gem',
+      /metadata\.gz is corrupt gzip data/,
+    );
   });
 
   test('metadata.gz that is not gzip, and data.tar.gz that is not gzip', () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { GemSpec } from '../../../src/gem/spec.ts';
 import { cleanEnv } from '../../support/ruby.ts';
 
 const SCRIPT = fileURLToPath(new URL('./gems.rb', import.meta.url));
@@ -60,4 +61,16 @@ export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** Our spec in the shape gems.rb prints (requirements as pairs, date as an ISO string). */
+export function specAsRuby(spec: GemSpec): RubySpec {
+  const pairs = (r: GemSpec['requiredRubyVersion']) => r.map((c): [string, string] => [c.op, c.version]);
+  return {
+    ...spec,
+    date: spec.date.toISOString(),
+    dependencies: spec.dependencies.map((d) => ({ ...d, requirement: pairs(d.requirement) })),
+    requiredRubyVersion: pairs(spec.requiredRubyVersion),
+    requiredRubygemsVersion: pairs(spec.requiredRubygemsVersion),
+  };
 }
