@@ -5,8 +5,8 @@
  * Checks, in order: the size limit; the pre-2007 format (refused); the outer tar (tar.ts); the
  * entry names (metadata.gz or metadata, data.tar.gz, optional checksums.yaml.gz, `*.sig`; nothing
  * else); per-entry size limits; every digest in checksums.yaml.gz against the stored entry bytes;
- * then the gemspec (yaml.ts, spec-from-yaml.ts). Every error is a QuarryError naming the problem;
- * callers add the file name with `err.about(file)`.
+ * then the gemspec: yaml-fast.ts for Psych-written YAML, else yaml.ts, then spec-from-yaml.ts.
+ * Every error is a QuarryError naming the problem; callers add the file name with `err.about(file)`.
  */
 import { createHash } from 'node:crypto';
 import { QuarryError } from '../errors.ts';

@@ -210,7 +210,7 @@ class FastParser {
             pos++;
             break;
           }
-          const [text, width] = unescape(line, pos);
+          const [text, width] = readEscape(line, pos);
           out += text;
           pos += width;
         } else {
@@ -287,7 +287,7 @@ function closeQuote(line: string, pos: number, out: string): string {
 }
 
 /** The double-quoted escape at `pos` (a backslash): its text and its width in the source. */
-function unescape(line: string, pos: number): [string, number] {
+function readEscape(line: string, pos: number): [string, number] {
   const e = line[pos + 1] ?? '';
   const simple = DOUBLE_ESCAPES[e];
   if (simple !== undefined) return [simple, 2];

@@ -19,7 +19,6 @@ import {
   type CollectionTag,
   isAlias,
   isMap,
-  isNode,
   isScalar,
   isSeq,
   parseDocument,
@@ -343,36 +342,39 @@ export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
   }
 }
 
-/** True for a node of the `yaml` package (used by tests to check that no node leaks out). */
-export const isYamlNode = (v: unknown): boolean => isNode(v);
-
 /** checksums.yaml: algorithm name => entry name => hex digest. */
 export type GemChecksums = Record<string, Record<string, string>>;
 
-const FAST_ALGO = /^([A-Za-z][A-Za-z0-9]*):$/;
-const FAST_ENTRY = /^ {2}([A-Za-z][A-Za-z0-9._-]*): ([0-9a-f]*[a-f][0-9a-f]*)$/;
+const FAST_ALGO = /^(SHA1|SHA256|SHA384|SHA512):$/;
+const FAST_ENTRY = /^ {2}(metadata|metadata\.gz|data\.tar\.gz): ([0-9a-f]*[a-f][0-9a-f]*)$/;
 
-/** The exact layout RubyGems writes, read without the YAML parser; null for anything else. */
+/**
+ * The exact layout RubyGems writes (`---`, then `ALGO:` lines each followed by `  entry: hex`
+ * lines), read without the YAML parser; null for anything else, which the YAML parser then reads.
+ */
 function fastChecksums(src: string): GemChecksums | null {
   const lines = src.split('\n');
-  if (lines[0] !== '---' || lines.at(-1) !== '') return null;
+  if (lines[0] !== '---' || lines.at(-1) !== '' || lines.length < 4) return null;
   const out: GemChecksums = Object.create(null);
   let current: Record<string, string> | null = null;
+  let empty = false;
   for (let i = 1; i < lines.length - 1; i++) {
     const line = lines[i] ?? '';
     const entry = FAST_ENTRY.exec(line);
-    if (entry && current) {
+    if (entry) {
       const [, name = '', hex = ''] = entry;
-      if (Object.hasOwn(current, name)) return null;
+      if (!current || Object.hasOwn(current, name)) return null;
       current[name] = hex;
+      empty = false;
       continue;
     }
-    const algo = FAST_ALGO.exec(line);
-    if (!algo || Object.hasOwn(out, algo[1] ?? '')) return null;
+    const algo = FAST_ALGO.exec(line)?.[1];
+    if (!algo || empty || Object.hasOwn(out, algo)) return null;
     current = Object.create(null) as Record<string, string>;
-    out[algo[1] ?? ''] = current;
+    out[algo] = current;
+    empty = true;
   }
-  return out;
+  return empty ? null : out;
 }
 
 /**

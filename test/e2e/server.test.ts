@@ -199,11 +199,25 @@ describe('quarry serve with the real gem and bundle clients', () => {
     },
   );
 
-  test('a push with a wrong key is refused and publishes nothing', TIMEOUT, async () => {
+  test('a push with a wrong or revoked key is refused and publishes nothing', TIMEOUT, async () => {
     const s = sandbox();
-    const r = await push(s, corpus.gem('edge-mixed-1.0.0.gem').path, `${key.slice(0, -4)}XXXX`);
-    assert.notEqual(r.status, 0, describeRun('gem push (wrong key)', r));
-    assert.match(r.stdout + r.stderr, /Access Denied/);
+    const file = corpus.gem('edge-mixed-1.0.0.gem').path;
+    const wrong = await push(s, file, `${key}-but-not-quite`);
+    assert.notEqual(wrong.status, 0, describeRun('gem push (wrong key)', wrong));
+    assert.match(wrong.stdout + wrong.stderr, /Access Denied/);
+
+    const revokedKey = createKey(data, ['push'], { name: 'to-revoke', config });
+    const listed = JSON.parse(quarryAdmin(['keys', 'list', '--json'], { data, config }).stdout) as {
+      id: number;
+      name: string;
+    }[];
+    const id = listed.find((k) => k.name === 'to-revoke')?.id;
+    assert.ok(id !== undefined, `keys list --json shows the new key:\n${JSON.stringify(listed)}`);
+    quarryAdmin(['keys', 'revoke', String(id)], { data, config });
+    const revoked = await push(s, file, revokedKey);
+    assert.notEqual(revoked.status, 0, describeRun('gem push (revoked key)', revoked));
+    assert.match(revoked.stdout + revoked.stderr, /revoked/);
+
     assert.equal((await text('/info/edge-mixed')).status, 404);
     assert.equal((await text('/gems/edge-mixed-1.0.0.gem')).status, 404);
   });

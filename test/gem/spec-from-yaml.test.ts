@@ -19,7 +19,10 @@ const load = (src: string) => loadRubyYaml(src, OPTS);
 function compareWithRuby(yaml: string, skip: (keyof RubySpec)[] = []) {
   const ruby = rubyGems<{ spec?: RubySpec; error?: string }>('from-yaml', [], yaml);
   assert.ok(ruby.spec, `Ruby loads it: ${ruby.error}`);
-  const actual = specAsRuby(specFromYaml(load(yaml), DEFAULT_GEM_LIMITS)) as unknown as Record<string, unknown>;
+  const actual = specAsRuby(specFromYaml(load(yaml), DEFAULT_GEM_LIMITS)) as unknown as Record<
+    string,
+    unknown
+  >;
   const expected = { ...ruby.spec } as Record<string, unknown>;
   for (const k of skip) {
     delete actual[k];

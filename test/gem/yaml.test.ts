@@ -325,3 +325,32 @@ describe('loadChecksumsYaml', () => {
     }
   });
 });
+
+describe('loadChecksumsYaml: the fast layout reader', () => {
+  const o = { what: 'checksums.yaml.gz', maxLength: 1e6, maxAliasCount: 100, maxAnchors: 1000 };
+
+  test('gives what the YAML parser gives, or leaves the document to it', () => {
+    const hex = 'ab'.repeat(32);
+    for (const src of [
+      `---\nSHA256:\n  metadata.gz: ${hex}\n  data.tar.gz: ${hex}\n`,
+      `---\nSHA256:\n  metadata.gz: ${hex}\nSHA1:\n  metadata.gz: ${hex.slice(0, 40)}\n`,
+      `---\nSHA256:\nSHA512:\n  metadata.gz: ${hex}\n`,
+      `---\nSHA256:\n  yes: ${hex}\n`,
+      `---\nSHA256:\n  metadata.gz: '${hex}'\n`,
+    ]) {
+      let viaYaml: unknown;
+      try {
+        viaYaml = { ...loadChecksumsYaml(`# comment\n${src}`, o) };
+      } catch (e) {
+        viaYaml = (e as Error).message.replace('# comment\n', '');
+      }
+      let direct: unknown;
+      try {
+        direct = { ...loadChecksumsYaml(src, o) };
+      } catch (e) {
+        direct = (e as Error).message;
+      }
+      assert.deepEqual(JSON.parse(JSON.stringify(direct)), JSON.parse(JSON.stringify(viaYaml)), src);
+    }
+  });
+});

@@ -148,9 +148,11 @@ end
 
 def build_real(out)
   FileUtils.mkdir_p(out)
-  cached = Dir['/usr/share/rubygems-integration/all/cache/*.gem'] + Dir['/var/lib/gems/*/cache/*.gem']
+  # Debian's Ruby puts gems on Gem.path (e.g. rubygems-integration/all, /var/lib/gems): use any
+  # cached .gem files there, then rebuild the rest from their installed specifications.
+  cached = Gem.path.flat_map { |p| Dir[File.join(p, 'cache', '*.gem')] }
   cached.each { |f| FileUtils.cp(f, out) }
-  dirs = ['/usr/share/rubygems-integration/all/specifications', *Gem::Specification.dirs]
+  dirs = Gem::Specification.dirs
   dirs += dirs.map { |d| File.join(d, 'default') }
   files = dirs.flat_map { |d| Dir[File.join(d, '*.gemspec')] }.uniq
   files.each do |f|
