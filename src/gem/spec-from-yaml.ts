@@ -6,7 +6,7 @@
  * Stricter than RubyGems where a gem server must be: every field must have the type RubyGems writes,
  * name, version, platform and dependency names must be valid, summary is required, authors must
  * be a list of strings (it may be empty, as rubygems.org allows), and metadata follows
- * rubygems.org's size rules. Informational lists (email, licenses) drop nil items, as real gems
+ * rubygems.org's size rules. licenses drops nil items and email keeps them (as RubyGems does), as real gems
  * have them.
  */
 import { type ErrorCode, QuarryError } from '../errors.ts';
@@ -229,9 +229,10 @@ function rubygemsVersion(v: unknown): string {
   return str(v, 'rubygems_version');
 }
 
-function email(v: unknown): string | string[] | null {
+/** email keeps nil items: RubyGems does, and they show in the quick spec. */
+function email(v: unknown): string | (string | null)[] | null {
   if (v == null) return null;
-  return Array.isArray(v) ? looseStrList(v, 'email') : str(v, 'email');
+  return Array.isArray(v) ? v.map((x, i) => (x == null ? null : str(x, `email[${i}]`))) : str(v, 'email');
 }
 
 /**

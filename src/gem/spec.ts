@@ -30,7 +30,8 @@ export interface GemSpec {
   summary: string;
   description: string | null;
   authors: string[];
-  email: string | string[] | null;
+  /** A String, or an Array that may hold nils (real gems ship `[nil, nil, "a@b"]`; RubyGems keeps them). */
+  email: string | (string | null)[] | null;
   homepage: string | null;
   licenses: string[];
   metadata: Record<string, string>;

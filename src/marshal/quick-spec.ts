@@ -53,7 +53,11 @@ export function quickSpecFields(spec: GemSpec): RValue[] {
   }
 
   const email =
-    spec.email === null ? null : Array.isArray(spec.email) ? strings(spec.email) : str(spec.email);
+    spec.email === null
+      ? null
+      : Array.isArray(spec.email)
+        ? spec.email.map((e) => (e === null ? null : str(e)))
+        : str(spec.email);
   const rubyforge = intern('');
   // sanitize turns a nil description into nil.to_s, Ruby's interned US-ASCII "".
   const description = spec.description === null ? intern('', 'ascii') : str(spec.description);

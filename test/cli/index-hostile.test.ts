@@ -8,31 +8,69 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { buildGem, buildTar, gemspecYaml } from '../gem/support/ustar.ts';
 import { makeGem } from '../support/make-gem.ts';
 import { ensureBuilt, runQuarry } from '../support/quarry.ts';
-import { buildGem, buildTar, gemspecYaml } from '../gem/support/ustar.ts';
 
 const yamlBomb = () => {
   let y = '--- !ruby/object:Gem::Specification\nname: bomb\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
-  for (let i = 1; i < 12; i++) y += `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
+  for (let i = 1; i < 12; i++)
+    y += `a${i}: &a${i} [${Array(10)
+      .fill(`*a${i - 1}`)
+      .join(', ')}]\n`;
   return `${y}summary: boom\n`;
 };
 
 /** [file name, bytes, what the message must mention] */
 const HOSTILE: [string, () => Buffer, RegExp][] = [
-  ['truncated-1.0.gem', () => makeGem({ name: 'truncated', version: '1.0' }).subarray(0, 1200), /truncat|corrupt|short/i],
+  [
+    'truncated-1.0.gem',
+    () => makeGem({ name: 'truncated', version: '1.0' }).subarray(0, 1200),
+    /truncat|corrupt|short/i,
+  ],
   ['dotdot-1.0.gem', () => buildGem({ extra: [{ name: '../evil', data: 'x' }] }), /\.\./],
   ['absolute-1.0.gem', () => buildGem({ extra: [{ name: '/etc/evil', data: 'x' }] }), /absolute/i],
-  ['link-1.0.gem', () => buildGem({ extra: [{ name: 'evil', type: '2', linkname: '/etc/passwd' }] }), /link/i],
-  ['dup-1.0.gem', () => buildGem({ extra: [{ name: 'metadata.gz', data: gzipSync(gemspecYaml()) }] }), /more than once|duplicate/i],
+  [
+    'link-1.0.gem',
+    () => buildGem({ extra: [{ name: 'evil', type: '2', linkname: '/etc/passwd' }] }),
+    /link/i,
+  ],
+  [
+    'dup-1.0.gem',
+    () => buildGem({ extra: [{ name: 'metadata.gz', data: gzipSync(gemspecYaml()) }] }),
+    /more than once|duplicate/i,
+  ],
   ['bomb-1.0.gem', () => buildGem({ metadata: gzipSync(yamlBomb()) }), /alias/i],
-  ['tag-1.0.gem', () => buildGem({ metadata: gzipSync(gemspecYaml({ summary: '!ruby/object:OpenStruct\n  table: {}' })) }), /OpenStruct/],
+  [
+    'tag-1.0.gem',
+    () => buildGem({ metadata: gzipSync(gemspecYaml({ summary: '!ruby/object:OpenStruct\n  table: {}' })) }),
+    /OpenStruct/,
+  ],
   ['badname-1.0.gem', () => buildGem({ metadata: gzipSync(gemspecYaml({ name: '"../x"' })) }), /name/i],
-  ['badversion-1.0.gem', () => buildGem({ metadata: gzipSync(gemspecYaml({ version: '!ruby/object:Gem::Version\n  version: 1..0' })) }), /version/i],
+  [
+    'badversion-1.0.gem',
+    () =>
+      buildGem({
+        metadata: gzipSync(gemspecYaml({ version: '!ruby/object:Gem::Version\n  version: 1..0' })),
+      }),
+    /version/i,
+  ],
   ['nometa-1.0.gem', () => buildGem({ metadata: null }), /metadata/i],
-  ['old-1.0.gem', () => Buffer.concat([Buffer.from('MD5SUM = 0123456789abcdef\n'), Buffer.alloc(600, 0x61)]), /old|2007|format/i],
-  ['gzipbomb-1.0.gem', () => buildGem({ metadata: gzipSync(Buffer.alloc(40 * 1024 * 1024, 0x20)) }), /expands|limit|ratio/i],
-  ['checksum-1.0.gem', () => buildGem({ checksums: `---\nSHA256:\n  metadata.gz: ${'0'.repeat(64)}\n` }), /checksum/i],
+  [
+    'old-1.0.gem',
+    () => Buffer.concat([Buffer.from('MD5SUM = 0123456789abcdef\n'), Buffer.alloc(600, 0x61)]),
+    /old|2007|format/i,
+  ],
+  [
+    'gzipbomb-1.0.gem',
+    () => buildGem({ metadata: gzipSync(Buffer.alloc(40 * 1024 * 1024, 0x20)) }),
+    /expands|limit|ratio/i,
+  ],
+  [
+    'checksum-1.0.gem',
+    () => buildGem({ checksums: `---\nSHA256:\n  metadata.gz: ${'0'.repeat(64)}\n` }),
+    /checksum/i,
+  ],
   ['misnamed-9.9.gem', () => makeGem({ name: 'other', version: '1.0' }), /does not match/],
 ];
 

@@ -222,6 +222,25 @@ describe('quarry serve with the real gem and bundle clients', () => {
     assert.equal((await text('/gems/edge-mixed-1.0.0.gem')).status, 404);
   });
 
+  test('/metrics counts the pushes by result', TIMEOUT, async () => {
+    const metrics = (await text('/metrics')).body;
+    const count = (result: string) =>
+      Number(new RegExp(`^quarry_pushes_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    assert.deepEqual(
+      {
+        ok: count('ok'),
+        unchanged: count('unchanged'),
+        conflict: count('conflict'),
+        unauthorized: count('unauthorized'),
+      },
+      { ok: pushed.size, unchanged: 1, conflict: 1, unauthorized: 2 },
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith('quarry_pushes'))
+        .join('\n'),
+    );
+  });
+
   test('gem yank --platform java removes only the java variant', TIMEOUT, async () => {
     const s = sandbox();
     const r = await s.gem(

@@ -8,12 +8,18 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fastLoadGemspec } from '../../src/gem/yaml-fast.ts';
 import { loadRubyYaml } from '../../src/gem/yaml.ts';
+import { fastLoadGemspec } from '../../src/gem/yaml-fast.ts';
 import { gemspecYaml } from '../support/make-gem.ts';
 
 const slow = (yaml: string) =>
-  loadRubyYaml(yaml, { what: 'metadata', code: 'invalid_spec', maxLength: 10_000_000, maxAliasCount: 100, maxAnchors: 100 });
+  loadRubyYaml(yaml, {
+    what: 'metadata',
+    code: 'invalid_spec',
+    maxLength: 10_000_000,
+    maxAliasCount: 100,
+    maxAnchors: 100,
+  });
 
 // Psych's to_yaml of every installed spec, plus specs made to stress quoting, wrapping and nils.
 const RUBY = String.raw`
@@ -62,7 +68,13 @@ describe('fast Psych gemspec reader', () => {
   });
 
   it('agrees on the gemspecs our test gem builder writes', () => {
-    const yaml = gemspecYaml({ name: 'x', version: '1.0.a', platform: 'java', deps: [['y', '>= 1', '< 2']], devDeps: [['z']] });
+    const yaml = gemspecYaml({
+      name: 'x',
+      version: '1.0.a',
+      platform: 'java',
+      deps: [['y', '>= 1', '< 2']],
+      devDeps: [['z']],
+    });
     assert.deepStrictEqual(fastLoadGemspec(yaml), slow(yaml));
   });
 
