@@ -5,7 +5,7 @@
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
 import type { Catalog, Scope } from '../catalog/types.ts';
@@ -68,7 +68,8 @@ function keyFrom(req: FastifyRequest): string | undefined {
 export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: d.config.log.level },
-    disableRequestLogging: true,
+    // One log line per request comes from the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: d.config.limits.body_bytes,
     requestTimeout: d.config.limits.request_timeout_ms,
     return503OnClosing: true,

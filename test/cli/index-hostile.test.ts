@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { buildGem, buildTar, gemspecYaml } from '../gem/support/ustar.ts';
+import { buildGem, gemspecYaml } from '../gem/support/ustar.ts';
 import { makeGem } from '../support/make-gem.ts';
 import { ensureBuilt, runQuarry } from '../support/quarry.ts';
 

@@ -24,7 +24,7 @@ import { makeGem } from '../support/make-gem.ts';
 import type { RubySandbox, RunResult } from '../support/ruby.ts';
 import { describeRun, expectSuccess, requireRuby, rubySandbox } from '../support/ruby.ts';
 import type { LoggedRequest, QuarryServer } from '../support/server.ts';
-import { createKey, hashPassword, quarryAdmin, runInPty, startQuarryServer } from '../support/server.ts';
+import { createKey, gemSignin, hashPassword, quarryAdmin, startQuarryServer } from '../support/server.ts';
 
 const TIMEOUT = { timeout: 120_000 };
 const USER = 'alice@example.invalid';
@@ -76,10 +76,10 @@ describe('quarry serve with the real gem and bundle clients', () => {
     return s;
   };
   const source = () => `${server.url}/`;
-  /** The requests since mark; QUARRY_E2E_TRACE=1 prints them. */
+  /** The requests since mark; E2E_TRACE=1 prints them. */
   const requestsSince = async (mark: number): Promise<LoggedRequest[]> => {
     const reqs = await server.requestsSince(mark);
-    if (process.env['QUARRY_E2E_TRACE']) process.stderr.write(`trace:\n${show(reqs)}\n`);
+    if (process.env['E2E_TRACE']) process.stderr.write(`trace:\n${show(reqs)}\n`);
     return reqs;
   };
 
@@ -440,30 +440,11 @@ describe('quarry serve with the real gem and bundle clients', () => {
 
   test('gem signin gets a key for a configured user; gem push uses it', TIMEOUT, async () => {
     const s = sandbox();
-    // RubyGems 3.3 reads answers only from a terminal, and with --host alone it still treats the
-    // host as rubygems.org (asks api/v1/profile/me.yaml there); RUBYGEMS_HOST makes it use ours.
-    const env = { RUBYGEMS_HOST: server.url };
-    const dialogue = (password: string): [string, string][] => [
-      ['Email:', USER],
-      ['Password:', password],
-      ['API Key name', 'e2e-signin'],
-      ...[
-        'index_rubygems',
-        'push_rubygem',
-        'yank_rubygem',
-        'add_owner',
-        'remove_owner',
-        'access_webhooks',
-        'show_dashboard',
-      ].map((scope): [string, string] => [`${scope} \\[yN\\]`, scope.endsWith('_rubygem') ? 'y' : 'n']),
-    ];
-    const denied = await runInPty(s, ['gem', 'signin', '--host', server.url], dialogue('wrong password'), {
-      env,
-    });
+    const denied = await gemSignin(s, server.url, { user: USER, password: 'wrong password', keyName: 'x' });
     assert.equal(denied.status, 1, describeRun('gem signin (wrong password)', denied));
     assert.match(denied.stdout, /Access Denied/);
 
-    const r = await runInPty(s, ['gem', 'signin', '--host', server.url], dialogue(PASSWORD), { env });
+    const r = await gemSignin(s, server.url, { user: USER, password: PASSWORD, keyName: 'e2e-signin' });
     assert.equal(r.status, 0, describeRun('gem signin', r));
     assert.match(r.stdout, /Signed in with API key: e2e-signin/);
     const credentials = [
@@ -540,6 +521,11 @@ describe('quarry serve with the real gem and bundle clients', () => {
         const want = f === 'edge-native-2.0.0-java.gem' ? '404' : `200 ${sha256(body)}`;
         assert.ok(before[`/gems/${f}`]?.startsWith(want), `${f}: ${before[`/gems/${f}`]}`);
       }
+
+      // Nothing so far made the server fail: no 5xx, nothing logged at error level or above.
+      await server.flushLog();
+      const errors = server.logs.filter((l) => Number(l['level']) >= 50 || Number(l['status']) >= 500);
+      assert.deepEqual(errors, [], 'the server logged errors');
 
       const port = server.port;
       const exit = await server.stop('SIGTERM');

@@ -93,8 +93,8 @@ describe(`static repository written by ${staticIndexer()}, served over plain HTT
     corpus = buildCorpus(repo);
     const r = indexStaticDir(repo);
     process.stderr.write(r.stdout + r.stderr);
-    // QUARRY_E2E_TRACE=1 prints every request the clients make.
-    const trace = process.env['QUARRY_E2E_TRACE'] ? { onRequest: traceRequest } : {};
+    // E2E_TRACE=1 prints every request the clients make.
+    const trace = process.env['E2E_TRACE'] ? { onRequest: traceRequest } : {};
     server = await startStaticServer(repo, trace);
   });
 

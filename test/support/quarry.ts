@@ -2,7 +2,7 @@
  * Run the built `quarry` command (node bin/quarry …) from the repository root, as a user would.
  *
  * For checking the e2e harness itself while the CLI is unfinished, set
- * QUARRY_E2E_INDEXER=generate_index: indexStaticDir() then runs RubyGems' own `gem generate_index`
+ * E2E_INDEXER=generate_index: indexStaticDir() then runs RubyGems' own `gem generate_index`
  * instead of `quarry index` (which writes no compact index, so compact-index assertions will fail).
  */
 import { spawnSync } from 'node:child_process';
@@ -98,15 +98,15 @@ function newestMtime(dir: string): number {
 
 /** Which program writes static indexes in the e2e tests: quarry (default) or RubyGems. */
 export function staticIndexer(): 'quarry' | 'generate_index' {
-  const v = process.env['QUARRY_E2E_INDEXER'];
+  const v = process.env['E2E_INDEXER'];
   if (v === undefined || v === '' || v === 'quarry') return 'quarry';
   if (v === 'generate_index') return 'generate_index';
-  throw new Error(`QUARRY_E2E_INDEXER must be quarry or generate_index, not ${v}`);
+  throw new Error(`E2E_INDEXER must be quarry or generate_index, not ${v}`);
 }
 
 /**
  * Index DIR (holding DIR/gems/*.gem) in place: `quarry index DIR [--update]`, or, with
- * QUARRY_E2E_INDEXER=generate_index, `gem generate_index -d DIR [--update]`. Throws on failure.
+ * E2E_INDEXER=generate_index, `gem generate_index -d DIR [--update]`. Throws on failure.
  */
 export function indexStaticDir(dir: string, opts: { update?: boolean } = {}): QuarryResult {
   const update = opts.update ? ['--update'] : [];

@@ -274,7 +274,7 @@ export async function startQuarryServer(opts: StartOptions): Promise<QuarryServe
 /** `quarry ARGS --data DIR [--config FILE]`; throws with the output unless it exits 0. */
 export function quarryAdmin(args: string[], opts: { data: string; config?: string }): QuarryResult {
   const full = [...args, '--data', opts.data, ...(opts.config ? ['--config', opts.config] : [])];
-  // QUARRY_* variables are configuration to quarry (QUARRY_E2E_TRACE would be an unknown key).
+  // QUARRY_* variables are configuration to quarry (E2E_TRACE would be an unknown key).
   const scrub = Object.fromEntries(
     Object.keys(process.env)
       .filter((k) => k.startsWith('QUARRY_'))
@@ -339,6 +339,45 @@ export function runInPty(
     ...opts,
     env: { ...opts.env, QUARRY_PTY_PROMPTS: JSON.stringify(prompts) },
   });
+}
+
+/** The scopes RubyGems 3.3 offers at sign-in, in the order it asks (y/n) about them. */
+const SIGNIN_SCOPES = [
+  'index_rubygems',
+  'push_rubygem',
+  'yank_rubygem',
+  'add_owner',
+  'remove_owner',
+  'access_webhooks',
+  'show_dashboard',
+];
+
+/**
+ * `gem signin --host URL` in the sandbox, answering its questions: email (the user name), password,
+ * key name, then yes to push_rubygem and yank_rubygem, no to the other scopes.
+ *
+ * RubyGems 3.3.15 reads answers only from a terminal, hence the PTY. And with --host alone it
+ * still treats the host as rubygems.org (it says "Enter your RubyGems.org credentials" and asks
+ * https://rubygems.org/api/v1/profile/me.yaml for the MFA level, which fails offline): its
+ * default_host? looks at RUBYGEMS_HOST or Gem.host, not at --host. RUBYGEMS_HOST=URL makes it sign
+ * in to URL alone and store the key under that URL in the credentials file.
+ */
+export function gemSignin(
+  sandbox: RubySandbox,
+  url: string,
+  who: { user: string; password: string; keyName: string },
+): Promise<RunResult> {
+  return runInPty(
+    sandbox,
+    ['gem', 'signin', '--host', url],
+    [
+      ['Email:', who.user],
+      ['Password:', who.password],
+      ['API Key name', who.keyName],
+      ...SIGNIN_SCOPES.map((s): [string, string] => [`${s} \\[yN\\]`, s.endsWith('_rubygem') ? 'y' : 'n']),
+    ],
+    { env: { RUBYGEMS_HOST: url } },
+  );
 }
 
 const PTY_SCRIPT = `

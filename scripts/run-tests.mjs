@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts with node's test runner (Node 20 has no glob support in --test).
+// Extra arguments are passed to the runner; a path filter may follow `--only`.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const onlyAt = argv.indexOf('--only');
+const only = onlyAt >= 0 ? argv.splice(onlyAt, 2)[1] : undefined;
+const files = readdirSync(join(root, 'test'), { recursive: true })
+  .map(String)
+  .filter((f) => f.endsWith('.test.ts') && !f.split('/').some((p) => p.startsWith('.')))
+  .map((f) => relative(root, join(root, 'test', f)))
+  .filter((f) => !only || f.includes(only))
+  .sort();
+if (files.length === 0) {
+  process.stderr.write('no test files found\n');
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...argv, ...files], {
+  cwd: root,
+  stdio: 'inherit',
+});
+process.exit(r.status ?? 1);
