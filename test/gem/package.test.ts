@@ -37,9 +37,8 @@ function checkAgainstRuby(report: RubyGemReport): GemPackage {
   assert.ok(report.spec, `RubyGems reads ${report.file}: ${report.error}`);
   const bytes = readFileSync(report.file);
   const gem = readGem(bytes);
+  // email keeps the nil items real gems have (webrick 1.8.1: [nil, nil, "normal@…"]), as RubyGems does.
   const expected = { ...report.spec };
-  // Quarry drops the nil items real gems have in email (webrick 1.8.1: [nil, nil, "normal@…"]).
-  if (Array.isArray(expected.email)) expected.email = expected.email.filter((x) => x !== null);
   assert.deepEqual(specAsRuby(gem.spec), expected, basename(report.file));
   assert.equal(gem.sha256, createHash('sha256').update(bytes).digest('hex'));
   assert.equal(gem.size, bytes.length);
