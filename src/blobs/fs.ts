@@ -1,8 +1,8 @@
 /** Blobs as files under one root: temp file plus rename for atomic writes, and a traversal guard. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import type { BlobInfo, BlobStore } from './types.ts';
+import type { BlobEntry, BlobInfo, BlobStore } from './types.ts';
 import { assertSafeKey } from './types.ts';
 
 const isMissing = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
@@ -57,7 +57,8 @@ export class FsBlobStore implements BlobStore {
     await rm(this.path(key), { force: true });
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
+  /** Lists files; the MD5 is computed by reading each file (the fs store keeps no metadata). */
+  async *list(prefix: string): AsyncIterable<BlobEntry> {
     const all: string[] = [];
     const walk = async (dir: string): Promise<void> => {
       let entries: import('node:fs').Dirent[];
@@ -75,6 +76,9 @@ export class FsBlobStore implements BlobStore {
       }
     };
     await walk(this.root);
-    for (const k of all.filter((k) => k.startsWith(prefix)).sort()) yield k;
+    for (const key of all.filter((k) => k.startsWith(prefix)).sort()) {
+      const body = await readFile(join(this.root, key)).catch(() => null);
+      if (body) yield { key, size: body.length, md5: createHash('md5').update(body).digest('hex') };
+    }
   }
 }

@@ -1,5 +1,6 @@
 /** Blobs in memory: for tests and ephemeral builds. */
-import type { BlobInfo, BlobStore } from './types.ts';
+import { createHash } from 'node:crypto';
+import type { BlobEntry, BlobInfo, BlobStore } from './types.ts';
 import { assertSafeKey } from './types.ts';
 
 export class MemoryBlobStore implements BlobStore {
@@ -27,7 +28,10 @@ export class MemoryBlobStore implements BlobStore {
     this.objects.delete(key);
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
-    for (const k of [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort()) yield k;
+  async *list(prefix: string): AsyncIterable<BlobEntry> {
+    for (const key of [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort()) {
+      const body = this.objects.get(key);
+      if (body) yield { key, size: body.length, md5: createHash('md5').update(body).digest('hex') };
+    }
   }
 }

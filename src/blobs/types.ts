@@ -6,15 +6,27 @@ export interface BlobInfo {
   size: number;
 }
 
+export interface PutOptions {
+  contentType?: string;
+  cacheControl?: string;
+}
+
+export interface BlobEntry {
+  key: string;
+  size: number;
+  /** Hex MD5 of the content when the store knows it (S3: the ETag of a single-part upload). */
+  md5: string | null;
+}
+
 export interface BlobStore {
   /** The whole object, or null when absent. */
   get(key: string): Promise<Buffer | null>;
   head(key: string): Promise<BlobInfo | null>;
   /** Writes atomically: a reader sees the old object, the new one, or none; never a partial one. */
-  put(key: string, body: Uint8Array, options?: { contentType?: string }): Promise<void>;
+  put(key: string, body: Uint8Array, options?: PutOptions): Promise<void>;
   delete(key: string): Promise<void>;
-  /** Keys under a prefix, in byte order. */
-  list(prefix: string): AsyncIterable<string>;
+  /** Objects under a prefix, in byte order of key. */
+  list(prefix: string): AsyncIterable<BlobEntry>;
 }
 
 /** Keys are relative paths of safe segments: no '..', no leading '/', no empty or hidden segments. */

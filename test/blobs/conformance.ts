@@ -1,5 +1,6 @@
 /** One suite that every blob-store driver runs (memory, fs, and later S3). */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { BlobStore } from '../../src/blobs/types.ts';
 
@@ -52,7 +53,11 @@ export function blobStoreConformance(
       withStore(async (s) => {
         for (const k of ['p/b', 'p/a', 'p/sub/c', 'q/a', 'pz']) await s.put(k, Buffer.from(k));
         const got: string[] = [];
-        for await (const k of s.list('p/')) got.push(k);
+        for await (const e of s.list('p/')) {
+          got.push(e.key);
+          assert.equal(e.size, Buffer.byteLength(e.key));
+          if (e.md5 !== null) assert.equal(e.md5, createHash('md5').update(e.key).digest('hex'));
+        }
         assert.deepEqual(got, ['p/a', 'p/b', 'p/sub/c']);
       }));
 
