@@ -40,6 +40,8 @@ export interface ParsedGem {
   file: string;
   spec: GemSpec;
   sha256: string;
+  /** The deflated quick spec, when the parser already made it (e.g. in a worker thread). */
+  quickSpec?: Buffer;
 }
 
 export interface PlannedWrite {
@@ -64,8 +66,11 @@ export const infoPath = (name: string): string => `info/${name}`;
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 
+/** The .rz body: zlib (RFC 1950) of Marshal.dump(spec), as Gem.deflate writes it. */
+export const quickSpecBody = (spec: GemSpec): Buffer => deflateSync(dumpQuickSpec(spec));
+
 function quickSpecWrite(g: ParsedGem): PlannedWrite {
-  return { path: quickSpecPath(g.spec), body: deflateSync(dumpQuickSpec(g.spec)) };
+  return { path: quickSpecPath(g.spec), body: g.quickSpec ?? quickSpecBody(g.spec) };
 }
 
 function stateOf(createdAt: string, versions: string, files: IndexedFile[]): StaticState {

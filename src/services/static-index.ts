@@ -7,17 +7,16 @@
  * incremental updates lives in DIR/.quarry/index.json.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isQuarryError, QuarryError } from '../errors.ts';
-import { readGem } from '../gem/package.ts';
+import { QuarryError } from '../errors.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { md5Hex } from '../index/compact.ts';
 import type { ParsedGem, StaticPlan, StaticState } from '../index/static-plan.ts';
 import { planFullBuild, planUpdate, STATIC_STATE_LAYOUT } from '../index/static-plan.ts';
 import { writeFileAtomic } from '../util/atomic-fs.ts';
-import { checkGemFileName } from './gem-files.ts';
+import { parseGemFiles } from './gem-parse.ts';
 
 export interface StaticIndexOptions {
   dir: string;
@@ -57,20 +56,10 @@ async function listGemFiles(dir: string): Promise<string[]> {
   return names.filter((n) => n.endsWith('.gem') && !n.startsWith('.')).sort();
 }
 
-/** Small files, CPU-bound parsing: synchronous reads beat the thread pool's round trips here. */
-function parseGems(dir: string, files: readonly string[], opts: StaticIndexOptions): ParsedGem[] {
-  const out: ParsedGem[] = [];
-  for (const file of files) {
-    try {
-      const pkg = readGem(readFileSync(join(dir, 'gems', file)));
-      checkGemFileName(file, pkg.spec);
-      out.push({ file, spec: pkg.spec, sha256: pkg.sha256 });
-    } catch (e) {
-      throw isQuarryError(e) ? e.about(`gems/${file}`) : e;
-    }
-    opts.onProgress?.('reading gems', out.length, files.length);
-  }
-  return out;
+function parseGems(dir: string, files: readonly string[], opts: StaticIndexOptions): Promise<ParsedGem[]> {
+  return parseGemFiles(join(dir, 'gems'), files, {
+    onProgress: (done, total) => opts.onProgress?.('reading gems', done, total),
+  });
 }
 
 async function loadState(dir: string): Promise<{ state: StaticState; versions: string } | string> {
@@ -146,7 +135,7 @@ export async function buildStaticIndex(opts: StaticIndexOptions): Promise<Static
       const present = new Set(files);
       const addedFiles = files.filter((f) => !known.has(f));
       const removed = prev.state.files.filter((f) => !present.has(f.file)).map((f) => f.file);
-      const added = parseGems(dir, addedFiles, opts);
+      const added = await parseGems(dir, addedFiles, opts);
       const plan = planUpdate(prev.state, prev.versions, added, removed, opts.info);
       const deleted = await applyPlan(dir, plan, false);
       return {
@@ -161,7 +150,7 @@ export async function buildStaticIndex(opts: StaticIndexOptions): Promise<Static
     }
     fullReason = prev;
   }
-  const gems = parseGems(dir, files, opts);
+  const gems = await parseGems(dir, files, opts);
   const plan = planFullBuild(gems, opts.now(), opts.info);
   const deleted = await applyPlan(dir, plan, true);
   const result: StaticIndexResult = {

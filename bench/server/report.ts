@@ -1,0 +1,86 @@
+/** The server benchmark's markdown report: push latencies, then read throughput side by side. */
+import type { PushStats } from './push.ts';
+import type { WrkResult } from './wrk.ts';
+import { errors, requestsPerSecond } from './wrk.ts';
+
+export type Target = 'quarry' | 'nginx' | 'geminabox';
+
+export const TARGET_LABEL: Record<Target, string> = {
+  quarry: 'Quarry',
+  nginx: 'nginx (static copy)',
+  geminabox: 'Gem in a Box',
+};
+
+export interface PushRow {
+  target: Target;
+  label: string;
+  stats: PushStats;
+}
+
+export interface ReadRow {
+  endpoint: string;
+  /** Per target: the measured run, or a reason it was not measured. */
+  results: Partial<Record<Target, WrkResult | string>>;
+}
+
+export interface ServerReport {
+  date: string;
+  machine: string;
+  software: string[];
+  settings: string[];
+  pushes: PushRow[];
+  reads: ReadRow[];
+  notes: string[];
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (n: number): string => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const usMs = (us: number): string => `${ms(us / 1000)} ms`;
+
+function cell(r: WrkResult | string | undefined): [string, string] {
+  if (r === undefined) return ['—', '—'];
+  if (typeof r === 'string') return [`not run (${r})`, '—'];
+  const bad = errors(r);
+  return [`${int(requestsPerSecond(r))}${bad > 0 ? ` (${int(bad)} errors)` : ''}`, usMs(r.p99_us)];
+}
+
+function ratio(a: WrkResult | string | undefined, b: WrkResult | string | undefined): string {
+  if (!a || !b || typeof a === 'string' || typeof b === 'string') return '—';
+  const x = requestsPerSecond(a) / requestsPerSecond(b);
+  return `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}×`;
+}
+
+export function markdown(r: ServerReport): string {
+  const out: string[] = [];
+  out.push(`Run on ${r.date}. ${r.machine}`, '');
+  for (const s of r.software) out.push(`- ${s}`);
+  out.push('', 'Settings:', '');
+  for (const s of r.settings) out.push(`- ${s}`);
+  out.push('', '### Push latency (POST /api/v1/gems, one at a time, keep-alive)', '');
+  out.push('| Server | Pushes | Catalog size during the window | p50 | p99 | mean | max |');
+  out.push('|---|---:|---|---:|---:|---:|---:|');
+  for (const p of r.pushes) {
+    const s = p.stats;
+    out.push(
+      `| ${TARGET_LABEL[p.target]}: ${p.label} | ${int(s.count)} | ${int(s.from)} → ${int(s.from + s.count)} | ${ms(s.p50Ms)} ms | ${ms(s.p99Ms)} ms | ${ms(s.meanMs)} ms | ${ms(s.maxMs)} ms |`,
+    );
+  }
+  out.push('', '### Reads (wrk, requests per second and p99 latency)', '');
+  out.push(
+    '| Request | Quarry req/s | Quarry p99 | nginx req/s | nginx p99 | Gem in a Box req/s | Gem in a Box p99 | Quarry ÷ nginx | Quarry ÷ Gem in a Box |',
+  );
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const row of r.reads) {
+    const q = cell(row.results.quarry);
+    const n = cell(row.results.nginx);
+    const g = cell(row.results.geminabox);
+    out.push(
+      `| ${row.endpoint} | ${q[0]} | ${q[1]} | ${n[0]} | ${n[1]} | ${g[0]} | ${g[1]} | ${ratio(row.results.quarry, row.results.nginx)} | ${ratio(row.results.quarry, row.results.geminabox)} |`,
+    );
+  }
+  if (r.notes.length > 0) {
+    out.push('', 'Notes:', '');
+    for (const n of r.notes) out.push(`- ${n}`);
+  }
+  return `${out.join('\n')}\n`;
+}
