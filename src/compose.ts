@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { FsBlobStore } from './blobs/fs.ts';
+import { blobStoreFromUrl } from './blobs/from-url.ts';
 import type { BlobStore } from './blobs/types.ts';
 import { openSqliteCatalog } from './catalog/sqlite.ts';
 import type { Catalog } from './catalog/types.ts';
@@ -71,15 +71,35 @@ export async function composeServices(
   const dataDir = resolve(config.data);
   checkLayout(dataDir);
   const clock = new SettableClock(baseClock);
+  const blobs = await blobStoreFromUrl(config.storage, {
+    dataDir,
+    s3: {
+      region: config.s3.region,
+      endpoint: config.s3.endpoint,
+      forcePathStyle: config.s3.force_path_style,
+    },
+  });
   const catalog = await openSqliteCatalog(join(dataDir, 'catalog.sqlite3'), clock.now);
-  const blobs = new FsBlobStore(join(dataDir, 'blobs'));
   const info = { createdAt: config.index.info_created_at };
   const index = new IndexView(catalog, info, clock.now);
   const metrics = new Metrics(options.metricsDefaults ?? true);
   const gems = new GemService({ catalog, blobs, now: clock.now, info, onChange: () => index.invalidate() });
   await gems.ensureVersionsBase();
   const keys = new KeyService(catalog, clock.now);
-  return { config, catalog, blobs, index, gems, keys, metrics, clock, close: () => catalog.close() };
+  return {
+    config,
+    catalog,
+    blobs,
+    index,
+    gems,
+    keys,
+    metrics,
+    clock,
+    close: async () => {
+      await catalog.close();
+      blobs.close?.();
+    },
+  };
 }
 
 export async function composeServer(

@@ -59,7 +59,9 @@ export async function getAll(
         const path = paths[next++]!;
         const r = await c.get(path);
         if (r.status !== 200)
-          throw new Error(`GET ${path} on port ${port}: status ${r.status}: ${r.body.toString().slice(0, 200)}`);
+          throw new Error(
+            `GET ${path} on port ${port}: status ${r.status}: ${r.body.toString().slice(0, 200)}`,
+          );
         onBody?.(path, r.body);
       }
     } finally {

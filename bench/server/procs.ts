@@ -138,7 +138,12 @@ export interface RunResult {
 }
 
 /** Runs a short-lived command to its end (tracked by PID meanwhile, so a failure stops it too). */
-export function run(label: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
+export function run(
+  label: string,
+  cmd: string,
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid === undefined) {

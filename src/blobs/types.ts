@@ -27,6 +27,8 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Objects under a prefix, in byte order of key. */
   list(prefix: string): AsyncIterable<BlobEntry>;
+  /** Releases connections; optional for stores that hold none. */
+  close?(): void;
 }
 
 /** Keys are relative paths of safe segments: no '..', no leading '/', no empty or hidden segments. */

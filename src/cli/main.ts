@@ -16,6 +16,7 @@ program
 registerIndex(program);
 registerServe(program);
 registerAdmin(program);
+await import('./publish-command.ts').then((m) => m.registerPublish(program));
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@
  * docs/configuration.md documents the same keys; test/config keeps the two in sync.
  */
 import { z } from 'zod';
+import { parseStorageUrl } from '../blobs/from-url.ts';
 
 const port = z.number().int().min(0).max(65535);
 const bytes = z.number().int().positive();
@@ -15,6 +16,34 @@ export const configSchema = z
     port: port.default(9292),
     /** Data directory: the SQLite catalog and, with the default storage, the gem files. */
     data: z.string().min(1).default('./quarry-data'),
+    /** Where the gem files are kept: null for <data>/blobs, a folder (path or file:///), memory:, or s3://BUCKET[/PREFIX]. */
+    storage: z
+      .string()
+      .min(1)
+      .superRefine((url, ctx) => {
+        try {
+          parseStorageUrl(url);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      })
+      .nullable()
+      .default(null),
+    /** Settings of s3:// storage; credentials come from the AWS SDK's chain (AWS_* environment, profile, role). */
+    s3: z
+      .object({
+        /** AWS region; null: the SDK's (AWS_REGION, the profile), or us-east-1 with an endpoint. */
+        region: z.string().min(1).nullable().default(null),
+        /** Base URL of an S3-compatible store (MinIO, R2, Ceph); null for AWS. */
+        endpoint: z
+          .url({ protocol: /^https?$/ })
+          .nullable()
+          .default(null),
+        /** Address buckets in the path (host/bucket/key) rather than the host name; most self-hosted stores need it. */
+        force_path_style: z.boolean().default(false),
+      })
+      .strict()
+      .default({ region: null, endpoint: null, force_path_style: false }),
     /** Public base URL used in JSON links; by default taken from each request's Host header. */
     base_url: z.url().nullable().default(null),
     auth: z

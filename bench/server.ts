@@ -1,0 +1,417 @@
+/**
+ * Gem server benchmark: Quarry next to nginx serving the same bytes statically, and next to Gem in
+ * a Box where it can be run.
+ *
+ *   npm run bench:server
+ *   node --import tsx bench/server.ts --versions 10000 --duration 10
+ *
+ * 1. Pushes: the catalog grows from empty to --versions gems, one real POST /api/v1/gems (with a
+ *    push key) at a time over one keep-alive connection; latency percentiles overall and over the
+ *    last --last pushes.
+ * 2. Reads with wrk (--connections, --threads, --warmup then --duration seconds each), replaying a
+ *    Lua-driven mix: /info/NAME over all names, /versions with Bundler's `Range: bytes=N-`,
+ *    /gems/X.gem over all gems, and (to compare with Gem in a Box, which has no compact index)
+ *    /api/v1/dependencies?gems=NAME and /specs.4.8.gz.
+ * 3. nginx (`worker_processes 2`) on a static copy of Quarry's /versions, /info/*, .gem files and
+ *    specs.4.8.gz, saved after seeding.
+ * 4. Gem in a Box from a source checkout (--geminabox DIR, default bench/.work/geminabox): seeded
+ *    with all but the last --gbx-pushes gems by copying them into its gems/ and one GET /reindex,
+ *    then the rest pushed over HTTP like Quarry's (its per-push reindex makes 10,000 HTTP pushes take
+ *    longer than this benchmark may).
+ * Everything listens on 127.0.0.1 only. Every process started is stopped by its PID, also on failure.
+ * The table goes to stdout and bench/.work/server-results.md (raw figures: server-results.json).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { geminaboxUnavailable, startGeminabox } from './server/geminabox.ts';
+import { client, getAll } from './server/http.ts';
+import type { Mix, Req } from './server/lists.ts';
+import {
+  dependenciesMix,
+  gemsMix,
+  infoMix,
+  specsMix,
+  versionsLines,
+  versionsMix,
+  versionsNames,
+  writeList,
+} from './server/lists.ts';
+import { startNginx } from './server/nginx.ts';
+import type { Options } from './server/options.ts';
+import { parseArgs } from './server/options.ts';
+import { freePort, killAllNow, start, stop, stopAll, waitForHttp } from './server/procs.ts';
+import type { PushRun } from './server/push.ts';
+import { pushAll, window } from './server/push.ts';
+import type { PushRow, ReadRow, ServerReport, Target } from './server/report.ts';
+import { markdown, TARGET_LABEL } from './server/report.ts';
+import type { WrkResult } from './server/wrk.ts';
+import { requestsPerSecond, writeScript, wrk } from './server/wrk.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, 'bench', '.work');
+const quarryBin = join(root, 'bin', 'quarry');
+const say = (msg: string): boolean => process.stderr.write(`bench:server: ${msg}\n`);
+
+/** Installs the Debian packages wrk and nginx-light when missing (as root); fails if still missing. */
+function ensureTools(): void {
+  const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+  const missing = [
+    ['wrk', 'wrk'],
+    ['nginx', 'nginx-light'],
+  ].filter(([cmd]) => !has(cmd!));
+  if (missing.length > 0 && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    const pkgs = missing.map(([, pkg]) => pkg!);
+    say(`installing ${pkgs.join(' ')}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], {
+      stdio: 'inherit',
+      env,
+    });
+  }
+  for (const [cmd, pkg] of missing)
+    if (!has(cmd!)) throw new Error(`${cmd} is required (Debian package ${pkg}); install it or run as root`);
+}
+
+/** The corpus of N gems from bench/gen-corpus.rb (cached in bench/.work/corpus-N). */
+function corpus(n: number): { dir: string; files: string[] } {
+  const dir = join(work, `corpus-${n}`);
+  execFileSync('ruby', [join(root, 'bench', 'gen-corpus.rb'), String(n), dir, '--extra', '10'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const files = readdirSync(join(dir, 'gems'))
+    .filter((f) => f.endsWith('.gem'))
+    .sort();
+  if (files.length !== n) throw new Error(`corpus ${dir} has ${files.length} gems, not ${n}`);
+  return { dir: join(dir, 'gems'), files };
+}
+
+const rssMiB = (pid: number): number => {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+};
+
+/** Sends `reqs` with `concurrency` connections and checks every answer. */
+async function checkAll(target: Target, port: number, mix: Mix, reqs: readonly Req[], concurrency: number) {
+  let next = 0;
+  const worker = async () => {
+    const c = client(port);
+    try {
+      while (next < reqs.length) {
+        const req = reqs[next++]!;
+        const problem = mix.check(req, await c.get(req.path, req.headers));
+        if (problem)
+          throw new Error(
+            `${TARGET_LABEL[target]}: GET ${req.path} ${JSON.stringify(req.headers)}: ${problem}`,
+          );
+      }
+    } finally {
+      c.close();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, reqs.length) }, worker));
+}
+
+interface ReadContext {
+  o: Options;
+  script: string;
+  lists: string;
+}
+
+/**
+ * For each mix: check the first answers, optionally send every request once (to fill the server's
+ * caches, checking every answer), warm up with wrk, then the measured wrk run.
+ */
+async function measureReads(
+  ctx: ReadContext,
+  target: Target,
+  port: number,
+  mixes: readonly Mix[],
+  prime: (mix: Mix) => number,
+): Promise<Record<string, WrkResult>> {
+  const out: Record<string, WrkResult> = {};
+  for (const mix of mixes) {
+    const list = join(ctx.lists, `${mix.id}.txt`);
+    writeList(list, mix.reqs);
+    await checkAll(target, port, mix, mix.reqs.slice(0, 20), 1);
+    const concurrency = prime(mix);
+    if (concurrency > 0) {
+      const t0 = performance.now();
+      await checkAll(target, port, mix, mix.reqs, concurrency);
+      say(
+        `${target}: primed ${mix.id} (${mix.reqs.length} requests, ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+    }
+    const w = { port, list, connections: ctx.o.connections, threads: ctx.o.threads };
+    if (ctx.o.warmup > 0) await wrk(ctx.script, { ...w, durationS: ctx.o.warmup });
+    const r = await wrk(ctx.script, { ...w, durationS: ctx.o.duration });
+    out[mix.id] = r;
+    say(
+      `${target} ${mix.id}: ${Math.round(requestsPerSecond(r))} req/s, p99 ${(r.p99_us / 1000).toFixed(2)} ms`,
+    );
+  }
+  return out;
+}
+
+const pushOk = (pattern: RegExp) => (status: number, body: string) =>
+  status === 200 && pattern.test(body) ? null : `status ${status}: ${body.slice(0, 300)}`;
+
+async function main(): Promise<void> {
+  const defaultGbx = join(work, 'geminabox');
+  const o = parseArgs(process.argv.slice(2), existsSync(defaultGbx) ? defaultGbx : null);
+  const began = performance.now();
+  if (!existsSync(join(root, 'dist', 'cli', 'main.js')))
+    throw new Error('quarry is not built: run `npm run build`');
+  ensureTools();
+  mkdirSync(work, { recursive: true });
+  const { dir: gemsDir, files } = corpus(o.versions);
+  const tmp = mkdtempSync(join(tmpdir(), 'quarry-bench-server-'));
+  // nginx workers run as another user unless root; they must be able to read the static copy.
+  chmodSync(tmp, 0o755);
+  const lists = join(tmp, 'lists');
+  mkdirSync(lists);
+  const ctx: ReadContext = { o, script: writeScript(tmp), lists };
+  const notes: string[] = [];
+  const pushes: PushRow[] = [];
+  const reads: Record<string, ReadRow> = {};
+  const record = (target: Target, mixes: readonly Mix[], results: Record<string, WrkResult | string>) => {
+    for (const m of mixes) {
+      reads[m.id] ??= { endpoint: m.label, results: {} };
+      reads[m.id]!.results[target] = results[m.id]!;
+    }
+  };
+  const readGem = (f: string) => readFileSync(join(gemsDir, f));
+
+  try {
+    // ---- Quarry: pushes -------------------------------------------------------------------------
+    const qData = join(tmp, 'quarry-data');
+    const env = { ...process.env, QUARRY_LOG__LEVEL: 'warn' };
+    const keyOut = execFileSync(
+      process.execPath,
+      [quarryBin, 'keys', 'create', '--scopes', 'push', '--data', qData],
+      {
+        env,
+        encoding: 'utf8',
+      },
+    );
+    const key = keyOut.trim().split('\n').at(-1)!;
+    const qPort = await freePort();
+    const qPid = start(
+      'quarry',
+      process.execPath,
+      [quarryBin, 'serve', '--host', '127.0.0.1', '--port', String(qPort), '--data', qData],
+      { env, log: join(tmp, 'quarry.log') },
+    );
+    await waitForHttp(qPid, `http://127.0.0.1:${qPort}/health`);
+    say(`quarry: pushing ${files.length} gems`);
+    const qRun: PushRun = await pushAll({
+      port: qPort,
+      path: '/api/v1/gems',
+      dir: gemsDir,
+      files,
+      headers: { Authorization: key, 'Content-Type': 'application/octet-stream' },
+      accept: pushOk(/^Successfully registered gem/),
+      seeded: 0,
+      progress: (n) => say(`quarry: ${n} pushed`),
+    });
+    const n = files.length;
+    pushes.push({ target: 'quarry', label: 'all pushes', stats: window(qRun, 0) });
+    pushes.push({ target: 'quarry', label: `first ${o.last}`, stats: window(qRun, 0, o.last) });
+    pushes.push({ target: 'quarry', label: `last ${o.last}`, stats: window(qRun, n - o.last) });
+    notes.push(
+      `Quarry: ${n.toLocaleString('en-US')} pushes took ${qRun.wallS.toFixed(1)} s; server RSS after the pushes ${rssMiB(qPid).toFixed(0)} MiB.`,
+    );
+
+    // ---- static copy of Quarry's bytes -------------------------------------------------------------
+    const www = join(tmp, 'www');
+    mkdirSync(join(www, 'info'), { recursive: true });
+    mkdirSync(join(www, 'gems'));
+    const q = client(qPort);
+    const versions = (await q.get('/versions')).body;
+    const specs = (await q.get('/specs.4.8.gz')).body;
+    q.close();
+    if (versionsLines(versions) !== n)
+      throw new Error(`Quarry's /versions has ${versionsLines(versions)} lines after ${n} pushes`);
+    writeFileSync(join(www, 'versions'), versions);
+    writeFileSync(join(www, 'specs.4.8.gz'), specs);
+    const names = versionsNames(versions);
+    const infos = new Map<string, Buffer>();
+    await getAll(
+      qPort,
+      names.map((nm) => `/info/${nm}`),
+      4,
+      (path, body) => {
+        infos.set(path.slice(6), body);
+        writeFileSync(join(www, path), body);
+      },
+    );
+    await getAll(
+      qPort,
+      files.map((f) => `/gems/${f}`),
+      4,
+      (path, body) => {
+        if (!body.equals(readGem(path.slice(6)))) throw new Error(`Quarry served other bytes for ${path}`);
+        writeFileSync(join(www, path), body);
+      },
+    );
+    say(`saved a static copy: /versions, ${names.length} /info files, ${n} gems, specs.4.8.gz`);
+
+    const depNames = names.slice(0, Math.min(o.depNames, names.length));
+    const mixes = {
+      info: infoMix(names, infos),
+      versions: versionsMix(versions, Math.min(o.behind, n)),
+      gems: gemsMix(files, readGem),
+      deps: dependenciesMix(depNames),
+      specsQuarry: specsMix(specs),
+      specsAny: specsMix(),
+    };
+    const all = [mixes.info, mixes.versions, mixes.gems, mixes.deps, mixes.specsQuarry];
+
+    // ---- Quarry: reads -----------------------------------------------------------------------------
+    const qReads = await measureReads(ctx, 'quarry', qPort, all, (m) =>
+      m.id === 'info' || m.id === 'deps' ? 4 : 0,
+    );
+    record('quarry', all, qReads);
+    notes.push(`Quarry: server RSS after the reads ${rssMiB(qPid).toFixed(0)} MiB.`);
+    await stop(qPid);
+
+    // ---- nginx -------------------------------------------------------------------------------------
+    const nPort = await freePort();
+    const nDir = join(tmp, 'nginx');
+    const nPid = await startNginx({ dir: nDir, root: www, port: nPort, workers: 2 });
+    const statics = [mixes.info, mixes.versions, mixes.gems, mixes.specsQuarry];
+    record('nginx', statics, await measureReads(ctx, 'nginx', nPort, statics, () => 0));
+    record('nginx', [mixes.deps], { deps: 'dynamic: no static equivalent' });
+    await stop(nPid);
+
+    // ---- Gem in a Box ------------------------------------------------------------------------------
+    const gbxMixes = [mixes.gems, mixes.deps, mixes.specsAny];
+    const why = o.geminabox === null ? 'not asked for (--no-geminabox)' : geminaboxUnavailable(o.geminabox);
+    if (why) {
+      say(`Gem in a Box not run: ${why}`);
+      notes.push(`Gem in a Box was not run: ${why}.`);
+      for (const m of [mixes.info, mixes.versions]) record('geminabox', [m], { [m.id]: 'no compact index' });
+      record('geminabox', gbxMixes, { gems: why, deps: why, specs: why });
+    } else {
+      const gDir = join(tmp, 'geminabox');
+      const gData = join(gDir, 'data');
+      mkdirSync(join(gData, 'gems'), { recursive: true });
+      const seeded = n - o.gbxPushes;
+      for (const f of files.slice(0, seeded)) copyFileSync(join(gemsDir, f), join(gData, 'gems', f));
+      const gPort = await freePort();
+      const gPid = await startGeminabox({ src: o.geminabox!, dir: gDir, data: gData, port: gPort });
+      let t0 = performance.now();
+      const g = client(gPort);
+      const reindex = await g.get('/reindex');
+      g.close();
+      if (reindex.status !== 302) throw new Error(`Gem in a Box /reindex: status ${reindex.status}`);
+      const reindexS = (performance.now() - t0) / 1000;
+      say(
+        `geminabox: ${seeded} gems indexed by one /reindex in ${reindexS.toFixed(1)} s; pushing ${o.gbxPushes}`,
+      );
+      t0 = performance.now();
+      const gRun = await pushAll({
+        port: gPort,
+        path: '/api/v1/gems',
+        dir: gemsDir,
+        files: files.slice(seeded),
+        headers: { 'Content-Type': 'application/octet-stream' },
+        accept: pushOk(/received and indexed/),
+        seeded,
+        progress: (k) => say(`geminabox: ${k} pushed`),
+      });
+      const have = readdirSync(join(gData, 'gems')).filter((f) => f.endsWith('.gem')).length;
+      if (have !== n) throw new Error(`Gem in a Box has ${have} gems after the pushes, not ${n}`);
+      pushes.push({ target: 'geminabox', label: `last ${o.gbxPushes}`, stats: window(gRun, 0) });
+      notes.push(
+        `Gem in a Box: the first ${seeded.toLocaleString('en-US')} gems were copied into its gems/ and indexed by one GET /reindex (${reindexS.toFixed(1)} s); the last ${o.gbxPushes.toLocaleString('en-US')} were pushed over HTTP (${gRun.wallS.toFixed(1)} s). Server RSS after the pushes ${rssMiB(gPid).toFixed(0)} MiB.`,
+      );
+      const gReads = await measureReads(ctx, 'geminabox', gPort, gbxMixes, (m) => (m.id === 'deps' ? 2 : 0));
+      record('geminabox', gbxMixes, gReads);
+      for (const m of [mixes.info, mixes.versions]) record('geminabox', [m], { [m.id]: 'no compact index' });
+      await stop(gPid);
+    }
+
+    // ---- report ------------------------------------------------------------------------------------
+    const report: ServerReport = {
+      date: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}; the load generator (wrk, or the push client) and the server under test share these cores.`,
+      software: software(o),
+      settings: [
+        `${n.toLocaleString('en-US')} versions of ${names.length.toLocaleString('en-US')} gems (bench/gen-corpus.rb), pushed in file-name order.`,
+        `wrk: ${o.threads} threads, ${o.connections} connections, ${o.warmup} s warm-up then ${o.duration} s measured per row, 127.0.0.1 only; latency is wrk's (closed loop).`,
+        `Quarry: one Node process, \`QUARRY_LOG__LEVEL=warn\`; nginx: \`worker_processes 2\`, sendfile, access log off, on a copy of Quarry's bytes saved after the pushes.`,
+        'Dynamic mixes (/info, /api/v1/dependencies) were requested once each before the warm-up, so caches are warm on every server.',
+      ],
+      pushes,
+      reads: Object.values(reads),
+      notes,
+    };
+    const md = markdown(report);
+    writeFileSync(join(work, 'server-results.md'), md);
+    writeFileSync(
+      join(work, 'server-results.json'),
+      `${JSON.stringify({ options: o, report, reads }, null, 2)}\n`,
+    );
+    process.stdout.write(`\n${md}`);
+    say(`wrote bench/.work/server-results.md (${((performance.now() - began) / 60000).toFixed(1)} min)`);
+  } finally {
+    await stopAll();
+    if (o.keep) say(`kept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function software(o: Options): string[] {
+  const out = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '?';
+  };
+  const list = [
+    `Node ${process.version}; ${out('ruby', ['-v'])}`,
+    `${out('wrk', ['--version'])}`.replace(/ Copyright.*/, ''),
+    out('nginx', ['-v']).replace(/^nginx version: /, ''),
+  ];
+  if (o.geminabox) {
+    const v = /VERSION = '([^']+)'/.exec(
+      existsSync(join(o.geminabox, 'lib/geminabox/version.rb'))
+        ? readFileSync(join(o.geminabox, 'lib/geminabox/version.rb'), 'utf8')
+        : '',
+    );
+    list.push(
+      `Gem in a Box ${v?.[1] ?? '?'} from source, on Debian's ${out('ruby', ['-e', 'require "sinatra/base"; require "puma/const"; print "Sinatra #{Sinatra::VERSION}, Puma #{Puma::Const::VERSION} (single mode, threads 0-5), Rack #{Rack.release}"'])}; stand-ins for nesty and reentrant_flock (not in Debian)`,
+    );
+  }
+  return list;
+}
+
+process.on('exit', killAllNow);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    say(`${sig}: stopping the servers`);
+    stopAll().finally(() => process.exit(130));
+  });
+}
+
+main().catch(async (e: unknown) => {
+  process.stderr.write(`bench:server: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  await stopAll();
+  process.exitCode = 1;
+});
