@@ -1,7 +1,6 @@
 /** Admin verbs over the server's catalog: keys, unyank, yank, rebuild, users. */
 import type { Command } from 'commander';
 import type { Services } from '../compose.ts';
-import { composeServices } from '../compose.ts';
 import { clockFromEnv } from '../config/clock.ts';
 import { QuarryError } from '../errors.ts';
 import { parseScopes } from '../services/keys.ts';
@@ -10,6 +9,7 @@ import type { CommonOptions } from './common.ts';
 import { configFrom, withCommon } from './common.ts';
 
 async function withServices<T>(opts: CommonOptions, fn: (s: Services) => Promise<T>): Promise<T> {
+  const { composeServices } = await import('../compose.ts');
   const s = await composeServices(configFrom(opts), clockFromEnv(process.env), { metricsDefaults: false });
   try {
     return await fn(s);

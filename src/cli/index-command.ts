@@ -2,7 +2,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { clockFromEnv } from '../config/clock.ts';
-import { buildStaticIndex } from '../services/static-index.ts';
 import { progressFor } from './progress.ts';
 
 export function registerIndex(program: Command): void {
@@ -18,6 +17,7 @@ export function registerIndex(program: Command): void {
     .action(async (dir: string, opts: { update?: boolean; infoCreatedAt?: boolean; json?: boolean }) => {
       const started = performance.now();
       const progress = progressFor(process.stderr);
+      const { buildStaticIndex } = await import('../services/static-index.ts');
       const result = await buildStaticIndex({
         dir: resolve(dir),
         update: opts.update === true,

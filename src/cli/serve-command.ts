@@ -1,6 +1,5 @@
 /** `quarry serve`: the gem server on embedded defaults (port 9292, SQLite and files under ./quarry-data). */
 import type { Command } from 'commander';
-import { composeServer } from '../compose.ts';
 import { clockFromEnv } from '../config/clock.ts';
 import { QuarryError } from '../errors.ts';
 import type { CommonOptions } from './common.ts';
@@ -28,6 +27,8 @@ export function registerServe(program: Command): void {
       if (opts.host !== undefined) flags['host'] = opts.host;
       if (opts.testHooks) flags['testing'] = { hooks: true };
       const config = configFrom(opts, flags);
+      // Loaded on use, so other verbs start without the server stack.
+      const { composeServer } = await import('../compose.ts');
       const { app } = await composeServer(config, clockFromEnv(process.env));
       let closing = false;
       const shutdown = (signal: string) => {

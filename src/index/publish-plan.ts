@@ -7,7 +7,7 @@
  * only adds the object-store view of them.
  */
 import type { InfoOptions } from './compact.ts';
-import { infoBody, md5Hex, namesBody } from './compact.ts';
+import { infoBody, namesBody } from './compact.ts';
 import { legacyFiles, legacyLists } from './legacy.ts';
 import { byteCompare, groupByName } from './order.ts';
 import type { IndexedFile, PlannedWrite, StaticState } from './static-plan.ts';
@@ -205,13 +205,6 @@ export function diffObjects<T extends DesiredObject>(
     .sort((a, b) => phaseRank(b) - phaseRank(a) || byteCompare(a, b));
   return { uploads, unchanged, deletes };
 }
-
-export const desiredFromBody = (key: string, body: Buffer): DesiredObject & { body: Buffer } => ({
-  key,
-  size: body.length,
-  md5: md5Hex(body),
-  body,
-});
 
 /** The state as stored: stable JSON, so an unchanged publish writes byte-identical state. */
 export function stateBody(index: StaticState, gemMd5: ReadonlyMap<string, string>): Buffer {

@@ -9,18 +9,40 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { S3BlobStore } from '../../src/blobs/s3.ts';
 import { ensureBuilt, REPO_ROOT } from '../support/quarry.ts';
 import type { RubySandbox, RunResult } from '../support/ruby.ts';
-import { cleanEnv, describeRun, expectSuccess, requireRuby, run, rubySandbox, runSync } from '../support/ruby.ts';
+import {
+  cleanEnv,
+  describeRun,
+  expectSuccess,
+  requireRuby,
+  rubySandbox,
+  run,
+  runSync,
+} from '../support/ruby.ts';
 import type { S3TestServer } from '../support/s3-server.ts';
 import { S3_TEST_CREDENTIALS, startS3Server } from '../support/s3-server.ts';
 import type { SigV4TlsServer } from '../support/sigv4-tls-proxy.ts';
-import { addHostsEntry, makeTestCertificate, startSigV4TlsServer, verifyPresigned } from '../support/sigv4-tls-proxy.ts';
+import {
+  addHostsEntry,
+  makeTestCertificate,
+  startSigV4TlsServer,
+  verifyPresigned,
+} from '../support/sigv4-tls-proxy.ts';
 
 const REGION = 'us-east-1';
 const CLIENT = { accessKeyId: 'AKIAQUARRYTEST000001', secretAccessKey: 'quarry/test+secret=key' };
@@ -81,7 +103,16 @@ describe('the SigV4 verifier agrees with RubyGems’ own signer', () => {
       puts u.host, u.request_uri, Gem::VERSION`;
     const r = runSync(
       'ruby',
-      ['-rrubygems/s3_uri_signer', '-ruri', '-e', script, `s3://signer-test${path}`, CLIENT.accessKeyId, secret, REGION],
+      [
+        '-rrubygems/s3_uri_signer',
+        '-ruri',
+        '-e',
+        script,
+        `s3://signer-test${path}`,
+        CLIENT.accessKeyId,
+        secret,
+        REGION,
+      ],
       { env: { ...cleanEnv(), HOME: tmpdir(), GEMRC: '/dev/null' } },
     );
     expectSuccess('ruby (sign)', r);
@@ -103,7 +134,11 @@ describe('the SigV4 verifier agrees with RubyGems’ own signer', () => {
     const bad = verifyPresigned(req('GET', wrong.url), REGION, secretFor, new Date());
     assert.equal(bad.ok ? 'ok' : bad.code, 'SignatureDoesNotMatch');
     const head = verifyPresigned(req('HEAD', good.url), REGION, secretFor, new Date());
-    assert.equal(head.ok ? 'ok' : head.code, 'SignatureDoesNotMatch', 'RubyGems signs HEAD as GET; S3 refuses it');
+    assert.equal(
+      head.ok ? 'ok' : head.code,
+      'SignatureDoesNotMatch',
+      'RubyGems signs HEAD as GET; S3 refuses it',
+    );
     const moved = verifyPresigned(
       req('GET', good.url.replace('/repo/specs.4.8.gz', '/repo/latest_specs.4.8.gz')),
       REGION,
@@ -111,7 +146,12 @@ describe('the SigV4 verifier agrees with RubyGems’ own signer', () => {
       new Date(),
     );
     assert.equal(moved.ok ? 'ok' : moved.code, 'SignatureDoesNotMatch');
-    const late = verifyPresigned(req('GET', good.url), REGION, secretFor, new Date(Date.now() + 2 * 86_400_000));
+    const late = verifyPresigned(
+      req('GET', good.url),
+      REGION,
+      secretFor,
+      new Date(Date.now() + 2 * 86_400_000),
+    );
     assert.equal(late.ok ? 'ok' : late.message, 'Request has expired');
     const early = verifyPresigned(req('GET', good.url), REGION, secretFor, new Date(Date.now() - 3_600_000));
     assert.equal(early.ok ? 'ok' : early.message, 'Request is not valid yet');
@@ -175,7 +215,8 @@ describe('gem install --source s3://BUCKET/ from a bucket written by quarry publ
 
   after(async () => {
     removeHosts?.();
-    if (removeHosts) assert.equal(readFileSync('/etc/hosts', 'utf8'), hostsBefore, '/etc/hosts was not restored');
+    if (removeHosts)
+      assert.equal(readFileSync('/etc/hosts', 'utf8'), hostsBefore, '/etc/hosts was not restored');
     await proxy?.close();
     bucketStore?.destroy();
     await s3?.close();
@@ -186,7 +227,16 @@ describe('gem install --source s3://BUCKET/ from a bucket written by quarry publ
   /** `quarry publish s3://BUCKET/repo --from repo`, with the credentials in the AWS environment. */
   const publishRepo = async (): Promise<Record<string, unknown>> => {
     const r = await quarry(
-      ['publish', `s3://${bucket}/${prefix}`, '--from', repo, '--endpoint', s3.endpoint, '--force-path-style', '--json'],
+      [
+        'publish',
+        `s3://${bucket}/${prefix}`,
+        '--from',
+        repo,
+        '--endpoint',
+        s3.endpoint,
+        '--force-path-style',
+        '--json',
+      ],
       {
         AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
@@ -217,60 +267,72 @@ describe('gem install --source s3://BUCKET/ from a bucket written by quarry publ
     return existsSync(dir) ? readdirSync(dir).sort() : [];
   };
 
-  test('installs the exact published bytes; a yank is honoured; a wrong secret is refused', TIMEOUT, async () => {
-    const first = await publishRepo();
-    assert.equal(first['mode'], 'full');
-    assert.equal(first['gems'], 3);
+  test(
+    'installs the exact published bytes; a yank is honoured; a wrong secret is refused',
+    TIMEOUT,
+    async () => {
+      const first = await publishRepo();
+      assert.equal(first['mode'], 'full');
+      assert.equal(first['gems'], 3);
 
-    const a = sandbox(CLIENT.secretAccessKey);
-    proxy!.requests.length = 0;
-    const r1 = await install(a, ['s3demo']);
-    assert.equal(r1.status, 0, `${describeRun('gem install s3demo', r1)}\nrequests: ${JSON.stringify(proxy!.requests)}`);
-    assert.deepEqual(cached(a), ['s3demo-1.1.0.gem', 's3dep-0.1.0.gem']);
-    for (const f of cached(a)) {
-      const installed = readFileSync(join(a.gemHome, 'cache', f));
-      const published = await bucketStore.get(`${prefix}/gems/${f}`);
-      assert.ok(published?.equals(installed), `${f}: installed bytes differ from the published object`);
-      assert.ok(installed.equals(readFileSync(join(repo, 'gems', f))), `${f}: differs from the source file`);
-    }
-    const got = proxy!.requests.filter((q) => q.method === 'GET').map((q) => `${q.path} ${q.status}`);
-    assert.ok(got.includes(`/${prefix}/specs.4.8.gz 200`), got.join('\n'));
-    assert.ok(got.includes(`/${prefix}/gems/s3demo-1.1.0.gem 200`), got.join('\n'));
-    assert.ok(got.includes(`/${prefix}/quick/Marshal.4.8/s3dep-0.1.0.gemspec.rz 200`), got.join('\n'));
-    for (const q of proxy!.requests.filter((x) => x.method === 'HEAD')) {
-      assert.equal(q.code, 'SignatureDoesNotMatch', 'RubyGems 3.3 signs its HEAD probe as a GET');
-    }
+      const a = sandbox(CLIENT.secretAccessKey);
+      proxy!.requests.length = 0;
+      const r1 = await install(a, ['s3demo']);
+      assert.equal(
+        r1.status,
+        0,
+        `${describeRun('gem install s3demo', r1)}\nrequests: ${JSON.stringify(proxy!.requests)}`,
+      );
+      assert.deepEqual(cached(a), ['s3demo-1.1.0.gem', 's3dep-0.1.0.gem']);
+      for (const f of cached(a)) {
+        const installed = readFileSync(join(a.gemHome, 'cache', f));
+        const published = await bucketStore.get(`${prefix}/gems/${f}`);
+        assert.ok(published?.equals(installed), `${f}: installed bytes differ from the published object`);
+        assert.ok(
+          installed.equals(readFileSync(join(repo, 'gems', f))),
+          `${f}: differs from the source file`,
+        );
+      }
+      const got = proxy!.requests.filter((q) => q.method === 'GET').map((q) => `${q.path} ${q.status}`);
+      assert.ok(got.includes(`/${prefix}/specs.4.8.gz 200`), got.join('\n'));
+      assert.ok(got.includes(`/${prefix}/gems/s3demo-1.1.0.gem 200`), got.join('\n'));
+      assert.ok(got.includes(`/${prefix}/quick/Marshal.4.8/s3dep-0.1.0.gemspec.rz 200`), got.join('\n'));
+      for (const q of proxy!.requests.filter((x) => x.method === 'HEAD')) {
+        assert.equal(q.code, 'SignatureDoesNotMatch', 'RubyGems 3.3 signs its HEAD probe as a GET');
+      }
 
-    // Remove 1.1.0 from the source and publish again: a yank, and the client no longer sees it.
-    unlinkSync(join(repo, 'gems', 's3demo-1.1.0.gem'));
-    const second = await publishRepo();
-    assert.equal(second['mode'], 'update');
-    assert.equal(second['removed'], 1);
-    assert.deepEqual(second['deletes'], [
-      'quick/Marshal.4.8/s3demo-1.1.0.gemspec.rz',
-      'gems/s3demo-1.1.0.gem',
-    ]);
-    const versions = (await bucketStore.get(`${prefix}/versions`))!.toString();
-    assert.match(versions, /\ns3demo -1\.1\.0 [0-9a-f]{32}\n$/);
-    const b = sandbox(CLIENT.secretAccessKey);
-    expectSuccess('gem install s3demo (after the yank)', await install(b, ['s3demo']));
-    assert.deepEqual(cached(b), ['s3demo-1.0.0.gem']);
-    const pinned = await install(sandbox(CLIENT.secretAccessKey), ['s3demo', '-v', '1.1.0']);
-    assert.notEqual(pinned.status, 0, describeRun('gem install s3demo -v 1.1.0', pinned));
-    assert.match(pinned.stderr, /Could not find a valid gem 's3demo' \(= 1\.1\.0\)/);
+      // Remove 1.1.0 from the source and publish again: a yank, and the client no longer sees it.
+      unlinkSync(join(repo, 'gems', 's3demo-1.1.0.gem'));
+      const second = await publishRepo();
+      assert.equal(second['mode'], 'update');
+      assert.equal(second['removed'], 1);
+      assert.deepEqual(second['deletes'], [
+        'quick/Marshal.4.8/s3demo-1.1.0.gemspec.rz',
+        'gems/s3demo-1.1.0.gem',
+      ]);
+      const versions = (await bucketStore.get(`${prefix}/versions`))!.toString();
+      assert.match(versions, /\ns3demo -1\.1\.0 [0-9a-f]{32}\n$/);
+      const b = sandbox(CLIENT.secretAccessKey);
+      expectSuccess('gem install s3demo (after the yank)', await install(b, ['s3demo']));
+      assert.deepEqual(cached(b), ['s3demo-1.0.0.gem']);
+      const pinned = await install(sandbox(CLIENT.secretAccessKey), ['s3demo', '-v', '1.1.0']);
+      assert.notEqual(pinned.status, 0, describeRun('gem install s3demo -v 1.1.0', pinned));
+      assert.match(pinned.stderr, /Could not find a valid gem 's3demo' \(= 1\.1\.0\)/);
 
-    // A wrong secret: every signed request is refused, and so is the install.
-    proxy!.requests.length = 0;
-    const c = sandbox('wrong-secret');
-    const refused = await install(c, ['s3demo']);
-    assert.notEqual(refused.status, 0, describeRun('gem install with a wrong secret', refused));
-    assert.match(refused.stderr, /403/);
-    assert.deepEqual(cached(c), []);
-    assert.ok(proxy!.requests.length > 0, 'the client never reached the server');
-    for (const q of proxy!.requests) assert.equal(q.status, 403, `${q.method} ${q.path} was answered ${q.status}`);
-    assert.ok(
-      proxy!.requests.some((q) => q.method === 'GET' && q.code === 'SignatureDoesNotMatch'),
-      JSON.stringify(proxy!.requests),
-    );
-  });
+      // A wrong secret: every signed request is refused, and so is the install.
+      proxy!.requests.length = 0;
+      const c = sandbox('wrong-secret');
+      const refused = await install(c, ['s3demo']);
+      assert.notEqual(refused.status, 0, describeRun('gem install with a wrong secret', refused));
+      assert.match(refused.stderr, /403/);
+      assert.deepEqual(cached(c), []);
+      assert.ok(proxy!.requests.length > 0, 'the client never reached the server');
+      for (const q of proxy!.requests)
+        assert.equal(q.status, 403, `${q.method} ${q.path} was answered ${q.status}`);
+      assert.ok(
+        proxy!.requests.some((q) => q.method === 'GET' && q.code === 'SignatureDoesNotMatch'),
+        JSON.stringify(proxy!.requests),
+      );
+    },
+  );
 });

@@ -5,7 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,7 +24,6 @@ import type { BlobEntry, BlobInfo, BlobStore, PutOptions } from '../../src/blobs
 import { composeServices } from '../../src/compose.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { md5Hex } from '../../src/index/compact.ts';
-import type { PublishResult } from '../../src/services/publish.ts';
 import { publish } from '../../src/services/publish.ts';
 import { catalogSource, folderSource } from '../../src/services/publish-sources.ts';
 import { buildStaticIndex } from '../../src/services/static-index.ts';
@@ -87,25 +95,20 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
+const PUT_PHASES: [RegExp, number][] = [
+  [/^gems\//, 0],
+  [/^quick\//, 1],
+  [/^info\//, 2],
+  [/^names$/, 3],
+  [/^versions$/, 4],
+  [/^quarry\/state\.json$/, 5],
+  [/^(specs|latest_specs|prerelease_specs)\.4\.8(\.gz)?$/, 6],
+];
+
 /** The position of a write in the safe order: puts by phase, then deletes (info, quick specs, gems). */
 function rank(o: Op): number {
-  const k = o.key;
-  const phase = k.startsWith('gems/')
-    ? 0
-    : k.startsWith('quick/')
-      ? 1
-      : k.startsWith('info/')
-        ? 2
-        : k === 'names'
-          ? 3
-          : k === 'versions'
-            ? 4
-            : k === 'quarry/state.json'
-              ? 5
-              : /^(specs|latest_specs|prerelease_specs)\.4\.8(\.gz)?$/.test(k)
-                ? 6
-                : -1;
-  assert.notEqual(phase, -1, `unexpected key ${k}`);
+  const phase = PUT_PHASES.find(([re]) => re.test(o.key))?.[1];
+  assert.ok(phase !== undefined, `unexpected key ${o.key}`);
   return o.op === 'put' ? phase : 10 + [2, 1, 0].indexOf(phase);
 }
 
@@ -172,8 +175,12 @@ describe('quarry publish to S3 (s3rver)', () => {
     return d;
   };
   // One thread: gem-parse.ts's worker threads cannot load .ts modules under tsx on Node 20.
-  const run = (store: BlobStore, dir: string, now = T0, extra: { dryRun?: boolean; allowEmpty?: boolean } = {}) =>
-    publish({ target: store, source: folderSource(dir, { threads: 1 }), now: () => now, ...extra });
+  const run = (
+    store: BlobStore,
+    dir: string,
+    now = T0,
+    extra: { dryRun?: boolean; allowEmpty?: boolean } = {},
+  ) => publish({ target: store, source: folderSource(dir, { threads: 1 }), now: () => now, ...extra });
 
   test('a full publish writes the whole layout, byte-identical to quarry index, with the right headers', async () => {
     const dir = newRepo(CORE);
@@ -186,7 +193,9 @@ describe('quarry publish to S3 (s3rver)', () => {
     cpSync(join(dir, 'gems'), join(ref, 'gems'), { recursive: true });
     await buildStaticIndex({ dir: ref, update: false, now: () => T0 });
     const expected = filesUnder(ref);
-    assert.ok(expected.includes('versions') && expected.includes('specs.4.8.gz') && expected.includes('names'));
+    assert.ok(
+      expected.includes('versions') && expected.includes('specs.4.8.gz') && expected.includes('names'),
+    );
 
     const published = await keysOf(store);
     assert.deepEqual([...published.keys()].sort(), [...expected, 'quarry/state.json'].sort());
@@ -261,14 +270,17 @@ describe('quarry publish to S3 (s3rver)', () => {
     writeGems(dir, [{ name: 'newcomer', version: '1.0.0' }]);
     const r1 = await run(store, dir, T1);
     const released = ['latest_specs.4.8', 'latest_specs.4.8.gz', 'specs.4.8', 'specs.4.8.gz'];
-    assert.deepEqual(r1.uploads.map((u) => u.key), [
-      'gems/newcomer-1.0.0.gem',
-      'quick/Marshal.4.8/newcomer-1.0.0.gemspec.rz',
-      'info/newcomer',
-      'names',
-      'versions',
-      ...released,
-    ]);
+    assert.deepEqual(
+      r1.uploads.map((u) => u.key),
+      [
+        'gems/newcomer-1.0.0.gem',
+        'quick/Marshal.4.8/newcomer-1.0.0.gemspec.rz',
+        'info/newcomer',
+        'names',
+        'versions',
+        ...released,
+      ],
+    );
     assert.deepEqual(
       phased(store.ops),
       [...r1.uploads.slice(0, 5).map((u) => u.key), 'quarry/state.json', ...released].map((k) => `put ${k}`),
@@ -284,26 +296,32 @@ describe('quarry publish to S3 (s3rver)', () => {
     store.ops = [];
     writeGems(dir, [{ name: 'g007', version: '9.0.0' }]);
     const r2 = await run(store, dir, T1);
-    assert.deepEqual(r2.uploads.map((u) => u.key), [
-      'gems/g007-9.0.0.gem',
-      'quick/Marshal.4.8/g007-9.0.0.gemspec.rz',
-      'info/g007',
-      'versions',
-      ...released,
-    ]);
+    assert.deepEqual(
+      r2.uploads.map((u) => u.key),
+      [
+        'gems/g007-9.0.0.gem',
+        'quick/Marshal.4.8/g007-9.0.0.gemspec.rz',
+        'info/g007',
+        'versions',
+        ...released,
+      ],
+    );
 
     // A prerelease: only the prerelease lists change.
     store.ops = [];
     writeGems(dir, [{ name: 'g008', version: '10.0.0.rc1' }]);
     const r3 = await run(store, dir, T1);
-    assert.deepEqual(r3.uploads.map((u) => u.key), [
-      'gems/g008-10.0.0.rc1.gem',
-      'quick/Marshal.4.8/g008-10.0.0.rc1.gemspec.rz',
-      'info/g008',
-      'versions',
-      'prerelease_specs.4.8',
-      'prerelease_specs.4.8.gz',
-    ]);
+    assert.deepEqual(
+      r3.uploads.map((u) => u.key),
+      [
+        'gems/g008-10.0.0.rc1.gem',
+        'quick/Marshal.4.8/g008-10.0.0.rc1.gemspec.rz',
+        'info/g008',
+        'versions',
+        'prerelease_specs.4.8',
+        'prerelease_specs.4.8.gz',
+      ],
+    );
     assertSafeOrder(store.ops);
   });
 
@@ -326,20 +344,17 @@ describe('quarry publish to S3 (s3rver)', () => {
     assert.match(info, /^1\.1\.0-x86_64-linux /m);
     assert.equal(await store.get('gems/alpha-1.1.0.gem'), null);
     assert.equal(await store.get('quick/Marshal.4.8/alpha-1.1.0.gemspec.rz'), null);
-    assert.deepEqual(
-      phased(store.ops),
-      [
-        'put info/alpha',
-        'put versions',
-        'put quarry/state.json',
-        'put latest_specs.4.8',
-        'put latest_specs.4.8.gz',
-        'put specs.4.8',
-        'put specs.4.8.gz',
-        'delete quick/Marshal.4.8/alpha-1.1.0.gemspec.rz',
-        'delete gems/alpha-1.1.0.gem',
-      ],
-    );
+    assert.deepEqual(phased(store.ops), [
+      'put info/alpha',
+      'put versions',
+      'put quarry/state.json',
+      'put latest_specs.4.8',
+      'put latest_specs.4.8.gz',
+      'put specs.4.8',
+      'put specs.4.8.gz',
+      'delete quick/Marshal.4.8/alpha-1.1.0.gemspec.rz',
+      'delete gems/alpha-1.1.0.gem',
+    ]);
 
     // Every version of a name gone: its info file stays, as "---\n", matching its /versions line.
     store.ops = [];
@@ -367,7 +382,10 @@ describe('quarry publish to S3 (s3rver)', () => {
     store.ops = [];
     const repaired = await run(store, dir, T1);
     assert.equal(repaired.mode, 'update');
-    assert.deepEqual(phased(store.ops), ['gems/Zeta-1.0.gem', quick, 'info/Zeta', 'specs.4.8.gz'].map((k) => `put ${k}`));
+    assert.deepEqual(
+      phased(store.ops),
+      ['gems/Zeta-1.0.gem', quick, 'info/Zeta', 'specs.4.8.gz'].map((k) => `put ${k}`),
+    );
     assert.equal((await keysOf(store)).get(quick), original);
 
     // No state: a full rebuild; only /versions (new created_at) and the state differ.
@@ -420,7 +438,10 @@ describe('quarry publish to S3 (s3rver)', () => {
     const r = await run(store, empty, T1, { allowEmpty: true });
     assert.equal(r.gems, 0);
     const left = [...(await keysOf(store)).keys()];
-    assert.deepEqual(left.filter((k) => k.startsWith('gems/') || k.startsWith('quick/')), []);
+    assert.deepEqual(
+      left.filter((k) => k.startsWith('gems/') || k.startsWith('quick/')),
+      [],
+    );
     assert.deepEqual(
       left.filter((k) => k.startsWith('info/')),
       ['info/Zeta', 'info/alpha', 'info/beta'],
@@ -449,7 +470,13 @@ describe('quarry publish to S3 (s3rver)', () => {
       // The same catalog published to a folder source's reference gives the same index bytes.
       const ref = newRepo(CORE);
       await buildStaticIndex({ dir: ref, update: false, now: () => T0 });
-      for (const f of ['versions', 'names', 'specs.4.8.gz', 'info/alpha', 'quick/Marshal.4.8/alpha-1.1.0-x86_64-linux.gemspec.rz']) {
+      for (const f of [
+        'versions',
+        'names',
+        'specs.4.8.gz',
+        'info/alpha',
+        'quick/Marshal.4.8/alpha-1.1.0-x86_64-linux.gemspec.rz',
+      ]) {
         assert.ok((await store.get(f))!.equals(readFileSync(join(ref, f))), f);
       }
 

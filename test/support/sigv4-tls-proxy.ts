@@ -39,7 +39,8 @@ const MAX_EXPIRES = 7 * 24 * 3600;
 const awsEncode = (s: string): string =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
+const hmac = (key: Buffer | string, data: string): Buffer =>
+  createHmac('sha256', key).update(data, 'utf8').digest();
 const sha256Hex = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 
 const fail = (code: string, message: string): Verdict => ({ ok: false, code, message });
@@ -77,7 +78,13 @@ export function verifyPresigned(
   const amzDate = get('X-Amz-Date');
   const expires = get('X-Amz-Expires');
   const signedHeaders = get('X-Amz-SignedHeaders');
-  if (get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256' || !signature || !credential || !amzDate || !signedHeaders) {
+  if (
+    get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256' ||
+    !signature ||
+    !credential ||
+    !amzDate ||
+    !signedHeaders
+  ) {
     return fail('AccessDenied', 'Access Denied (no or incomplete query-string authentication)');
   }
   const scope = credential.split('/');
@@ -120,14 +127,20 @@ export function verifyPresigned(
     signedHeaders,
     'UNSIGNED-PAYLOAD',
   ].join('\n');
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope.slice(1).join('/'), sha256Hex(canonicalRequest)].join(
-    '\n',
-  );
+  const stringToSign = [
+    'AWS4-HMAC-SHA256',
+    amzDate,
+    scope.slice(1).join('/'),
+    sha256Hex(canonicalRequest),
+  ].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, day), region), 's3'), 'aws4_request');
   const expected = createHmac('sha256', key).update(stringToSign, 'utf8').digest();
   const given = Buffer.from(signature, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return fail('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided');
+    return fail(
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided',
+    );
   }
   return { ok: true, accessKeyId };
 }
@@ -147,9 +160,21 @@ export function makeTestCertificate(dir: string, hostName: string): TestCertific
   };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   openssl([
-    'req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2',
-    '-subj', '/CN=Quarry throwaway test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Quarry throwaway test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   openssl(['req', ...ec, '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', `/CN=${hostName}`]);
   writeFileSync(
@@ -157,10 +182,29 @@ export function makeTestCertificate(dir: string, hostName: string): TestCertific
     `subjectAltName=DNS:${hostName}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`,
   );
   openssl([
-    'x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-set_serial',
-    `0x${Date.now().toString(16)}`, '-days', '2', '-sha256', '-extfile', p('server.ext'), '-out', p('server.pem'),
+    'x509',
+    '-req',
+    '-in',
+    p('server.csr'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-set_serial',
+    `0x${Date.now().toString(16)}`,
+    '-days',
+    '2',
+    '-sha256',
+    '-extfile',
+    p('server.ext'),
+    '-out',
+    p('server.pem'),
   ]);
-  return { caFile: p('ca.pem'), key: readFileSync(p('server.key'), 'utf8'), cert: readFileSync(p('server.pem'), 'utf8') };
+  return {
+    caFile: p('ca.pem'),
+    key: readFileSync(p('server.key'), 'utf8'),
+    cert: readFileSync(p('server.pem'), 'utf8'),
+  };
 }
 
 export interface ProxyRequest {
@@ -199,7 +243,12 @@ export async function startSigV4TlsServer(o: SigV4TlsServerOptions): Promise<Sig
     const url = req.url ?? '/';
     const path = url.split('?')[0] ?? '/';
     req.resume();
-    const answer = (status: number, headers: Record<string, string | number>, body: Buffer | string, code?: string) => {
+    const answer = (
+      status: number,
+      headers: Record<string, string | number>,
+      body: Buffer | string,
+      code?: string,
+    ) => {
       const r: ProxyRequest = { method, path, status };
       if (code !== undefined) r.code = code;
       requests.push(r);
@@ -209,7 +258,12 @@ export async function startSigV4TlsServer(o: SigV4TlsServerOptions): Promise<Sig
     };
     const xml = { 'Content-Type': 'application/xml' };
     if (method !== 'GET' && method !== 'HEAD') {
-      answer(405, xml, errorXml('MethodNotAllowed', 'The specified method is not allowed'), 'MethodNotAllowed');
+      answer(
+        405,
+        xml,
+        errorXml('MethodNotAllowed', 'The specified method is not allowed'),
+        'MethodNotAllowed',
+      );
       return;
     }
     const verdict = verifyPresigned(
@@ -229,7 +283,8 @@ export async function startSigV4TlsServer(o: SigV4TlsServerOptions): Promise<Sig
       answer(400, xml, errorXml('InvalidURI', 'Could not parse the URI'), 'InvalidURI');
       return;
     }
-    const notFound = () => answer(404, xml, errorXml('NoSuchKey', 'The specified key does not exist.'), 'NoSuchKey');
+    const notFound = () =>
+      answer(404, xml, errorXml('NoSuchKey', 'The specified key does not exist.'), 'NoSuchKey');
     if (key === '' || key.endsWith('/')) {
       notFound();
       return;
