@@ -21,7 +21,7 @@
  * Everything listens on 127.0.0.1 only. Every process started is stopped by its PID, also on failure.
  * The table goes to stdout and bench/.work/server-results.md (raw figures: server-results.json).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -36,8 +36,10 @@ import {
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSample, foreignShare } from './server/cpu.ts';
+import { corpus, ensureTools, rssMiB, software } from './server/env.ts';
 import { geminaboxUnavailable, startGeminabox } from './server/geminabox.ts';
-import { client, getAll } from './server/http.ts';
+import { client, getAll, percentile } from './server/http.ts';
 import type { Mix, Req } from './server/lists.ts';
 import {
   dependenciesMix,
@@ -55,61 +57,21 @@ import { parseArgs } from './server/options.ts';
 import { freePort, killAllNow, start, stop, stopAll, waitForHttp } from './server/procs.ts';
 import type { PushRun } from './server/push.ts';
 import { pushAll, window } from './server/push.ts';
-import type { PushRow, ReadRow, ServerReport, Target } from './server/report.ts';
-import { markdown, TARGET_LABEL } from './server/report.ts';
+import type { PushRow, ReadRow, ReferenceRow, ServerReport, Target } from './server/report.ts';
+import { markdown } from './server/report.ts';
 import type { WrkResult } from './server/wrk.ts';
 import { requestsPerSecond, writeScript, wrk } from './server/wrk.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work');
 const quarryBin = join(root, 'bin', 'quarry');
+const ceilingScript = join(root, 'bench', 'server', 'ceiling.ts');
+const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
+const median = (xs: readonly number[]): number => percentile(xs, 50);
 const say = (msg: string): boolean => process.stderr.write(`bench:server: ${msg}\n`);
 
-/** Installs the Debian packages wrk and nginx-light when missing (as root); fails if still missing. */
-function ensureTools(): void {
-  const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-  const missing = [
-    ['wrk', 'wrk'],
-    ['nginx', 'nginx-light'],
-  ].filter(([cmd]) => !has(cmd!));
-  if (missing.length > 0 && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    const pkgs = missing.map(([, pkg]) => pkg!);
-    say(`installing ${pkgs.join(' ')}`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], {
-      stdio: 'inherit',
-      env,
-    });
-  }
-  for (const [cmd, pkg] of missing)
-    if (!has(cmd!)) throw new Error(`${cmd} is required (Debian package ${pkg}); install it or run as root`);
-}
-
-/** The corpus of N gems from bench/gen-corpus.rb (cached in bench/.work/corpus-N). */
-function corpus(n: number): { dir: string; files: string[] } {
-  const dir = join(work, `corpus-${n}`);
-  execFileSync('ruby', [join(root, 'bench', 'gen-corpus.rb'), String(n), dir, '--extra', '10'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const files = readdirSync(join(dir, 'gems'))
-    .filter((f) => f.endsWith('.gem'))
-    .sort();
-  if (files.length !== n) throw new Error(`corpus ${dir} has ${files.length} gems, not ${n}`);
-  return { dir: join(dir, 'gems'), files };
-}
-
-const rssMiB = (pid: number): number => {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-};
-
 /** Sends `reqs` with `concurrency` connections and checks every answer. */
-async function checkAll(target: Target, port: number, mix: Mix, reqs: readonly Req[], concurrency: number) {
+async function checkAll(label: string, port: number, mix: Mix, reqs: readonly Req[], concurrency: number) {
   let next = 0;
   const worker = async () => {
     const c = client(port);
@@ -117,10 +79,7 @@ async function checkAll(target: Target, port: number, mix: Mix, reqs: readonly R
       while (next < reqs.length) {
         const req = reqs[next++]!;
         const problem = mix.check(req, await c.get(req.path, req.headers));
-        if (problem)
-          throw new Error(
-            `${TARGET_LABEL[target]}: GET ${req.path} ${JSON.stringify(req.headers)}: ${problem}`,
-          );
+        if (problem) throw new Error(`${label}: GET ${req.path} ${JSON.stringify(req.headers)}: ${problem}`);
       }
     } finally {
       c.close();
@@ -133,6 +92,8 @@ interface ReadContext {
   o: Options;
   script: string;
   lists: string;
+  /** Share of the CPU that other processes took during each measured run. */
+  foreign: number[];
 }
 
 /**
@@ -141,7 +102,7 @@ interface ReadContext {
  */
 async function measureReads(
   ctx: ReadContext,
-  target: Target,
+  target: string,
   port: number,
   mixes: readonly Mix[],
   prime: (mix: Mix) => number,
@@ -161,10 +122,12 @@ async function measureReads(
     }
     const w = { port, list, connections: ctx.o.connections, threads: ctx.o.threads };
     if (ctx.o.warmup > 0) await wrk(ctx.script, { ...w, durationS: ctx.o.warmup });
+    const before = cpuSample();
     const r = await wrk(ctx.script, { ...w, durationS: ctx.o.duration });
+    ctx.foreign.push(foreignShare(before, cpuSample()));
     out[mix.id] = r;
     say(
-      `${target} ${mix.id}: ${Math.round(requestsPerSecond(r))} req/s, p99 ${(r.p99_us / 1000).toFixed(2)} ms`,
+      `${target} ${mix.id}: ${Math.round(requestsPerSecond(r))} req/s, p99 ${(r.p99_us / 1000).toFixed(2)} ms (other processes: ${pct(ctx.foreign.at(-1)!)} CPU)`,
     );
   }
   return out;
@@ -181,15 +144,16 @@ async function main(): Promise<void> {
     throw new Error('quarry is not built: run `npm run build`');
   ensureTools();
   mkdirSync(work, { recursive: true });
-  const { dir: gemsDir, files } = corpus(o.versions);
+  const { dir: gemsDir, files } = corpus(root, work, o.versions);
   const tmp = mkdtempSync(join(tmpdir(), 'quarry-bench-server-'));
   // nginx workers run as another user unless root; they must be able to read the static copy.
   chmodSync(tmp, 0o755);
   const lists = join(tmp, 'lists');
   mkdirSync(lists);
-  const ctx: ReadContext = { o, script: writeScript(tmp), lists };
+  const ctx: ReadContext = { o, script: writeScript(tmp), lists, foreign: [] };
   const notes: string[] = [];
   const pushes: PushRow[] = [];
+  const reference: ReferenceRow[] = [];
   const reads: Record<string, ReadRow> = {};
   const record = (target: Target, mixes: readonly Mix[], results: Record<string, WrkResult | string>) => {
     for (const m of mixes) {
@@ -301,6 +265,36 @@ async function main(): Promise<void> {
     record('nginx', [mixes.deps], { deps: 'dynamic: no static equivalent' });
     await stop(nPid);
 
+    // ---- reference: the least a Fastify route can do for /info (one, then two processes) ----------
+    for (const workers of [1, 2]) {
+      const cPort = await freePort();
+      const cPid = start(
+        'ceiling',
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          ceilingScript,
+          '--port',
+          String(cPort),
+          '--root',
+          www,
+          '--workers',
+          String(workers),
+        ],
+        { cwd: root, log: join(tmp, `ceiling-${workers}.log`) },
+      );
+      await waitForHttp(cPid, `http://127.0.0.1:${cPort}/info/-`);
+      const r = await measureReads(ctx, `fastify-${workers}`, cPort, [mixes.info], () => 0);
+      reference.push({
+        label: `minimal Fastify route, /info bodies from memory, ${workers === 1 ? '1 process' : `${workers} processes (node:cluster)`}`,
+        endpoint: mixes.info.label,
+        result: r['info']!,
+        nginx: reads['info']?.results.nginx,
+      });
+      await stop(cPid);
+    }
+
     // ---- Gem in a Box ------------------------------------------------------------------------------
     const gbxMixes = [mixes.gems, mixes.deps, mixes.specsAny];
     const why = o.geminabox === null ? 'not asked for (--no-geminabox)' : geminaboxUnavailable(o.geminabox);
@@ -349,11 +343,15 @@ async function main(): Promise<void> {
       await stop(gPid);
     }
 
+    notes.push(
+      `Other processes on the machine took ${pct(Math.min(...ctx.foreign))} to ${pct(Math.max(...ctx.foreign))} of its CPU during the measured wrk runs (median ${pct(median(ctx.foreign))}).`,
+    );
+
     // ---- report ------------------------------------------------------------------------------------
     const report: ServerReport = {
       date: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
       machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}; the load generator (wrk, or the push client) and the server under test share these cores.`,
-      software: software(o),
+      software: software(root, o),
       settings: [
         `${n.toLocaleString('en-US')} versions of ${names.length.toLocaleString('en-US')} gems (bench/gen-corpus.rb), pushed in file-name order.`,
         `wrk: ${o.threads} threads, ${o.connections} connections, ${o.warmup} s warm-up then ${o.duration} s measured per row, 127.0.0.1 only; latency is wrk's (closed loop).`,
@@ -362,6 +360,7 @@ async function main(): Promise<void> {
       ],
       pushes,
       reads: Object.values(reads),
+      reference,
       notes,
     };
     const md = markdown(report);
@@ -377,29 +376,6 @@ async function main(): Promise<void> {
     if (o.keep) say(`kept ${tmp}`);
     else rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-function software(o: Options): string[] {
-  const out = (cmd: string, args: string[]) => {
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
-    return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '?';
-  };
-  const list = [
-    `Node ${process.version}; ${out('ruby', ['-v'])}`,
-    `${out('wrk', ['--version'])}`.replace(/ Copyright.*/, ''),
-    out('nginx', ['-v']).replace(/^nginx version: /, ''),
-  ];
-  if (o.geminabox) {
-    const v = /VERSION = '([^']+)'/.exec(
-      existsSync(join(o.geminabox, 'lib/geminabox/version.rb'))
-        ? readFileSync(join(o.geminabox, 'lib/geminabox/version.rb'), 'utf8')
-        : '',
-    );
-    list.push(
-      `Gem in a Box ${v?.[1] ?? '?'} from source, on Debian's ${out('ruby', ['-e', 'require "sinatra/base"; require "puma/const"; print "Sinatra #{Sinatra::VERSION}, Puma #{Puma::Const::VERSION} (single mode, threads 0-5), Rack #{Rack.release}"'])}; stand-ins for nesty and reentrant_flock (not in Debian)`,
-    );
-  }
-  return list;
 }
 
 process.on('exit', killAllNow);

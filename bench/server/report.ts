@@ -23,6 +23,14 @@ export interface ReadRow {
   results: Partial<Record<Target, WrkResult | string>>;
 }
 
+/** A reference server (not a gem server) on one mix, next to nginx on the same mix. */
+export interface ReferenceRow {
+  label: string;
+  endpoint: string;
+  result: WrkResult;
+  nginx: WrkResult | string | undefined;
+}
+
 export interface ServerReport {
   date: string;
   machine: string;
@@ -30,6 +38,7 @@ export interface ServerReport {
   settings: string[];
   pushes: PushRow[];
   reads: ReadRow[];
+  reference: ReferenceRow[];
   notes: string[];
 }
 
@@ -77,6 +86,15 @@ export function markdown(r: ServerReport): string {
     out.push(
       `| ${row.endpoint} | ${q[0]} | ${q[1]} | ${n[0]} | ${n[1]} | ${g[0]} | ${g[1]} | ${ratio(row.results.quarry, row.results.nginx)} | ${ratio(row.results.quarry, row.results.geminabox)} |`,
     );
+  }
+  if (r.reference.length > 0) {
+    out.push('', '### Reference: what one Node process can serve here', '');
+    out.push('| Server | Request | req/s | p99 | ÷ nginx |');
+    out.push('|---|---|---:|---:|---:|');
+    for (const x of r.reference) {
+      const c = cell(x.result);
+      out.push(`| ${x.label} | ${x.endpoint} | ${c[0]} | ${c[1]} | ${ratio(x.result, x.nginx)} |`);
+    }
   }
   if (r.notes.length > 0) {
     out.push('', 'Notes:', '');

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { isQuarryError } from '../errors.ts';
 import { registerAdmin } from './admin-commands.ts';
 import { registerIndex } from './index-command.ts';
+import { registerPublish } from './publish-command.ts';
 import { registerServe } from './serve-command.ts';
 
 const program = new Command();
@@ -16,7 +17,7 @@ program
 registerIndex(program);
 registerServe(program);
 registerAdmin(program);
-await import('./publish-command.ts').then((m) => m.registerPublish(program));
+registerPublish(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,16 +3,12 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { blobStoreFromUrl, parseStorageUrl } from '../blobs/from-url.ts';
 import type { BlobStore } from '../blobs/types.ts';
-import { composeServices } from '../compose.ts';
 import { clockFromEnv } from '../config/clock.ts';
 import type { Config } from '../config/schema.ts';
 import { QuarryError } from '../errors.ts';
 import type { PublishResult } from '../services/publish.ts';
-import { publish } from '../services/publish.ts';
 import type { PublishSource } from '../services/publish-sources.ts';
-import { catalogSource, folderSource } from '../services/publish-sources.ts';
 import type { CommonOptions } from './common.ts';
 import { configFrom, withCommon } from './common.ts';
 import { progressFor } from './progress.ts';
@@ -42,7 +38,8 @@ const bytes = (n: number): string =>
       ? `${(n / 1024).toFixed(1)} KiB`
       : `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
-function targetStore(url: string, config: Config, flags: PublishFlags): Promise<BlobStore> {
+async function targetStore(url: string, config: Config, flags: PublishFlags): Promise<BlobStore> {
+  const { blobStoreFromUrl, parseStorageUrl } = await import('../blobs/from-url.ts');
   const where = parseStorageUrl(url);
   if (where.kind === 'memory')
     throw new QuarryError('config', 'publishing to memory: would write nothing anyone can read');
@@ -92,6 +89,9 @@ export function registerPublish(program: Command): void {
     const started = performance.now();
     const config = configFrom(flags);
     const target = await targetStore(url, config, flags);
+    // Loaded on use, so other verbs start without them.
+    const { catalogSource, folderSource } = await import('../services/publish-sources.ts');
+    const { publish } = await import('../services/publish.ts');
     let source: PublishSource;
     let close = async (): Promise<void> => {};
     if (flags.from !== undefined) {
@@ -104,6 +104,7 @@ export function registerPublish(program: Command): void {
           `no Quarry catalog in ${dataDir}: pass --data (or --config) for a server's data, or --from DIR to publish a folder of gems`,
         );
       }
+      const { composeServices } = await import('../compose.ts');
       const services = await composeServices(config, clockFromEnv(process.env), { metricsDefaults: false });
       source = catalogSource(`the catalog in ${dataDir}`, services.catalog, services.blobs);
       close = () => services.close();

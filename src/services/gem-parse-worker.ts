@@ -12,6 +12,8 @@ try {
 } catch (e) {
   parentPort!.postMessage({
     ok: [],
-    error: isQuarryError(e) ? { code: e.code, message: e.message } : { unexpected: (e as Error).stack ?? String(e) },
+    error: isQuarryError(e)
+      ? { code: e.code, message: e.message }
+      : { unexpected: (e as Error).stack ?? String(e) },
   });
 }

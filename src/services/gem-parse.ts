@@ -40,8 +40,7 @@ interface WorkerReply {
   error?: { code: QuarryError['code']; message: string; subject?: string } | { unexpected: string };
 }
 
-const workerUrl = (): URL =>
-  new URL(import.meta.url.endsWith('.ts') ? './gem-parse-worker.ts' : './gem-parse-worker.js', import.meta.url);
+const workerUrl = (): URL => new URL('./gem-parse-worker.js', import.meta.url);
 
 function runWorker(gemsDir: string, files: string[]): Promise<WorkerReply> {
   return new Promise((resolve, reject) => {
@@ -54,8 +53,15 @@ function runWorker(gemsDir: string, files: string[]): Promise<WorkerReply> {
   });
 }
 
-export async function parseGemFiles(gemsDir: string, files: readonly string[], o: ParseOptions = {}): Promise<ParsedGem[]> {
-  const threads = o.threads ?? (files.length >= WORKER_THRESHOLD ? Math.min(availableParallelism(), 8) : 0);
+export async function parseGemFiles(
+  gemsDir: string,
+  files: readonly string[],
+  o: ParseOptions = {},
+): Promise<ParsedGem[]> {
+  // Workers load the compiled module; run from TypeScript sources (tests), parse on this thread.
+  const compiled = !import.meta.url.endsWith('.ts');
+  const threads =
+    o.threads ?? (compiled && files.length >= WORKER_THRESHOLD ? Math.min(availableParallelism(), 8) : 0);
   if (threads <= 1) {
     const out: ParsedGem[] = [];
     for (const f of files) {
@@ -66,7 +72,7 @@ export async function parseGemFiles(gemsDir: string, files: readonly string[], o
   }
   // Interleave so each worker gets a similar mix of sizes; results keep the input order.
   const chunks: string[][] = Array.from({ length: threads }, () => []);
-  files.forEach((f, i) => chunks[i % threads]!.push(f));
+  for (let i = 0; i < files.length; i++) chunks[i % threads]!.push(files[i]!);
   o.onProgress?.(0, files.length);
   const replies = await Promise.all(chunks.map((c) => runWorker(gemsDir, c)));
   for (const r of replies) {
@@ -75,7 +81,12 @@ export async function parseGemFiles(gemsDir: string, files: readonly string[], o
     throw new QuarryError(r.error.code, r.error.message);
   }
   const byFile = new Map<string, ParsedGem>();
-  for (const r of replies) for (const g of r.ok) byFile.set(g.file, { ...g, quickSpec: g.quickSpec ? Buffer.from(g.quickSpec) : undefined } as ParsedGem);
+  for (const r of replies)
+    for (const g of r.ok)
+      byFile.set(g.file, {
+        ...g,
+        quickSpec: g.quickSpec ? Buffer.from(g.quickSpec) : undefined,
+      } as ParsedGem);
   o.onProgress?.(files.length, files.length);
   return files.map((f) => byFile.get(f)!);
 }

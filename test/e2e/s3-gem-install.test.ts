@@ -180,7 +180,16 @@ describe('gem install --source s3://BUCKET/ from a bucket written by quarry publ
   let caFile = '';
   const sandboxes: RubySandbox[] = [];
 
+  // A failed set-up is rethrown by the test, so it counts as a failure (a failing hook only cancels).
+  let setupError: unknown = null;
   before(async () => {
+    try {
+      await setUp();
+    } catch (e) {
+      setupError = e;
+    }
+  });
+  const setUp = async (): Promise<void> => {
     if (process.getuid?.() !== 0) {
       throw new Error(
         'this test must run as root: it binds 127.0.0.1:443 and adds a line to /etc/hosts, because RubyGems only ever talks to https://BUCKET.s3.REGION.amazonaws.com (CI runs it as root)',
@@ -211,17 +220,17 @@ describe('gem install --source s3://BUCKET/ from a bucket written by quarry publ
     hostsBefore = readFileSync('/etc/hosts', 'utf8');
     removeHosts = addHostsEntry(host);
     caFile = certificate.caFile;
-  });
+  };
 
   after(async () => {
     removeHosts?.();
-    if (removeHosts)
-      assert.equal(readFileSync('/etc/hosts', 'utf8'), hostsBefore, '/etc/hosts was not restored');
     await proxy?.close();
     bucketStore?.destroy();
     await s3?.close();
     for (const s of sandboxes) s.cleanup();
     if (root) rmSync(root, { recursive: true, force: true });
+    if (removeHosts)
+      assert.equal(readFileSync('/etc/hosts', 'utf8'), hostsBefore, '/etc/hosts was not restored');
   });
 
   /** `quarry publish s3://BUCKET/repo --from repo`, with the credentials in the AWS environment. */
@@ -271,6 +280,7 @@ describe('gem install --source s3://BUCKET/ from a bucket written by quarry publ
     'installs the exact published bytes; a yank is honoured; a wrong secret is refused',
     TIMEOUT,
     async () => {
+      if (setupError !== null) throw setupError;
       const first = await publishRepo();
       assert.equal(first['mode'], 'full');
       assert.equal(first['gems'], 3);
