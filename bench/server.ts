@@ -94,6 +94,8 @@ interface ReadContext {
   lists: string;
   /** Share of the CPU that other processes took during each measured run. */
   foreign: number[];
+  /** Runs repeated because other processes took too much CPU. */
+  repeated: string[];
 }
 
 /**
@@ -122,13 +124,25 @@ async function measureReads(
     }
     const w = { port, list, connections: ctx.o.connections, threads: ctx.o.threads };
     if (ctx.o.warmup > 0) await wrk(ctx.script, { ...w, durationS: ctx.o.warmup });
-    const before = cpuSample();
-    const r = await wrk(ctx.script, { ...w, durationS: ctx.o.duration });
-    ctx.foreign.push(foreignShare(before, cpuSample()));
-    out[mix.id] = r;
-    say(
-      `${target} ${mix.id}: ${Math.round(requestsPerSecond(r))} req/s, p99 ${(r.p99_us / 1000).toFixed(2)} ms (other processes: ${pct(ctx.foreign.at(-1)!)} CPU)`,
-    );
+    // On a shared machine, a run during which other processes took much CPU is repeated (twice at
+    // most); the run with the least interference is kept.
+    let best: { r: WrkResult; foreign: number } | null = null;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const before = cpuSample();
+      const r = await wrk(ctx.script, { ...w, durationS: ctx.o.duration });
+      const foreign = foreignShare(before, cpuSample());
+      say(
+        `${target} ${mix.id}: ${Math.round(requestsPerSecond(r))} req/s, p99 ${(r.p99_us / 1000).toFixed(2)} ms (other processes: ${pct(foreign)} CPU)`,
+      );
+      if (!best || foreign < best.foreign) best = { r, foreign };
+      if (!(foreign > ctx.o.maxForeign)) break;
+      if (attempt < 3) {
+        say(`${target} ${mix.id}: other processes took more than ${pct(ctx.o.maxForeign)}; again`);
+        ctx.repeated.push(`${target} ${mix.id}`);
+      }
+    }
+    ctx.foreign.push(best!.foreign);
+    out[mix.id] = best!.r;
   }
   return out;
 }
@@ -150,7 +164,7 @@ async function main(): Promise<void> {
   chmodSync(tmp, 0o755);
   const lists = join(tmp, 'lists');
   mkdirSync(lists);
-  const ctx: ReadContext = { o, script: writeScript(tmp), lists, foreign: [] };
+  const ctx: ReadContext = { o, script: writeScript(tmp), lists, foreign: [], repeated: [] };
   const notes: string[] = [];
   const pushes: PushRow[] = [];
   const reference: ReferenceRow[] = [];
@@ -346,6 +360,11 @@ async function main(): Promise<void> {
     notes.push(
       `Other processes on the machine took ${pct(Math.min(...ctx.foreign))} to ${pct(Math.max(...ctx.foreign))} of its CPU during the measured wrk runs (median ${pct(median(ctx.foreign))}).`,
     );
+
+    if (ctx.repeated.length > 0)
+      notes.push(
+        `Runs repeated because other processes took more than ${pct(o.maxForeign)} of the CPU (the least disturbed of at most 3 is kept): ${ctx.repeated.join(', ')}.`,
+      );
 
     // ---- report ------------------------------------------------------------------------------------
     const report: ServerReport = {

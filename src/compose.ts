@@ -12,6 +12,7 @@ import type { Catalog } from './catalog/types.ts';
 import type { Config } from './config/schema.ts';
 import { QuarryError } from './errors.ts';
 import { buildApp } from './http/app.ts';
+import { GemBodies } from './services/gem-bodies.ts';
 import { GemService } from './services/gems.ts';
 import { IndexView } from './services/index-view.ts';
 import { KeyService } from './services/keys.ts';
@@ -36,6 +37,7 @@ export interface Services {
   blobs: BlobStore;
   index: IndexView;
   gems: GemService;
+  gemBodies: GemBodies;
   keys: KeyService;
   metrics: Metrics;
   clock: SettableClock;
@@ -81,7 +83,8 @@ export async function composeServices(
   });
   const catalog = await openSqliteCatalog(join(dataDir, 'catalog.sqlite3'), clock.now);
   const info = { createdAt: config.index.info_created_at };
-  const index = new IndexView(catalog, info, clock.now);
+  const index = new IndexView(catalog, info, clock.now, config.index.refresh_ms);
+  const gemBodies = new GemBodies(blobs, config.cache.gem_bytes);
   const metrics = new Metrics(options.metricsDefaults ?? true);
   const gems = new GemService({ catalog, blobs, now: clock.now, info, onChange: () => index.invalidate() });
   await gems.ensureVersionsBase();
@@ -92,6 +95,7 @@ export async function composeServices(
     blobs,
     index,
     gems,
+    gemBodies,
     keys,
     metrics,
     clock,

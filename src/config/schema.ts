@@ -14,6 +14,8 @@ export const configSchema = z
     host: z.string().min(1).default('0.0.0.0'),
     /** TCP port to listen on. */
     port: port.default(9292),
+    /** Server processes sharing the port (node:cluster); each keeps its own caches. */
+    workers: z.number().int().min(1).max(64).default(1),
     /** Data directory: the SQLite catalog and, with the default storage, the gem files. */
     data: z.string().min(1).default('./quarry-data'),
     /** Where the gem files are kept: null for <data>/blobs, a folder (path or file:///), memory:, or s3://BUCKET[/PREFIX]. */
@@ -82,9 +84,22 @@ export const configSchema = z
       .object({
         /** Add the compact index v2 `created_at:` key to /info lines (Bundler's cooldown). */
         info_created_at: z.boolean().default(false),
+        /** How often (ms) a node asks the catalog whether another node changed it; its own writes show at once. */
+        refresh_ms: z.number().int().min(0).max(60_000).default(1000),
       })
       .strict()
-      .default({ info_created_at: false }),
+      .default({ info_created_at: false, refresh_ms: 1000 }),
+    cache: z
+      .object({
+        /** Memory for .gem bodies served most often (content-addressed, never stale), in bytes; 0 turns it off. */
+        gem_bytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(128 * 1024 * 1024),
+      })
+      .strict()
+      .default({ gem_bytes: 128 * 1024 * 1024 }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -6,7 +6,6 @@ import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Fastify, { LogController } from 'fastify';
-import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
 import type { Catalog, Scope } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
@@ -18,6 +17,7 @@ import {
   dependenciesMarshal,
   parseGemsParam,
 } from '../index/dependencies.ts';
+import type { GemBodies } from '../services/gem-bodies.ts';
 import type { GemService } from '../services/gems.ts';
 import type { IndexView } from '../services/index-view.ts';
 import { byPosition, gemJson, mostRecent, versionJson } from '../services/json-api.ts';
@@ -33,6 +33,7 @@ export interface AppDeps {
   blobs: BlobStore;
   index: IndexView;
   gems: GemService;
+  gemBodies: GemBodies;
   keys: KeyService;
   metrics: Metrics;
   /** Test hooks (POST /set_time): only when config.testing.hooks is on. */
@@ -84,12 +85,14 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     (_r, body, done) => done(null, body),
   );
 
-  // Metrics and one structured log line per request.
+  // Metrics and one structured log line per request (skipped cheaply when info is off).
+  const logRequests = ['info', 'debug', 'trace'].includes(d.config.log.level);
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     d.metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
     d.metrics.latency.observe({ route }, seconds);
+    if (!logRequests) return;
     req.log.info(
       {
         method: req.method,
@@ -206,9 +209,9 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   // ---- gems ---------------------------------------------------------------------------------
   app.get<{ Params: { file: string } }>('/gems/:file', { preHandler: readGuard }, async (req, reply) => {
     const m = /^(.+)\.gem$/.exec(req.params.file);
-    const v = m ? await d.catalog.findByFullName(m[1]!) : null;
-    if (!v || v.yankedAt !== null) return reply.code(404).type(TEXT).send(`Not found: ${req.params.file}\n`);
-    const body = await d.blobs.get(gemBlobKey(v.sha256));
+    const v = m ? await d.index.gemFile(m[1]!) : null;
+    if (!v) return reply.code(404).type(TEXT).send(`Not found: ${req.params.file}\n`);
+    const body = await d.gemBodies.get(v.sha256);
     if (!body) throw new Error(`blob missing for ${req.params.file} (sha256 ${v.sha256}); run quarry verify`);
     return reply.type(OCTET).header('Cache-Control', IMMUTABLE).header('ETag', `"${v.sha256}"`).send(body);
   });

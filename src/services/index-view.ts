@@ -68,6 +68,9 @@ export function baseFor(live: readonly VersionRecord[], createdAt: Date, options
 
 export class IndexView {
   private generation = -1;
+  /** When the catalog generation was last read (ms since epoch, from the real clock). */
+  private checkedAt = 0;
+  private readonly gemFiles = new Map<string, VersionRecord | null>();
   private versions: { rep: Representation; seq: number; base: string } | null = null;
   private names: Representation | null = null;
   private readonly infos = new Map<string, Representation | null>();
@@ -75,14 +78,24 @@ export class IndexView {
   private readonly quick = new Map<string, Buffer | null>();
   private modified = new Date(0);
 
+  /**
+   * @param refreshMs how often to ask the catalog whether it changed. This node's own writes are
+   *   seen at once (invalidate); other nodes' writes within refreshMs. 0 asks on every request.
+   */
   constructor(
     private readonly catalog: Catalog,
     private readonly options: InfoOptions,
     private readonly now: () => Date,
+    private readonly refreshMs = 0,
   ) {}
 
   /** Drops caches when the catalog changed. Called at the start of every read. */
   private async refresh(): Promise<void> {
+    if (this.refreshMs > 0) {
+      const t = performance.now();
+      if (t - this.checkedAt < this.refreshMs) return;
+      this.checkedAt = t;
+    }
     const gen = await this.catalog.generation();
     if (gen === this.generation) return;
     this.generation = gen;
@@ -92,11 +105,13 @@ export class IndexView {
     this.infos.clear();
     this.legacy = null;
     this.quick.clear();
+    this.gemFiles.clear();
   }
 
   /** Called by writers after they commit, so this node sees its own write at once. */
   invalidate(): void {
     this.generation = -1;
+    this.checkedAt = 0;
   }
 
   async versionsFile(): Promise<Representation> {
@@ -162,6 +177,18 @@ export class IndexView {
     if (this.quick.size > 10_000) this.quick.clear();
     this.quick.set(fullName, body);
     return body;
+  }
+
+  /** A live version by its .gem file name (normalized or original platform), or null. */
+  async gemFile(fullName: string): Promise<VersionRecord | null> {
+    await this.refresh();
+    const cached = this.gemFiles.get(fullName);
+    if (cached !== undefined) return cached;
+    const v = await this.catalog.findByFullName(fullName);
+    const live = v && v.yankedAt === null ? v : null;
+    if (this.gemFiles.size > 50_000) this.gemFiles.clear();
+    this.gemFiles.set(fullName, live);
+    return live;
   }
 
   async dependencies(names: readonly string[]): Promise<DependencyRecord[]> {

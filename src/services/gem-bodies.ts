@@ -1,0 +1,40 @@
+/**
+ * .gem bytes by SHA-256, through a bounded in-memory LRU. Blobs are content-addressed and
+ * immutable, so a cached body can never be stale; the cache only saves store round trips for the
+ * gems clients download most.
+ */
+import { gemBlobKey } from '../blobs/keys.ts';
+import type { BlobStore } from '../blobs/types.ts';
+
+export class GemBodies {
+  private readonly lru = new Map<string, Buffer>();
+  private bytes = 0;
+
+  constructor(
+    private readonly blobs: BlobStore,
+    /** Total bytes kept in memory; 0 turns the cache off. */
+    private readonly maxBytes: number,
+    /** Bodies larger than this are never cached. */
+    private readonly maxItemBytes = 4 * 1024 * 1024,
+  ) {}
+
+  async get(sha256: string): Promise<Buffer | null> {
+    const hit = this.lru.get(sha256);
+    if (hit) {
+      this.lru.delete(sha256);
+      this.lru.set(sha256, hit);
+      return hit;
+    }
+    const body = await this.blobs.get(gemBlobKey(sha256));
+    if (body && this.maxBytes > 0 && body.length <= this.maxItemBytes) {
+      this.lru.set(sha256, body);
+      this.bytes += body.length;
+      for (const [k, v] of this.lru) {
+        if (this.bytes <= this.maxBytes) break;
+        this.lru.delete(k);
+        this.bytes -= v.length;
+      }
+    }
+    return body;
+  }
+}
