@@ -199,6 +199,7 @@ async function main(): Promise<void> {
     );
     await waitForHttp(qPid, `http://127.0.0.1:${qPort}/health`);
     say(`quarry: pushing ${files.length} gems`);
+    const qCpu = cpuSample();
     const qRun: PushRun = await pushAll({
       port: qPort,
       path: '/api/v1/gems',
@@ -209,12 +210,13 @@ async function main(): Promise<void> {
       seeded: 0,
       progress: (n) => say(`quarry: ${n} pushed`),
     });
+    const qForeign = foreignShare(qCpu, cpuSample());
     const n = files.length;
     pushes.push({ target: 'quarry', label: 'all pushes', stats: window(qRun, 0) });
     pushes.push({ target: 'quarry', label: `first ${o.last}`, stats: window(qRun, 0, o.last) });
     pushes.push({ target: 'quarry', label: `last ${o.last}`, stats: window(qRun, n - o.last) });
     notes.push(
-      `Quarry: ${n.toLocaleString('en-US')} pushes took ${qRun.wallS.toFixed(1)} s; server RSS after the pushes ${rssMiB(qPid).toFixed(0)} MiB.`,
+      `Quarry: ${n.toLocaleString('en-US')} pushes took ${qRun.wallS.toFixed(1)} s; server RSS after the pushes ${rssMiB(qPid).toFixed(0)} MiB; other processes took ${pct(qForeign)} of the CPU meanwhile.`,
     );
 
     // ---- static copy of Quarry's bytes -------------------------------------------------------------
@@ -335,6 +337,7 @@ async function main(): Promise<void> {
         `geminabox: ${seeded} gems indexed by one /reindex in ${reindexS.toFixed(1)} s; pushing ${o.gbxPushes}`,
       );
       t0 = performance.now();
+      const gCpu = cpuSample();
       const gRun = await pushAll({
         port: gPort,
         path: '/api/v1/gems',
@@ -345,11 +348,12 @@ async function main(): Promise<void> {
         seeded,
         progress: (k) => say(`geminabox: ${k} pushed`),
       });
+      const gForeign = foreignShare(gCpu, cpuSample());
       const have = readdirSync(join(gData, 'gems')).filter((f) => f.endsWith('.gem')).length;
       if (have !== n) throw new Error(`Gem in a Box has ${have} gems after the pushes, not ${n}`);
       pushes.push({ target: 'geminabox', label: `last ${o.gbxPushes}`, stats: window(gRun, 0) });
       notes.push(
-        `Gem in a Box: the first ${seeded.toLocaleString('en-US')} gems were copied into its gems/ and indexed by one GET /reindex (${reindexS.toFixed(1)} s); the last ${o.gbxPushes.toLocaleString('en-US')} were pushed over HTTP (${gRun.wallS.toFixed(1)} s). Server RSS after the pushes ${rssMiB(gPid).toFixed(0)} MiB.`,
+        `Gem in a Box: the first ${seeded.toLocaleString('en-US')} gems were copied into its gems/ and indexed by one GET /reindex (${reindexS.toFixed(1)} s); the last ${o.gbxPushes.toLocaleString('en-US')} were pushed over HTTP (${gRun.wallS.toFixed(1)} s). Server RSS after the pushes ${rssMiB(gPid).toFixed(0)} MiB; other processes took ${pct(gForeign)} of the CPU during the pushes.`,
       );
       const gReads = await measureReads(ctx, 'geminabox', gPort, gbxMixes, (m) => (m.id === 'deps' ? 2 : 0));
       record('geminabox', gbxMixes, gReads);

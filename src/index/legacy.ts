@@ -68,7 +68,7 @@ export function legacyFiles(lists: LegacyLists): LegacyFile[] {
   ] as const) {
     const raw = dumpSpecTuples(list);
     out.push({ path: `${base}.4.8`, body: raw });
-    out.push({ path: `${base}.4.8.gz`, body: gzipSync(raw, { level: 9 }) });
+    out.push({ path: `${base}.4.8.gz`, body: gzipSync(raw) });
   }
   return out;
 }

@@ -157,7 +157,9 @@ export function planUpdate(
   const deletes = removed.filter((f) => !liveKeys.has(entryKey(f.entry))).map((f) => quickSpecPath(f.entry));
 
   const affected = new Set([...removed, ...addedFiles].map((f) => f.entry.name));
-  const groups = groupByName(files.map((f) => f.entry));
+  // Only the affected gems' info files change: group just their entries.
+  const groups = groupByName(files.filter((f) => affected.has(f.entry.name)).map((f) => f.entry));
+  const names = new Set(files.map((f) => f.entry.name));
   const removedBy = groupByName(removed.map((f) => f.entry));
   const addedBy = groupByName(addedFiles.map((f) => f.entry));
   let versions = prevVersions;
@@ -171,7 +173,7 @@ export function planUpdate(
     versions += versionsLine({ name, tokens, infoMd5: md5Hex(body) });
   }
   if (affected.size > 0) {
-    writes.push({ path: 'names', body: utf8(namesBody(groups.keys())) });
+    writes.push({ path: 'names', body: utf8(namesBody(names)) });
     writes.push({ path: 'versions', body: utf8(versions) });
     for (const f of legacyFiles(legacyLists(files.map((f) => f.entry)))) writes.push(f);
   }
@@ -181,6 +183,6 @@ export function planUpdate(
     state: stateOf(prev.versionsCreatedAt, versions, files),
     added: added.length,
     removed: removed.length,
-    names: groups.size,
+    names: names.size,
   };
 }

@@ -120,7 +120,10 @@ async function applyPlan(dir: string, plan: StaticPlan, fullBuild: boolean): Pro
     await rm(join(dir, d), { force: true });
     deleted++;
   }
-  await writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(plan.state));
+  // Nothing changed: the state on disk is still right.
+  if (fullBuild || plan.writes.length > 0 || deletes.size > 0) {
+    await writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(plan.state));
+  }
   return deleted;
 }
 
