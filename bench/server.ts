@@ -68,6 +68,8 @@ const quarryBin = join(root, 'bin', 'quarry');
 const ceilingScript = join(root, 'bench', 'server', 'ceiling.ts');
 const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
 const median = (xs: readonly number[]): number => percentile(xs, 50);
+/** The temp dir to remove if the run is interrupted (null with --keep). */
+let tempDir: string | null = null;
 const say = (msg: string): boolean => process.stderr.write(`bench:server: ${msg}\n`);
 
 /** Sends `reqs` with `concurrency` connections and checks every answer. */
@@ -162,6 +164,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'quarry-bench-server-'));
   // nginx workers run as another user unless root; they must be able to read the static copy.
   chmodSync(tmp, 0o755);
+  if (!o.keep) tempDir = tmp;
   const lists = join(tmp, 'lists');
   mkdirSync(lists);
   const ctx: ReadContext = { o, script: writeScript(tmp), lists, foreign: [], repeated: [] };
@@ -272,6 +275,38 @@ async function main(): Promise<void> {
     notes.push(`Quarry: server RSS after the reads ${rssMiB(qPid).toFixed(0)} MiB.`);
     await stop(qPid);
 
+    // ---- Quarry with several worker processes (node:cluster), on the same catalog ----------------
+    if (o.quarryWorkers > 1) {
+      const wPort = await freePort();
+      const wPid = start(
+        'quarry-workers',
+        process.execPath,
+        [
+          quarryBin,
+          'serve',
+          '--workers',
+          String(o.quarryWorkers),
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(wPort),
+          '--data',
+          qData,
+        ],
+        { env, log: join(tmp, 'quarry-workers.log') },
+      );
+      await waitForHttp(wPid, `http://127.0.0.1:${wPort}/health`);
+      const label = `quarry x${o.quarryWorkers}`;
+      record(
+        'quarryWorkers',
+        all,
+        await measureReads(ctx, label, wPort, all, (m) => (m.id === 'info' || m.id === 'deps' ? 4 : 0)),
+      );
+      await stop(wPid, 20_000);
+    } else {
+      record('quarryWorkers', all, Object.fromEntries(all.map((m) => [m.id, 'not asked for'])));
+    }
+
     // ---- nginx -------------------------------------------------------------------------------------
     const nPort = await freePort();
     const nDir = join(tmp, 'nginx');
@@ -378,11 +413,12 @@ async function main(): Promise<void> {
       settings: [
         `${n.toLocaleString('en-US')} versions of ${names.length.toLocaleString('en-US')} gems (bench/gen-corpus.rb), pushed in file-name order.`,
         `wrk: ${o.threads} threads, ${o.connections} connections, ${o.warmup} s warm-up then ${o.duration} s measured per row, 127.0.0.1 only; latency is wrk's (closed loop).`,
-        `Quarry: one Node process, \`QUARRY_LOG__LEVEL=warn\`; nginx: \`worker_processes 2\`, sendfile, access log off, on a copy of Quarry's bytes saved after the pushes.`,
+        `Quarry: \`QUARRY_LOG__LEVEL=warn\`, default configuration; one process, then \`--workers ${o.quarryWorkers}\` (node:cluster, each worker with its own caches) on the same catalog; nginx: \`worker_processes 2\`, sendfile, access log off, on a copy of Quarry's bytes saved after the pushes.`,
         'Dynamic mixes (/info, /api/v1/dependencies) were requested once each before the warm-up, so caches are warm on every server.',
       ],
       pushes,
       reads: Object.values(reads),
+      quarryWorkers: o.quarryWorkers,
       reference,
       notes,
     };
@@ -405,7 +441,10 @@ process.on('exit', killAllNow);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     say(`${sig}: stopping the servers`);
-    stopAll().finally(() => process.exit(130));
+    stopAll().finally(() => {
+      if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 

@@ -15,7 +15,8 @@ const log = (msg) => process.stderr.write(`setup: ${msg}\n`);
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
 
-// Debian packages the test suite drives: real RubyGems and Bundler, GNU time for benchmarks.
+// Debian packages the test suite drives: real RubyGems and Bundler, GNU time for benchmarks,
+// openssl for the throwaway CA of the s3:// install test.
 const debian = runtimeOnly
   ? []
   : [

@@ -21,6 +21,8 @@ export interface Options {
   behind: number;
   /** A measured run during which other processes took more than this share of the CPU is repeated. */
   maxForeign: number;
+  /** Quarry is measured a second time with this many worker processes (1: not). */
+  quarryWorkers: number;
   /** Keep the temp dir (servers' data, static copy, logs). */
   keep: boolean;
 }
@@ -37,6 +39,7 @@ const HELP = `usage: node --import tsx bench/server.ts [options]
   --gbx-pushes K      gems pushed over HTTP into Gem in a Box (default: --last)
   --dep-names K       names in the /api/v1/dependencies mix (default 500)
   --behind K          /versions Range requests from clients 1..K lines behind (default 100)
+  --quarry-workers N  also measure Quarry's reads with \`serve --workers N\` (default 2; 1: do not)
   --max-foreign P     repeat a run (at most twice) when other processes took more than P% of the
                       CPU during it (default 10)
   --keep              keep the temp dir`;
@@ -54,6 +57,7 @@ export function parseArgs(argv: readonly string[], defaultGeminabox: string | nu
     depNames: 500,
     behind: 100,
     maxForeign: 0.1,
+    quarryWorkers: 2,
     keep: false,
   };
   const ints: Record<string, keyof Options> = {
@@ -66,6 +70,7 @@ export function parseArgs(argv: readonly string[], defaultGeminabox: string | nu
     '--gbx-pushes': 'gbxPushes',
     '--dep-names': 'depNames',
     '--behind': 'behind',
+    '--quarry-workers': 'quarryWorkers',
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];

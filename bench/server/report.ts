@@ -3,11 +3,12 @@ import type { PushStats } from './push.ts';
 import type { WrkResult } from './wrk.ts';
 import { errors, requestsPerSecond } from './wrk.ts';
 
-export type Target = 'quarry' | 'nginx' | 'geminabox';
+export type Target = 'quarry' | 'quarryWorkers' | 'nginx' | 'geminabox';
 
 export const TARGET_LABEL: Record<Target, string> = {
   quarry: 'Quarry',
-  nginx: 'nginx (static copy)',
+  quarryWorkers: 'Quarry',
+  nginx: 'nginx',
   geminabox: 'Gem in a Box',
 };
 
@@ -38,6 +39,8 @@ export interface ServerReport {
   settings: string[];
   pushes: PushRow[];
   reads: ReadRow[];
+  /** Worker processes of the second Quarry run. */
+  quarryWorkers: number;
   reference: ReferenceRow[];
   notes: string[];
 }
@@ -46,11 +49,11 @@ const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const ms = (n: number): string => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 const usMs = (us: number): string => `${ms(us / 1000)} ms`;
 
-function cell(r: WrkResult | string | undefined): [string, string] {
-  if (r === undefined) return ['—', '—'];
-  if (typeof r === 'string') return [`not run (${r})`, '—'];
+function cell(r: WrkResult | string | undefined): string {
+  if (r === undefined) return '—';
+  if (typeof r === 'string') return `not run: ${r}`;
   const bad = errors(r);
-  return [`${int(requestsPerSecond(r))}${bad > 0 ? ` (${int(bad)} errors)` : ''}`, usMs(r.p99_us)];
+  return `${int(requestsPerSecond(r))} req/s, p99 ${usMs(r.p99_us)}${bad > 0 ? ` (${int(bad)} errors)` : ''}`;
 }
 
 function ratio(a: WrkResult | string | undefined, b: WrkResult | string | undefined): string {
@@ -74,17 +77,27 @@ export function markdown(r: ServerReport): string {
       `| ${TARGET_LABEL[p.target]}: ${p.label} | ${int(s.count)} | ${int(s.from)} → ${int(s.from + s.count)} | ${ms(s.p50Ms)} ms | ${ms(s.p99Ms)} ms | ${ms(s.meanMs)} ms | ${ms(s.maxMs)} ms |`,
     );
   }
-  out.push('', '### Reads (wrk, requests per second and p99 latency)', '');
+  out.push('', '### Reads (wrk: requests per second and p99 latency)', '');
+  const w = r.quarryWorkers;
   out.push(
-    '| Request | Quarry req/s | Quarry p99 | nginx req/s | nginx p99 | Gem in a Box req/s | Gem in a Box p99 | Quarry ÷ nginx | Quarry ÷ Gem in a Box |',
+    `| Request | Quarry, 1 process | Quarry, ${w} workers | nginx, 2 workers (static copy) | Gem in a Box (Puma, 1 process) |`,
   );
-  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('|---|---:|---:|---:|---:|');
   for (const row of r.reads) {
-    const q = cell(row.results.quarry);
-    const n = cell(row.results.nginx);
-    const g = cell(row.results.geminabox);
+    const x = row.results;
     out.push(
-      `| ${row.endpoint} | ${q[0]} | ${q[1]} | ${n[0]} | ${n[1]} | ${g[0]} | ${g[1]} | ${ratio(row.results.quarry, row.results.nginx)} | ${ratio(row.results.quarry, row.results.geminabox)} |`,
+      `| ${row.endpoint} | ${cell(x.quarry)} | ${cell(x.quarryWorkers)} | ${cell(x.nginx)} | ${cell(x.geminabox)} |`,
+    );
+  }
+  out.push('', '### Ratios of requests per second', '');
+  out.push(
+    `| Request | Quarry ÷ nginx (1 process) | Quarry ÷ nginx (${w} workers) | Quarry ÷ Gem in a Box (1 process) | Quarry ÷ Gem in a Box (${w} workers) |`,
+  );
+  out.push('|---|---:|---:|---:|---:|');
+  for (const row of r.reads) {
+    const x = row.results;
+    out.push(
+      `| ${row.endpoint} | ${ratio(x.quarry, x.nginx)} | ${ratio(x.quarryWorkers, x.nginx)} | ${ratio(x.quarry, x.geminabox)} | ${ratio(x.quarryWorkers, x.geminabox)} |`,
     );
   }
   if (r.reference.length > 0) {
@@ -92,8 +105,10 @@ export function markdown(r: ServerReport): string {
     out.push('| Server | Request | req/s | p99 | ÷ nginx |');
     out.push('|---|---|---:|---:|---:|');
     for (const x of r.reference) {
-      const c = cell(x.result);
-      out.push(`| ${x.label} | ${x.endpoint} | ${c[0]} | ${c[1]} | ${ratio(x.result, x.nginx)} |`);
+      const rps = int(requestsPerSecond(x.result));
+      out.push(
+        `| ${x.label} | ${x.endpoint} | ${rps} | ${usMs(x.result.p99_us)} | ${ratio(x.result, x.nginx)} |`,
+      );
     }
   }
   if (r.notes.length > 0) {

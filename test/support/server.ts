@@ -71,6 +71,8 @@ export interface StartOptions {
   testHooks?: boolean;
   /** Milliseconds to wait for the listen line. Default 30 000. */
   timeoutMs?: number;
+  /** Added to the server's environment (e.g. AWS_* credentials for s3:// storage). */
+  env?: Record<string, string>;
 }
 
 /** The environment for quarry children: the caller's, without QUARRY_* settings or a pinned clock. */
@@ -120,7 +122,7 @@ export async function startQuarryServer(opts: StartOptions): Promise<QuarryServe
   if (opts.testHooks) args.push('--test-hooks');
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: serverEnv(),
+    env: { ...serverEnv(), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
@@ -271,8 +273,15 @@ export async function startQuarryServer(opts: StartOptions): Promise<QuarryServe
   };
 }
 
+/** Options of the admin helpers: the server's data and config, and extra environment variables. */
+export interface AdminOptions {
+  data: string;
+  config?: string;
+  env?: Record<string, string>;
+}
+
 /** `quarry ARGS --data DIR [--config FILE]`; throws with the output unless it exits 0. */
-export function quarryAdmin(args: string[], opts: { data: string; config?: string }): QuarryResult {
+export function quarryAdmin(args: string[], opts: AdminOptions): QuarryResult {
   const full = [...args, '--data', opts.data, ...(opts.config ? ['--config', opts.config] : [])];
   // QUARRY_* variables are configuration to quarry (E2E_TRACE would be an unknown key).
   const scrub = Object.fromEntries(
@@ -280,7 +289,7 @@ export function quarryAdmin(args: string[], opts: { data: string; config?: strin
       .filter((k) => k.startsWith('QUARRY_'))
       .map((k) => [k, undefined]),
   );
-  const r = runQuarry(full, { env: scrub });
+  const r = runQuarry(full, { env: { ...scrub, ...opts.env } });
   if (r.status !== 0) {
     throw new Error(
       `quarry ${full.join(' ')} exited ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
@@ -293,12 +302,16 @@ export function quarryAdmin(args: string[], opts: { data: string; config?: strin
 export function createKey(
   data: string,
   scopes: readonly string[],
-  opts: { name?: string; gems?: string; config?: string } = {},
+  opts: { name?: string; gems?: string; config?: string; env?: Record<string, string> } = {},
 ): string {
   const args = ['keys', 'create', '--scopes', scopes.join(',')];
   if (opts.name) args.push('--name', opts.name);
   if (opts.gems) args.push('--gems', opts.gems);
-  const r = quarryAdmin(args, { data, ...(opts.config ? { config: opts.config } : {}) });
+  const r = quarryAdmin(args, {
+    data,
+    ...(opts.config ? { config: opts.config } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   const key = r.stdout.trimEnd().split('\n').at(-1) ?? '';
   if (!/^\S{20,}$/.test(key)) throw new Error(`keys create printed no key on its last line:\n${r.stdout}`);
   return key;
