@@ -44,6 +44,9 @@ import { ensureGnuTime, GNU_TIME, median } from './measure.ts';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work');
 const self = fileURLToPath(import.meta.url);
+/** The uploader compiled to plain JavaScript, so it runs without tsx as `quarry` runs from dist/. */
+const uploaderDir = join(work, 'publish-js');
+const uploader = join(uploaderDir, 'publish.js');
 const quarryBin = join(root, 'bin', 'quarry');
 const PREFIX = 'repo';
 const CONCURRENCY = 8;
@@ -119,8 +122,9 @@ async function syncMain(argv: string[]): Promise<void> {
 interface Run {
   wallMs: number;
   peakRssKiB: number;
-  /** The command's stdout and stderr. */
-  output: string;
+  stdout: string;
+  /** The command's stderr, without GNU time's line. */
+  stderr: string;
 }
 
 /** Process groups of the children still running, killed by id on failure or interrupt. */
@@ -143,36 +147,38 @@ function timed(cmd: string, args: string[], log: string): Promise<Run> {
   for (const [k, v] of Object.entries(process.env))
     if (v !== undefined && !k.startsWith('QUARRY_') && !(k in env)) env[k] = v;
   const out: Buffer[] = [];
+  const err: Buffer[] = [];
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(GNU_TIME, ['-f', '%e %M', cmd, ...args], { cwd: root, env, detached: true });
     if (child.pid !== undefined) live.add(child.pid);
     child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
       if (child.pid !== undefined) live.delete(child.pid);
-      const output = Buffer.concat(out).toString('utf8');
-      writeFileSync(log, `$ ${cmd} ${args.join(' ')}\n${output}\n`, { flag: 'a' });
-      const last = output.trimEnd().split('\n').at(-1) ?? '';
-      const kib = Number(last.split(' ')[1]);
+      const stdout = Buffer.concat(out).toString('utf8');
+      const lines = Buffer.concat(err).toString('utf8').trimEnd().split('\n');
+      // GNU time writes "%e %M" as the last line of its stderr, after the command has exited.
+      const kib = Number(lines.pop()?.split(' ')[1]);
+      const stderr = lines.join('\n');
+      writeFileSync(log, `$ ${cmd} ${args.join(' ')}\n${stdout}${stderr}\n`, { flag: 'a' });
       if (code !== 0 || !Number.isFinite(kib)) {
-        reject(
-          new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${output.slice(-3000)}`),
-        );
-      } else resolve({ wallMs, peakRssKiB: kib, output });
+        const tail = `${stdout}${stderr}`.slice(-3000);
+        reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${tail}`));
+      } else resolve({ wallMs, peakRssKiB: kib, stdout, stderr });
     });
   });
 }
 
 /** The last JSON object line a command printed. */
 function jsonOf<T>(r: Run): T {
-  const line = r.output
+  const line = r.stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .at(-1);
-  if (!line) throw new Error(`no JSON in the output:\n${r.output.slice(-2000)}`);
+  if (!line) throw new Error(`no JSON in the output:\n${(r.stdout + r.stderr).slice(-2000)}`);
   return JSON.parse(line) as T;
 }
 
@@ -301,7 +307,7 @@ async function benchSize(n: number, updates: number, s3: S3): Promise<PublishSiz
   const sync = (step: string) =>
     timed(
       process.execPath,
-      ['--import', 'tsx', self, 'sync', peerDir, `s3://${pBucket}/${PREFIX}`, '--endpoint', s3.endpoint],
+      [uploader, 'sync', peerDir, `s3://${pBucket}/${PREFIX}`, '--endpoint', s3.endpoint],
       join(logs, `${step}.log`),
     );
   const peer = async (step: string, indexArgs: string[]): Promise<[PeerSide, SyncJson]> => {
@@ -332,7 +338,7 @@ async function benchSize(n: number, updates: number, s3: S3): Promise<PublishSiz
   mkdirSync(emptyDir);
   const start = await timed(
     process.execPath,
-    ['--import', 'tsx', self, 'sync', emptyDir, `s3://${pBucket}/nothing`, '--endpoint', s3.endpoint],
+    [uploader, 'sync', emptyDir, `s3://${pBucket}/nothing`, '--endpoint', s3.endpoint],
     join(logs, 'uploader-start.log'),
   );
 
@@ -420,7 +426,7 @@ function rows(r: PublishSizeResult): string[] {
     [`add 1 gem (median of ${r.updates})`, r.update, r.rounds.peer, r.rounds.quarry],
   ] as const;
   return steps.flatMap(([label, { peer: p, quarry: q }, ps, qs], i) => [
-    `| ${i === 0 ? head : ''} | ${label}: wall | ${sec(p.index.wallMs)} + ${sec(p.upload.wallMs)} = ${sec(p.wallMs)} | ${sec(q.wallMs)} | ${ratio(p.wallMs, q.wallMs)} |`,
+    `|${i === 0 ? ` ${head} ` : ' '}| ${label}: wall | ${sec(p.index.wallMs)} + ${sec(p.upload.wallMs)} = ${sec(p.wallMs)} | ${sec(q.wallMs)} | ${ratio(p.wallMs, q.wallMs)} |`,
     `| | ${label}: peak RSS | ${mib(p.index.peakRssKiB)} / ${mib(p.upload.peakRssKiB)} | ${mib(q.peakRssKiB)} | ${ratio(p.peakRssKiB, q.peakRssKiB)} |`,
     `| | ${label}: objects uploaded | ${range(
       ps.map((x) => x.objects),
@@ -461,7 +467,7 @@ function markdown(env: Record<string, string>, results: PublishSizeResult[]): st
         `- ${count(r.gems)} gems: the full publish took more than 5 minutes on s3rver (${slow.join(', ')}).`,
       );
     lines.push(
-      `- ${count(r.gems)} gems: the sync uploader's fixed cost (tsx, the SDK, one empty listing) is ${sec(r.uploaderStartMs)}; it re-sent ${r.resent} unchanged file(s) over the update rounds (S3 Last-Modified has one-second resolution, as with the real aws CLI).`,
+      `- ${count(r.gems)} gems: the sync uploader's fixed cost (Node, the SDK, one empty listing) is ${sec(r.uploaderStartMs)}; it re-sent ${r.resent} unchanged file(s) over the update rounds (S3 Last-Modified has one-second resolution, as with the real aws CLI).`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -484,6 +490,25 @@ function environment(): Record<string, string> {
     s3rver: version('s3rver'),
     sdk: version('@aws-sdk/client-s3'),
   };
+}
+
+/** Transpiles this file and its local import to uploaderDir (ESM by the root package.json). */
+async function compileUploader(): Promise<void> {
+  // Loaded here, so that the uploader itself does not load the compiler.
+  const { default: ts } = await import('typescript');
+  mkdirSync(uploaderDir, { recursive: true });
+  for (const file of ['publish.ts', 'measure.ts']) {
+    const out = ts.transpileModule(readFileSync(join(dirname(self), file), 'utf8'), {
+      fileName: file,
+      compilerOptions: {
+        module: ts.ModuleKind.ESNext,
+        target: ts.ScriptTarget.ES2022,
+        verbatimModuleSyntax: true,
+        rewriteRelativeImportExtensions: true,
+      },
+    });
+    writeFileSync(join(uploaderDir, file.replace(/\.ts$/, '.js')), out.outputText);
+  }
 }
 
 type S3 = Awaited<ReturnType<typeof import('../test/support/s3-server.ts').startS3Server>>;
@@ -510,6 +535,7 @@ async function main(argv: string[]): Promise<void> {
   if (!ensureGnuTime()) throw new Error(`${GNU_TIME} (GNU time) is required`);
   const env = environment();
   mkdirSync(work, { recursive: true });
+  await compileUploader();
   // Loaded here: it patches s3rver (key-ordered listings, DES tokens) as the tests use it.
   const { startS3Server } = await import('../test/support/s3-server.ts');
   const results: PublishSizeResult[] = [];

@@ -36,7 +36,7 @@ import {
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSample, foreignShare } from './server/cpu.ts';
+import { cpuSample, foreignShare, waitQuiet } from './server/cpu.ts';
 import { corpus, ensureTools, rssMiB, software } from './server/env.ts';
 import { geminaboxUnavailable, startGeminabox } from './server/geminabox.ts';
 import { client, getAll, percentile } from './server/http.ts';
@@ -98,6 +98,16 @@ interface ReadContext {
   foreign: number[];
   /** Runs repeated because other processes took too much CPU. */
   repeated: string[];
+  /** Milliseconds left for waiting until other processes are quiet, over the whole benchmark. */
+  quietBudgetMs: number;
+}
+
+/** Before a measured run: waits (20 s at most, within the overall budget) for a quiet machine. */
+async function quiet(ctx: ReadContext): Promise<void> {
+  if (ctx.quietBudgetMs <= 0) return;
+  const waited = await waitQuiet(ctx.o.maxForeign / 2, Math.min(20_000, ctx.quietBudgetMs));
+  ctx.quietBudgetMs -= waited;
+  if (waited > 1500) say(`waited ${(waited / 1000).toFixed(0)} s for other processes to quieten`);
 }
 
 /**
@@ -130,6 +140,7 @@ async function measureReads(
     // most); the run with the least interference is kept.
     let best: { r: WrkResult; foreign: number } | null = null;
     for (let attempt = 1; attempt <= 3; attempt++) {
+      await quiet(ctx);
       const before = cpuSample();
       const r = await wrk(ctx.script, { ...w, durationS: ctx.o.duration });
       const foreign = foreignShare(before, cpuSample());
@@ -144,7 +155,7 @@ async function measureReads(
       }
     }
     ctx.foreign.push(best!.foreign);
-    out[mix.id] = best!.r;
+    out[mix.id] = { ...best!.r, foreign: best!.foreign };
   }
   return out;
 }
@@ -167,7 +178,14 @@ async function main(): Promise<void> {
   if (!o.keep) tempDir = tmp;
   const lists = join(tmp, 'lists');
   mkdirSync(lists);
-  const ctx: ReadContext = { o, script: writeScript(tmp), lists, foreign: [], repeated: [] };
+  const ctx: ReadContext = {
+    o,
+    script: writeScript(tmp),
+    lists,
+    foreign: [],
+    repeated: [],
+    quietBudgetMs: 180_000,
+  };
   const notes: string[] = [];
   const pushes: PushRow[] = [];
   const reference: ReferenceRow[] = [];
@@ -415,6 +433,7 @@ async function main(): Promise<void> {
         `wrk: ${o.threads} threads, ${o.connections} connections, ${o.warmup} s warm-up then ${o.duration} s measured per row, 127.0.0.1 only; latency is wrk's (closed loop).`,
         `Quarry: \`QUARRY_LOG__LEVEL=warn\`, default configuration; one process, then \`--workers ${o.quarryWorkers}\` (node:cluster, each worker with its own caches) on the same catalog; nginx: \`worker_processes 2\`, sendfile, access log off, on a copy of Quarry's bytes saved after the pushes.`,
         'Dynamic mixes (/info, /api/v1/dependencies) were requested once each before the warm-up, so caches are warm on every server.',
+        `Before each measured run the harness waits (briefly) for other processes to go quiet; a run during which they took more than ${pct(o.maxForeign)} of the CPU is repeated, at most twice, keeping the least disturbed. A cell marked [others N% CPU] was still measured while other processes took that share.`,
       ],
       pushes,
       reads: Object.values(reads),

@@ -8,9 +8,9 @@ import type { FastifyInstance } from 'fastify';
 import { blobStoreFromUrl } from './blobs/from-url.ts';
 import type { BlobStore } from './blobs/types.ts';
 import { openSqliteCatalog } from './catalog/sqlite.ts';
-import type { Catalog } from './catalog/types.ts';
 import type { Config } from './config/schema.ts';
 import { QuarryError } from './errors.ts';
+import type { AppDeps } from './http/app.ts';
 import { buildApp } from './http/app.ts';
 import { GemBodies } from './services/gem-bodies.ts';
 import { GemService } from './services/gems.ts';
@@ -31,15 +31,8 @@ export class SettableClock {
   }
 }
 
-export interface Services {
-  config: Config;
-  catalog: Catalog;
+export interface Services extends AppDeps {
   blobs: BlobStore;
-  index: IndexView;
-  gems: GemService;
-  gemBodies: GemBodies;
-  keys: KeyService;
-  metrics: Metrics;
   clock: SettableClock;
   close(): Promise<void>;
 }

@@ -68,3 +68,18 @@ export function foreignShare(a: Sample, b: Sample): number {
   if (!(total > 0)) return Number.NaN;
   return Math.max(0, b.busy - a.busy - (b.ours - a.ours)) / total;
 }
+
+/**
+ * Waits until other processes leave the CPU alone (under `threshold` over a 1-second window), for
+ * at most `maxMs`. Returns the milliseconds waited.
+ */
+export async function waitQuiet(threshold: number, maxMs: number): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < maxMs) {
+    const a = cpuSample();
+    await new Promise((r) => setTimeout(r, 1000));
+    const share = foreignShare(a, cpuSample());
+    if (!(share >= threshold)) break;
+  }
+  return performance.now() - t0;
+}

@@ -53,7 +53,9 @@ function cell(r: WrkResult | string | undefined): string {
   if (r === undefined) return '—';
   if (typeof r === 'string') return `not run: ${r}`;
   const bad = errors(r);
-  return `${int(requestsPerSecond(r))} req/s, p99 ${usMs(r.p99_us)}${bad > 0 ? ` (${int(bad)} errors)` : ''}`;
+  const others =
+    r.foreign !== undefined && r.foreign >= 0.05 ? ` [others ${Math.round(100 * r.foreign)}% CPU]` : '';
+  return `${int(requestsPerSecond(r))} req/s, p99 ${usMs(r.p99_us)}${bad > 0 ? ` (${int(bad)} errors)` : ''}${others}`;
 }
 
 function ratio(a: WrkResult | string | undefined, b: WrkResult | string | undefined): string {

@@ -71,6 +71,8 @@ export interface WrkResult {
   p99_us: number;
   mean_us: number;
   max_us: number;
+  /** Share of the CPU other processes took during the run (set by the caller). */
+  foreign?: number;
 }
 
 export interface WrkOptions {

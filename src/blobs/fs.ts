@@ -1,7 +1,8 @@
 /** Blobs as files under one root: temp file plus rename for atomic writes, and a traversal guard. */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-fs.ts';
 import type { BlobEntry, BlobInfo, BlobStore } from './types.ts';
 import { assertSafeKey } from './types.ts';
 
@@ -41,16 +42,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(key: string, body: Uint8Array): Promise<void> {
-    const p = this.path(key);
-    await mkdir(dirname(p), { recursive: true });
-    const tmp = join(dirname(p), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-    try {
-      await writeFile(tmp, body);
-      await rename(tmp, p);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileAtomic(this.path(key), body);
   }
 
   async delete(key: string): Promise<void> {

@@ -23,19 +23,8 @@ export interface VersionRecord {
   yankedAt: string | null;
 }
 
-export interface NewVersion {
-  name: string;
-  number: string;
-  platform: string;
-  gemPlatform: string;
-  canonical: string;
-  prerelease: boolean;
-  sha256: string;
-  size: number;
-  spec: GemSpec;
-  createdAt: string;
-  pushedBy: number | null;
-}
+/** A version about to be inserted: a record without its id and yank state, plus who pushed it. */
+export type NewVersion = Omit<VersionRecord, 'id' | 'yankedAt'> & { pushedBy: number | null };
 
 export interface VersionsLogRow {
   seq: number;

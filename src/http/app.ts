@@ -6,7 +6,6 @@ import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Fastify, { LogController } from 'fastify';
-import type { BlobStore } from '../blobs/types.ts';
 import type { Catalog, Scope } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
 import { isQuarryError, QuarryError } from '../errors.ts';
@@ -30,7 +29,6 @@ import { serveRepresentation } from './representation.ts';
 export interface AppDeps {
   config: Config;
   catalog: Catalog;
-  blobs: BlobStore;
   index: IndexView;
   gems: GemService;
   gemBodies: GemBodies;
