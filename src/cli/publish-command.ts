@@ -56,7 +56,7 @@ async function targetStore(url: string, config: Config, flags: PublishFlags): Pr
 function printText(out: NodeJS.WritableStream, url: string, r: PublishResult, ms: number): void {
   if (r.dryRun) {
     for (const u of r.uploads) out.write(`would upload ${u.key} (${bytes(u.size)}, ${u.reason})\n`);
-    if (r.stateWritten) out.write('would upload quarry/state.json\n');
+    if (r.stateWritten) out.write('would upload quarry/state.json.gz\n');
     for (const k of r.deletes) out.write(`would delete ${k}\n`);
   }
   const how =

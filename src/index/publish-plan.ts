@@ -6,6 +6,7 @@
  * The index bodies themselves come from static-plan.ts (the code `quarry index` uses); this module
  * only adds the object-store view of them.
  */
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { InfoOptions } from './compact.ts';
 import { infoBody, namesBody } from './compact.ts';
 import { legacyFiles, legacyLists } from './legacy.ts';
@@ -14,10 +15,10 @@ import type { IndexedFile, PlannedWrite, StaticState } from './static-plan.ts';
 import { infoPath, quickSpecPath, STATIC_STATE_LAYOUT } from './static-plan.ts';
 
 /** Where the publisher keeps its state inside the published prefix (no dot-folder: keys refuse them). */
-export const PUBLISH_STATE_KEY = 'quarry/state.json';
+export const PUBLISH_STATE_KEY = 'quarry/state.json.gz';
 
 /** Bumped when PublishState's shape changes; an unknown layout forces a full rebuild. */
-export const PUBLISH_STATE_LAYOUT = 1;
+export const PUBLISH_STATE_LAYOUT = 2;
 
 export interface PublishState {
   layout: number;
@@ -80,7 +81,7 @@ export function headersFor(key: string): ObjectHeaders {
     case 'versions':
       return { contentType: 'text/plain; charset=utf-8', cacheControl: SHORT };
     case 'state':
-      return { contentType: 'application/json', cacheControl: 'no-cache' };
+      return { contentType: 'application/gzip', cacheControl: 'no-cache' };
     default:
       throw new Error(`not a key of the static layout: ${key}`);
   }
@@ -211,7 +212,8 @@ export function stateBody(index: StaticState, gemMd5: ReadonlyMap<string, string
   const sorted: Record<string, string> = {};
   for (const file of [...gemMd5.keys()].sort(byteCompare)) sorted[file] = gemMd5.get(file)!;
   const state: PublishState = { layout: PUBLISH_STATE_LAYOUT, index, gemMd5: sorted };
-  return Buffer.from(`${JSON.stringify(state)}\n`, 'utf8');
+  // Gzipped: it is re-uploaded on every publish, and JSON of ten thousand gems is megabytes.
+  return gzipSync(`${JSON.stringify(state)}\n`);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -221,9 +223,9 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 export function parsePublishState(body: Buffer): PublishState | string {
   let v: unknown;
   try {
-    v = JSON.parse(body.toString('utf8'));
+    v = JSON.parse(gunzipSync(body, { maxOutputLength: 512 * 1024 * 1024 }).toString('utf8'));
   } catch {
-    return `${PUBLISH_STATE_KEY} is not JSON`;
+    return `${PUBLISH_STATE_KEY} is not gzipped JSON`;
   }
   if (!isObject(v) || v['layout'] !== PUBLISH_STATE_LAYOUT) {
     return `${PUBLISH_STATE_KEY} has layout ${isObject(v) ? String(v['layout']) : '?'}, not ${PUBLISH_STATE_LAYOUT}`;

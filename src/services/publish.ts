@@ -3,7 +3,7 @@
  * versions, legacy indexes) into a blob store, usually an S3 bucket, incrementally and in safe order.
  *
  * 1. List the bucket's objects of the layout (with MD5s) and load the publisher's state
- *    (quarry/state.json) with the bucket's /versions. A state that is missing, unreadable or does not
+ *    (quarry/state.json.gz) with the bucket's /versions. A state that is missing, unreadable or does not
  *    match /versions means a full rebuild; otherwise the static planner appends to /versions: new
  *    gems as versions, gems gone from the source as yanks (`-VERSION`).
  * 2. Plan every object and compare it with the listing: only new or changed objects are uploaded.
@@ -70,7 +70,7 @@ export interface PublishResult {
   unchanged: number;
   /** Keys deleted (or to delete), in deletion order. */
   deletes: string[];
-  /** Whether quarry/state.json was (or would be) written. */
+  /** Whether quarry/state.json.gz was (or would be) written. */
   stateWritten: boolean;
 }
 

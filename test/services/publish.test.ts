@@ -101,7 +101,7 @@ const PUT_PHASES: [RegExp, number][] = [
   [/^info\//, 2],
   [/^names$/, 3],
   [/^versions$/, 4],
-  [/^quarry\/state\.json$/, 5],
+  [/^quarry\/state\.json\.gz$/, 5],
   [/^(specs|latest_specs|prerelease_specs)\.4\.8(\.gz)?$/, 6],
 ];
 
@@ -198,7 +198,7 @@ describe('quarry publish to S3 (s3rver)', () => {
     );
 
     const published = await keysOf(store);
-    assert.deepEqual([...published.keys()].sort(), [...expected, 'quarry/state.json'].sort());
+    assert.deepEqual([...published.keys()].sort(), [...expected, 'quarry/state.json.gz'].sort());
     for (const f of expected) {
       const body = await store.get(f);
       assert.ok(body?.equals(readFileSync(join(ref, f))), `${f} differs from quarry index's`);
@@ -283,7 +283,9 @@ describe('quarry publish to S3 (s3rver)', () => {
     );
     assert.deepEqual(
       phased(store.ops),
-      [...r1.uploads.slice(0, 5).map((u) => u.key), 'quarry/state.json', ...released].map((k) => `put ${k}`),
+      [...r1.uploads.slice(0, 5).map((u) => u.key), 'quarry/state.json.gz', ...released].map(
+        (k) => `put ${k}`,
+      ),
     );
     assert.equal(r1.unchanged, first.uploads.length - 6);
     assert.deepEqual(store.deletes(), []);
@@ -347,7 +349,7 @@ describe('quarry publish to S3 (s3rver)', () => {
     assert.deepEqual(phased(store.ops), [
       'put info/alpha',
       'put versions',
-      'put quarry/state.json',
+      'put quarry/state.json.gz',
       'put latest_specs.4.8',
       'put latest_specs.4.8.gz',
       'put specs.4.8',
@@ -389,12 +391,12 @@ describe('quarry publish to S3 (s3rver)', () => {
     assert.equal((await keysOf(store)).get(quick), original);
 
     // No state: a full rebuild; only /versions (new created_at) and the state differ.
-    await store.delete('quarry/state.json');
+    await store.delete('quarry/state.json.gz');
     store.ops = [];
     const rebuilt = await run(store, dir, T1);
     assert.equal(rebuilt.mode, 'full');
     assert.equal(rebuilt.fullReason, 'no publish state in the bucket');
-    assert.deepEqual(phased(store.ops), ['put versions', 'put quarry/state.json']);
+    assert.deepEqual(phased(store.ops), ['put versions', 'put quarry/state.json.gz']);
     assert.match((await store.get('versions'))!.toString(), /^created_at: 2024-06-01T10:00:00Z\n/);
 
     // /versions changed behind the publisher's back: a full rebuild too.
