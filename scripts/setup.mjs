@@ -43,7 +43,9 @@ const lock = join(root, 'package-lock.json');
 const marker = join(root, 'node_modules', '.package-lock.json');
 if (!existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs)) {
   log('installing npm packages');
-  run('npm', existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund']);
+  // `npm install` rather than `npm ci`: the lock records only this platform's optional binaries
+  // (biome, esbuild), which `npm ci` refuses as out of sync; install still follows the lock.
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 // Build dist/ when any source file is newer than the last build.
