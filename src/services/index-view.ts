@@ -72,6 +72,8 @@ export class IndexView {
   private checkedAt = 0;
   private readonly gemFiles = new Map<string, VersionRecord | null>();
   private versions: { rep: Representation; seq: number; base: string } | null = null;
+  private versionsGeneration = -2;
+  private readonly depRecords = new Map<string, DependencyRecord[]>();
   private names: Representation | null = null;
   private readonly infos = new Map<string, Representation | null>();
   private legacy: Map<string, Representation> | null = null;
@@ -106,6 +108,7 @@ export class IndexView {
     this.legacy = null;
     this.quick.clear();
     this.gemFiles.clear();
+    this.depRecords.clear();
   }
 
   /** Called by writers after they commit, so this node sees its own write at once. */
@@ -116,6 +119,9 @@ export class IndexView {
 
   async versionsFile(): Promise<Representation> {
     await this.refresh();
+    // Unchanged generation: the body built for it is still right, no catalog round trip.
+    if (this.versions && this.versionsGeneration === this.generation) return this.versions.rep;
+    const generation = this.generation;
     const base = await this.catalog.versionsBase();
     if (!base) throw new Error('the catalog has no /versions base; the server creates one at start');
     const baseId = `${base.createdAt} ${base.baseSeq}`;
@@ -133,6 +139,7 @@ export class IndexView {
       };
     }
     this.versions = cur;
+    this.versionsGeneration = generation;
     return cur.rep;
   }
 
@@ -192,10 +199,17 @@ export class IndexView {
   }
 
   async dependencies(names: readonly string[]): Promise<DependencyRecord[]> {
+    await this.refresh();
     const out: DependencyRecord[] = [];
     for (const name of names) {
-      const live = await this.catalog.liveVersions(name);
-      out.push(...dependencyRecords(live.map((v) => recordEntry(v, false))));
+      let records = this.depRecords.get(name);
+      if (!records) {
+        const live = await this.catalog.liveVersions(name);
+        records = dependencyRecords(live.map((v) => recordEntry(v, false)));
+        if (this.depRecords.size > 50_000) this.depRecords.clear();
+        this.depRecords.set(name, records);
+      }
+      out.push(...records);
     }
     return out;
   }
