@@ -40,8 +40,6 @@ export interface ParsedGem {
   file: string;
   spec: GemSpec;
   sha256: string;
-  /** The deflated quick spec, when the parser already made it (e.g. in a worker thread). */
-  quickSpec?: Buffer;
 }
 
 export interface PlannedWrite {
@@ -70,7 +68,7 @@ const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 export const quickSpecBody = (spec: GemSpec): Buffer => deflateSync(dumpQuickSpec(spec));
 
 function quickSpecWrite(g: ParsedGem): PlannedWrite {
-  return { path: quickSpecPath(g.spec), body: g.quickSpec ?? quickSpecBody(g.spec) };
+  return { path: quickSpecPath(g.spec), body: quickSpecBody(g.spec) };
 }
 
 function stateOf(createdAt: string, versions: string, files: IndexedFile[]): StaticState {

@@ -44,13 +44,8 @@ const md5Hex = (b: Uint8Array): string => createHash('md5').update(b).digest('he
 const changed = (label: string, file: string): QuarryError =>
   new QuarryError('conflict', `gems/${file} changed in ${label} while publishing; run the publish again`);
 
-export interface FolderSourceOptions {
-  /** Worker threads for parsing (default: gem-parse.ts decides by the number of files). */
-  threads?: number;
-}
-
 /** A folder holding DIR/gems/*.gem. Every file is hashed on each run, so replaced bytes are noticed. */
-export function folderSource(dir: string, options: FolderSourceOptions = {}): PublishSource {
+export function folderSource(dir: string): PublishSource {
   const gemsDir = join(dir, 'gems');
   const label = `folder ${dir}`;
   return {
@@ -79,10 +74,7 @@ export function folderSource(dir: string, options: FolderSourceOptions = {}): Pu
       const parsed = await parseGemFiles(
         gemsDir,
         gems.map((g) => g.file),
-        {
-          ...(onProgress && { onProgress }),
-          ...(options.threads !== undefined && { threads: options.threads }),
-        },
+        onProgress ? { onProgress } : {},
       );
       parsed.forEach((p, i) => {
         if (p.sha256 !== gems[i]!.sha256) throw changed(label, p.file);

@@ -196,7 +196,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   if (missingQuick.length > 0) {
     const parsed = await parse(missingQuick.map(([, f]) => byFile.get(f.file)!));
     parsed.forEach((p, i) => {
-      bodies.set(missingQuick[i]![0], p.quickSpec ?? quickSpecBody(p.spec));
+      bodies.set(missingQuick[i]![0], quickSpecBody(p.spec));
     });
   }
 

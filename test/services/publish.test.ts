@@ -174,13 +174,12 @@ describe('quarry publish to S3 (s3rver)', () => {
     dirs.push(d);
     return d;
   };
-  // One thread: gem-parse.ts's worker threads cannot load .ts modules under tsx on Node 20.
   const run = (
     store: BlobStore,
     dir: string,
     now = T0,
     extra: { dryRun?: boolean; allowEmpty?: boolean } = {},
-  ) => publish({ target: store, source: folderSource(dir, { threads: 1 }), now: () => now, ...extra });
+  ) => publish({ target: store, source: folderSource(dir), now: () => now, ...extra });
 
   test('a full publish writes the whole layout, byte-identical to quarry index, with the right headers', async () => {
     const dir = newRepo(CORE);
