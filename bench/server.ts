@@ -11,13 +11,17 @@
  * 2. Reads with wrk (--connections, --threads, --warmup then --duration seconds each), replaying a
  *    Lua-driven mix: /info/NAME over all names, /versions with Bundler's `Range: bytes=N-`,
  *    /gems/X.gem over all gems, and (to compare with Gem in a Box, which has no compact index)
- *    /api/v1/dependencies?gems=NAME and /specs.4.8.gz.
+ *    /api/v1/dependencies?gems=NAME and /specs.4.8.gz; with one Quarry process, then with
+ *    `serve --workers N` (--quarry-workers). Every answer of a mix is checked once before the runs.
  * 3. nginx (`worker_processes 2`) on a static copy of Quarry's /versions, /info/*, .gem files and
  *    specs.4.8.gz, saved after seeding.
  * 4. Gem in a Box from a source checkout (--geminabox DIR, default bench/.work/geminabox): seeded
  *    with all but the last --gbx-pushes gems by copying them into its gems/ and one GET /reindex,
  *    then the rest pushed over HTTP like Quarry's (its per-push reindex makes 10,000 HTTP pushes take
  *    longer than this benchmark may).
+ * 5. A reference: a minimal Fastify route serving /info from memory (bench/server/ceiling.ts), in 1
+ *    and 2 processes, for what Node's HTTP stack can do on this machine.
+ * The CPU other processes take is measured during each run; disturbed runs are repeated.
  * Everything listens on 127.0.0.1 only. Every process started is stopped by its PID, also on failure.
  * The table goes to stdout and bench/.work/server-results.md (raw figures: server-results.json).
  */
