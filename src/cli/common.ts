@@ -1,6 +1,5 @@
 /** Options every data-touching verb takes, and the config they load. */
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 
 export interface CommonOptions {
@@ -11,7 +10,9 @@ export interface CommonOptions {
 export const withCommon = (cmd: Command): Command =>
   cmd.option('--config <file>', 'configuration file (quarry.yaml)').option('--data <dir>', 'data directory');
 
-export function configFrom(opts: CommonOptions, flags: Record<string, unknown> = {}): Config {
+/** Loads and validates the config (the loader, with zod and yaml, is imported on first use). */
+export async function configFrom(opts: CommonOptions, flags: Record<string, unknown> = {}): Promise<Config> {
+  const { loadConfig } = await import('../config/load.ts');
   const f: Record<string, unknown> = { ...flags };
   if (opts.data) f['data'] = opts.data;
   for (const k of Object.keys(f)) if (f[k] === undefined) delete f[k];

@@ -87,7 +87,7 @@ export function registerPublish(program: Command): void {
       .option('--force-path-style', 'address the bucket in the path (most S3-compatible stores)'),
   ).action(async (url: string, flags: PublishFlags) => {
     const started = performance.now();
-    const config = configFrom(flags);
+    const config = await configFrom(flags);
     const target = await targetStore(url, config, flags);
     // Loaded on use, so other verbs start without them.
     const { catalogSource, folderSource } = await import('../services/publish-sources.ts');

@@ -99,7 +99,7 @@ export function registerServe(program: Command): void {
       if (opts.workers !== undefined) flags['workers'] = number('--workers', opts.workers);
       if (opts.host !== undefined) flags['host'] = opts.host;
       if (opts.testHooks) flags['testing'] = { hooks: true };
-      const config = configFrom(opts, flags);
+      const config = await configFrom(opts, flags);
       if (config.workers > 1 && config.testing.hooks) {
         throw new QuarryError(
           'config',

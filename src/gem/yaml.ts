@@ -14,19 +14,12 @@
  * Anchors and aliases are allowed (old RubyGems wrote them) within two limits: the `yaml`
  * package's `maxAliasCount` stops expansion bombs, and a cap on the number of anchors and of
  * aliases bounds the work of resolving them. Mappings load as Maps, so keys keep their types.
+ *
+ * The `yaml` package is loaded on first use: gemspecs Psych wrote take yaml-fast.ts, and the
+ * checksums layout RubyGems writes is read here without it, so most runs never load it.
  */
-import {
-  type CollectionTag,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  parseDocument,
-  type ScalarTag,
-  Schema,
-  visit,
-  YAMLMap,
-} from 'yaml';
+import { createRequire } from 'node:module';
+import type { CollectionTag, Document, ScalarTag, Schema as YamlSchema } from 'yaml';
 import type { ErrorCode } from '../errors.ts';
 import { QuarryError } from '../errors.ts';
 
@@ -194,31 +187,7 @@ export const PERMITTED_CLASSES = [
 ] as const;
 
 const OBJECT_PREFIX = '!ruby/object:';
-
-/** The map node class of the permitted Ruby objects: converts to a RubyObject. */
-class RubyObjectNode extends YAMLMap {
-  override toJSON(_?: unknown, ctx?: Parameters<YAMLMap['toJSON']>[1]): RubyObject {
-    const obj = super.toJSON(_, ctx, RubyObject) as RubyObject;
-    obj.className = (this.tag ?? '').slice(OBJECT_PREFIX.length);
-    return obj;
-  }
-}
-
 const Y = 'tag:yaml.org,2002:';
-
-const rubyTags: CollectionTag[] = PERMITTED_CLASSES.map((name) => ({
-  tag: `${OBJECT_PREFIX}${name}`,
-  collection: 'map',
-  nodeClass: RubyObjectNode,
-}));
-
-/** Every plain scalar goes through Psych's typing rules. */
-const psychPlain: ScalarTag = {
-  tag: 'tag:quarry:psych-plain',
-  default: true,
-  test: /(?:)/,
-  resolve: (s) => tokenize(s),
-};
 
 const decodeBinary = (s: string): string => Buffer.from(s.replace(/\s+/g, ''), 'base64').toString('utf8');
 
@@ -232,17 +201,51 @@ const standardTags: ScalarTag[] = [
   { tag: '!binary', resolve: decodeBinary },
 ];
 
-const SCHEMA = new Schema({
-  schema: 'failsafe',
-  customTags: (tags) => [psychPlain, ...tags, ...standardTags, ...rubyTags],
-  merge: false,
-  resolveKnownTags: false,
-});
-
 /** The tags allowed on each kind of node ("!" is YAML's non-specific tag). */
-const MAP_TAGS = new Set<string>([...rubyTags.map((t) => t.tag), `${Y}map`, '!']);
+const RUBY_TAGS = PERMITTED_CLASSES.map((name) => `${OBJECT_PREFIX}${name}`);
+const MAP_TAGS = new Set<string>([...RUBY_TAGS, `${Y}map`, '!']);
 const SEQ_TAGS = new Set<string>([`${Y}seq`, '!']);
 const SCALAR_TAGS = new Set<string>([...standardTags.map((t) => t.tag), `${Y}str`, '!']);
+
+type YamlPackage = typeof import('yaml');
+let loaded: { pkg: YamlPackage; schema: YamlSchema } | undefined;
+
+/** The `yaml` package and the Ruby schema built on it, made on first use. */
+function yamlParser(): { pkg: YamlPackage; schema: YamlSchema } {
+  if (loaded) return loaded;
+  const pkg = createRequire(import.meta.url)('yaml') as YamlPackage;
+  /** The map node class of the permitted Ruby objects: converts to a RubyObject. */
+  class RubyObjectNode extends pkg.YAMLMap {
+    override toJSON(
+      _?: unknown,
+      ctx?: Parameters<InstanceType<YamlPackage['YAMLMap']>['toJSON']>[1],
+    ): RubyObject {
+      const obj = super.toJSON(_, ctx, RubyObject) as RubyObject;
+      obj.className = (this.tag ?? '').slice(OBJECT_PREFIX.length);
+      return obj;
+    }
+  }
+  const rubyTags: CollectionTag[] = RUBY_TAGS.map((tag) => ({
+    tag,
+    collection: 'map',
+    nodeClass: RubyObjectNode,
+  }));
+  /** Every plain scalar goes through Psych's typing rules. */
+  const psychPlain: ScalarTag = {
+    tag: 'tag:quarry:psych-plain',
+    default: true,
+    test: /(?:)/,
+    resolve: (s) => tokenize(s),
+  };
+  const schema = new pkg.Schema({
+    schema: 'failsafe',
+    customTags: (tags) => [psychPlain, ...tags, ...standardTags, ...rubyTags],
+    merge: false,
+    resolveKnownTags: false,
+  });
+  loaded = { pkg, schema };
+  return loaded;
+}
 
 export interface RubyYamlOptions {
   /** The file being read, used in error messages ("metadata.gz"). */
@@ -265,7 +268,8 @@ function lineOf(src: string, offset: number | undefined): string {
 }
 
 /** Refuse unknown tags and merge keys; count anchors and aliases. */
-function inspectTree(doc: ReturnType<typeof parseDocument>, src: string, o: RubyYamlOptions): void {
+function inspectTree(pkg: YamlPackage, doc: Document, src: string, o: RubyYamlOptions): void {
+  const { isAlias, isMap, isScalar, isSeq, visit } = pkg;
   let anchors = 0;
   let aliases = 0;
   visit(doc, {
@@ -314,8 +318,9 @@ export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
   // the blanks around it. The `yaml` package (YAML 1.2) reads them as plain characters.
   const text = /[\u2028\u2029]/.test(src) ? src.replace(/[ \t]*([\u2028\u2029])[ \t]*/g, '$1') : src;
   try {
-    const doc = parseDocument(text, {
-      schema: SCHEMA,
+    const { pkg, schema } = yamlParser();
+    const doc = pkg.parseDocument(text, {
+      schema,
       prettyErrors: false,
       uniqueKeys: true,
       logLevel: 'error',
@@ -324,7 +329,7 @@ export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
     if (err) {
       throw new QuarryError(o.code, `${o.what}: invalid YAML: ${err.message}${lineOf(text, err.pos[0])}`);
     }
-    inspectTree(doc, text, o);
+    inspectTree(pkg, doc, text, o);
     return doc.toJS({ mapAsMap: true, maxAliasCount: o.maxAliasCount });
   } catch (e) {
     if (e instanceof QuarryError) throw e;
@@ -346,7 +351,8 @@ export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
 export type GemChecksums = Record<string, Record<string, string>>;
 
 const FAST_ALGO = /^(SHA1|SHA256|SHA384|SHA512):$/;
-const FAST_ENTRY = /^ {2}(metadata|metadata\.gz|data\.tar\.gz): ([0-9a-f]*[a-f][0-9a-f]*)$/;
+// Psych quotes a digest that could read as a number (all digits, or a leading 0): both forms are plain hex.
+const FAST_ENTRY = /^ {2}(metadata|metadata\.gz|data\.tar\.gz): (?:([0-9a-f]*[a-f][0-9a-f]*)|'([0-9a-f]+)')$/;
 
 /**
  * The exact layout RubyGems writes (`---`, then `ALGO:` lines each followed by `  entry: hex`
@@ -362,7 +368,8 @@ function fastChecksums(src: string): GemChecksums | null {
     const line = lines[i] ?? '';
     const entry = FAST_ENTRY.exec(line);
     if (entry) {
-      const [, name = '', hex = ''] = entry;
+      const name = entry[1] ?? '';
+      const hex = entry[2] ?? entry[3] ?? '';
       if (!current || Object.hasOwn(current, name)) return null;
       current[name] = hex;
       empty = false;

@@ -29,8 +29,10 @@ const tuple = (e: Pick<IndexEntry, 'name' | 'version' | 'platform'>): SpecTuple 
   platform: e.platform,
 });
 
+/** The three lists; `sorted` says the entries already come in index order (compareEntries). */
 export function legacyLists(
   entries: Iterable<Pick<IndexEntry, 'name' | 'version' | 'platform'>>,
+  o: { sorted?: boolean } = {},
 ): LegacyLists {
   const specs: SpecTuple[] = [];
   const prerelease: SpecTuple[] = [];
@@ -46,8 +48,10 @@ export function legacyLists(
     const cur = latestBy.get(key);
     if (!cur || compareVersions(t.version, cur.version) > 0) latestBy.set(key, t);
   }
-  specs.sort(compareEntries);
-  prerelease.sort(compareEntries);
+  if (!o.sorted) {
+    specs.sort(compareEntries);
+    prerelease.sort(compareEntries);
+  }
   const latest = [...latestBy.values()].sort(compareEntries);
   return { specs, latest, prerelease };
 }

@@ -7,18 +7,17 @@
  * only adds the object-store view of them.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { InfoOptions } from './compact.ts';
-import { infoBody, namesBody } from './compact.ts';
+import { namesBody } from './compact.ts';
 import { legacyFiles, legacyLists } from './legacy.ts';
 import { byteCompare, groupByName } from './order.ts';
 import type { IndexedFile, PlannedWrite, StaticState } from './static-plan.ts';
-import { infoPath, quickSpecPath, STATIC_STATE_LAYOUT } from './static-plan.ts';
+import { infoBodyOf, infoPath, quickSpecPath, STATIC_STATE_LAYOUT } from './static-plan.ts';
 
 /** Where the publisher keeps its state inside the published prefix (no dot-folder: keys refuse them). */
 export const PUBLISH_STATE_KEY = 'quarry/state.json.gz';
 
 /** Bumped when PublishState's shape changes; an unknown layout forces a full rebuild. */
-export const PUBLISH_STATE_LAYOUT = 2;
+export const PUBLISH_STATE_LAYOUT = 3;
 
 export interface PublishState {
   layout: number;
@@ -99,25 +98,20 @@ export function versionsNames(body: string): string[] {
   return [...names].sort(byteCompare);
 }
 
-/** The info bodies for names, computed from the indexed files ("---\n" for a name with no live file). */
-export function infoWrites(
-  names: Iterable<string>,
-  files: readonly IndexedFile[],
-  options: InfoOptions = {},
-): PlannedWrite[] {
-  const groups = groupByName(files.map((f) => f.entry));
+/** The info bodies for names, from the indexed files ("---\n" for a name with no live file). */
+export function infoWrites(names: Iterable<string>, files: readonly IndexedFile[]): PlannedWrite[] {
+  const groups = groupByName(files);
   return [...names].map((name) => ({
     path: infoPath(name),
-    body: Buffer.from(infoBody(groups.get(name) ?? [], options), 'utf8'),
+    body: Buffer.from(infoBodyOf(groups.get(name) ?? []), 'utf8'),
   }));
 }
 
 /** /names and the six legacy indexes for the indexed files: derived from the whole set, never appended. */
 export function listWrites(files: readonly IndexedFile[]): PlannedWrite[] {
-  const entries = files.map((f) => f.entry);
   return [
-    { path: 'names', body: Buffer.from(namesBody(entries.map((e) => e.name)), 'utf8') },
-    ...legacyFiles(legacyLists(entries)),
+    { path: 'names', body: Buffer.from(namesBody(files.map((f) => f.name)), 'utf8') },
+    ...legacyFiles(legacyLists(files)),
   ];
 }
 
@@ -131,8 +125,8 @@ export function expectedKeys(
   const info = new Set<string>();
   for (const f of files) {
     gems.set(`gems/${f.file}`, f);
-    quick.set(quickSpecPath(f.entry), f);
-    info.add(infoPath(f.entry.name));
+    quick.set(quickSpecPath(f), f);
+    info.add(infoPath(f.name));
   }
   for (const name of versionsNames(versionsBody)) info.add(infoPath(name));
   return { gems, quick, info };
@@ -243,20 +237,12 @@ export function parsePublishState(body: Buffer): PublishState | string {
   ) {
     return `${PUBLISH_STATE_KEY} is not a publish state of this Quarry`;
   }
+  const fields = ['file', 'name', 'version', 'platform', 'sha256', 'info'];
   for (const f of index['files'] as unknown[]) {
-    const e = isObject(f) ? f['entry'] : null;
-    if (
-      !isObject(f) ||
-      typeof f['file'] !== 'string' ||
-      !isObject(e) ||
-      typeof e['name'] !== 'string' ||
-      typeof e['version'] !== 'string' ||
-      typeof e['platform'] !== 'string' ||
-      typeof e['sha256'] !== 'string' ||
-      !Array.isArray(e['dependencies'])
-    ) {
+    if (!isObject(f) || fields.some((k) => typeof f[k] !== 'string'))
       return `${PUBLISH_STATE_KEY} has a malformed file entry`;
-    }
   }
+  if (typeof index['infoCreatedAt'] !== 'boolean')
+    return `${PUBLISH_STATE_KEY} is not a publish state of this Quarry`;
   return v as unknown as PublishState;
 }

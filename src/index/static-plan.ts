@@ -9,21 +9,31 @@ import { deflateSync } from 'node:zlib';
 import { QuarryError } from '../errors.ts';
 import type { GemSpec } from '../gem/spec.ts';
 import { fullName } from '../gem/spec.ts';
+import { isPrerelease } from '../gem/version.ts';
 import { dumpQuickSpec } from '../marshal/rubygems.ts';
 import type { InfoOptions, VersionsLine } from './compact.ts';
-import { infoBody, isoSeconds, md5Hex, namesBody, versionsBody, versionsLine } from './compact.ts';
+import { infoLine, isoSeconds, md5Hex, namesBody, versionsBody, versionsLine } from './compact.ts';
 import type { IndexEntry } from './entry.ts';
 import { entryFromSpec, entryKey, versionToken } from './entry.ts';
 import { legacyFiles, legacyLists } from './legacy.ts';
-import { byteCompare, groupByName } from './order.ts';
+import { byteCompare, compareEntries, compareWithinGem, groupByName } from './order.ts';
 
-/** Bumped when the state file's shape changes; an unknown layout forces a full rebuild. */
-export const STATIC_STATE_LAYOUT = 1;
+/** Bumped when the state's shape changes; an unknown layout forces a full rebuild. */
+export const STATIC_STATE_LAYOUT = 2;
 
+/** One indexed .gem: what every derived file needs, flat, so the state reads back fast. */
 export interface IndexedFile {
   /** File name under gems/. */
   file: string;
-  entry: IndexEntry;
+  name: string;
+  /** Normalized Gem::Version string. */
+  version: string;
+  /** Original platform ('ruby' for pure-Ruby gems). */
+  platform: string;
+  /** Hex SHA-256 of the .gem. */
+  sha256: string;
+  /** The gem's /info line, without its newline. */
+  info: string;
 }
 
 export interface StaticState {
@@ -33,6 +43,9 @@ export interface StaticState {
   /** Byte length and MD5 of /versions as last written: a mismatch means someone else changed it. */
   versionsLength: number;
   versionsMd5: string;
+  /** Whether info lines carry created_at (a change of option needs a full build). */
+  infoCreatedAt: boolean;
+  /** In index order (name, then version and platform). */
   files: IndexedFile[];
 }
 
@@ -71,31 +84,73 @@ function quickSpecWrite(g: ParsedGem): PlannedWrite {
   return { path: quickSpecPath(g.spec), body: quickSpecBody(g.spec) };
 }
 
-function stateOf(createdAt: string, versions: string, files: IndexedFile[]): StaticState {
-  const sorted = [...files].sort((a, b) => byteCompare(a.file, b.file));
+/** The info body of one name's files: index order, one line each. */
+export function infoBodyOf(files: readonly IndexedFile[]): string {
+  let body = '---\n';
+  for (const f of [...files].sort(compareWithinGem)) body += `${f.info}\n`;
+  return body;
+}
+
+/** An indexed file from a parsed gem: its info line is computed here, once. */
+export function indexedFile(g: ParsedGem, options: InfoOptions = {}): IndexedFile {
+  const entry = entryFromSpec(g.spec, g.sha256);
+  return {
+    file: g.file,
+    name: entry.name,
+    version: entry.version,
+    platform: entry.platform,
+    sha256: g.sha256,
+    info: infoLine(entry, options),
+  };
+}
+
+/** `files` must be in index order (compareEntries). */
+function stateOf(
+  createdAt: string,
+  versions: string,
+  files: IndexedFile[],
+  options: InfoOptions,
+): StaticState {
   return {
     layout: STATIC_STATE_LAYOUT,
     versionsCreatedAt: createdAt,
     versionsLength: Buffer.byteLength(versions),
     versionsMd5: md5Hex(versions),
-    files: sorted,
+    infoCreatedAt: options.createdAt === true,
+    files,
   };
 }
 
-/** Two files may not publish the same (name, version, platform). */
+/** Merges two lists in index order into one (linear: an update keeps the big list as it is). */
+function mergeSorted(a: readonly IndexedFile[], b: readonly IndexedFile[]): IndexedFile[] {
+  if (b.length === 0) return [...a];
+  const out: IndexedFile[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(compareEntries(a[i]!, b[j]!) <= 0 ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
+/** Two files may not publish the same (name, version, platform); `files` is in index order. */
 function assertUnique(files: readonly IndexedFile[]): void {
-  const seen = new Map<string, string>();
-  for (const f of files) {
-    const key = entryKey(f.entry);
-    const other = seen.get(key);
-    if (other !== undefined) {
+  for (let i = 1; i < files.length; i++) {
+    const a = files[i - 1]!;
+    const f = files[i]!;
+    if (a.name === f.name && a.version === f.version && a.platform === f.platform) {
       throw new QuarryError(
         'conflict',
-        `gems/${f.file} and gems/${other} are the same gem (${fullName(f.entry.name, f.entry.version, f.entry.platform)})`,
+        `gems/${f.file} and gems/${a.file} are the same gem (${fullName(f.name, f.version, f.platform)})`,
       );
     }
-    seen.set(key, f.file);
   }
+}
+
+/** The legacy files; the prerelease pair only when `prerelease` (an update that touched none skips them). */
+function legacyWrites(files: readonly IndexedFile[], prerelease = true): PlannedWrite[] {
+  const all = legacyFiles(legacyLists(files, { sorted: true }));
+  return prerelease ? all : all.filter((f) => !f.path.startsWith('prerelease_'));
 }
 
 /** A complete index from scratch. */
@@ -104,24 +159,24 @@ export function planFullBuild(
   createdAt: Date,
   options: InfoOptions = {},
 ): StaticPlan {
-  const files: IndexedFile[] = gems.map((g) => ({ file: g.file, entry: entryFromSpec(g.spec, g.sha256) }));
+  const files = gems.map((g) => indexedFile(g, options)).sort(compareEntries);
   assertUnique(files);
   const writes: PlannedWrite[] = gems.map(quickSpecWrite);
-  const groups = groupByName(files.map((f) => f.entry));
+  const groups = groupByName(files);
   const lines: VersionsLine[] = [];
-  for (const [name, entries] of groups) {
-    const body = infoBody(entries, options);
+  for (const [name, group] of groups) {
+    const body = infoBodyOf(group);
     writes.push({ path: infoPath(name), body: utf8(body) });
-    lines.push({ name, tokens: entries.map(versionToken), infoMd5: md5Hex(body) });
+    lines.push({ name, tokens: group.map(versionToken), infoMd5: md5Hex(body) });
   }
   writes.push({ path: 'names', body: utf8(namesBody(groups.keys())) });
   const versions = versionsBody(createdAt, lines);
   writes.push({ path: 'versions', body: utf8(versions) });
-  for (const f of legacyFiles(legacyLists(files.map((f) => f.entry)))) writes.push(f);
+  writes.push(...legacyWrites(files));
   return {
     writes,
     deletes: [],
-    state: stateOf(isoSeconds(createdAt), versions, files),
+    state: stateOf(isoSeconds(createdAt), versions, files, options),
     added: gems.length,
     removed: 0,
     names: groups.size,
@@ -132,6 +187,7 @@ export function planFullBuild(
  * An incremental update: new gems are appended to /versions, removed gems are appended as yanks
  * (`-VERSION`), and only the info files of affected names are rewritten. One appended line per
  * affected name, names in byte order, yank tokens first, each line carrying the new info MD5.
+ * The caller checks that `prev` was made with the same info options (else: a full build).
  */
 export function planUpdate(
   prev: StaticState,
@@ -142,27 +198,23 @@ export function planUpdate(
 ): StaticPlan {
   const removedSet = new Set(removedFiles);
   const removed = prev.files.filter((f) => removedSet.has(f.file));
-  const kept = prev.files.filter((f) => !removedSet.has(f.file));
-  const addedFiles: IndexedFile[] = added.map((g) => ({
-    file: g.file,
-    entry: entryFromSpec(g.spec, g.sha256),
-  }));
-  const files = [...kept, ...addedFiles];
+  const kept = removed.length === 0 ? prev.files : prev.files.filter((f) => !removedSet.has(f.file));
+  const addedFiles = added.map((g) => indexedFile(g, options));
+  const files = mergeSorted(kept, [...addedFiles].sort(compareEntries));
   assertUnique(files);
 
   const writes: PlannedWrite[] = added.map(quickSpecWrite);
-  const liveKeys = new Set(files.map((f) => entryKey(f.entry)));
-  const deletes = removed.filter((f) => !liveKeys.has(entryKey(f.entry))).map((f) => quickSpecPath(f.entry));
+  const liveKeys = new Set(addedFiles.map(entryKey));
+  const deletes = removed.filter((f) => !liveKeys.has(entryKey(f))).map(quickSpecPath);
 
-  const affected = new Set([...removed, ...addedFiles].map((f) => f.entry.name));
-  // Only the affected gems' info files change: group just their entries.
-  const groups = groupByName(files.filter((f) => affected.has(f.entry.name)).map((f) => f.entry));
-  const names = new Set(files.map((f) => f.entry.name));
-  const removedBy = groupByName(removed.map((f) => f.entry));
-  const addedBy = groupByName(addedFiles.map((f) => f.entry));
+  const affected = new Set([...removed, ...addedFiles].map((f) => f.name));
+  // Only the affected gems' info files change: group just their files.
+  const groups = groupByName(files.filter((f) => affected.has(f.name)));
+  const removedBy = groupByName(removed);
+  const addedBy = groupByName(addedFiles);
   let versions = prevVersions;
   for (const name of [...affected].sort(byteCompare)) {
-    const body = infoBody(groups.get(name) ?? [], options);
+    const body = infoBodyOf(groups.get(name) ?? []);
     writes.push({ path: infoPath(name), body: utf8(body) });
     const tokens = [
       ...(removedBy.get(name) ?? []).map((e) => `-${versionToken(e)}`),
@@ -170,17 +222,80 @@ export function planUpdate(
     ];
     versions += versionsLine({ name, tokens, infoMd5: md5Hex(body) });
   }
+  const state = stateOf(prev.versionsCreatedAt, versions, files, options);
+  const names = new Set(state.files.map((f) => f.name));
   if (affected.size > 0) {
-    writes.push({ path: 'names', body: utf8(namesBody(names)) });
+    // /names changes only when a name appears or loses its last file.
+    const before = new Set(prev.files.filter((f) => affected.has(f.name)).map((f) => f.name));
+    if ([...affected].some((n) => before.has(n) !== groups.has(n)))
+      writes.push({ path: 'names', body: utf8(namesBody(names)) });
     writes.push({ path: 'versions', body: utf8(versions) });
-    for (const f of legacyFiles(legacyLists(files.map((f) => f.entry)))) writes.push(f);
+    const touchedPre = [...removed, ...addedFiles].some((f) => isPrerelease(f.version));
+    writes.push(...legacyWrites(files, touchedPre));
+  }
+  return { writes, deletes, state, added: added.length, removed: removed.length, names: names.size };
+}
+
+const STATE_MAGIC = `quarry-index-state ${STATIC_STATE_LAYOUT}`;
+const STATE_FIELDS = ['file', 'name', 'version', 'platform', 'sha256', 'info'] as const;
+
+/**
+ * The state as a small text file that reads back in milliseconds: a header, then one tab-separated
+ * line per indexed .gem in index order. (None of the fields can hold a tab or a newline: file
+ * names, gem names, versions and platforms are validated, and info lines are single lines.)
+ */
+export function serializeState(state: StaticState): string {
+  let out = `${STATE_MAGIC}\nversions_created_at ${state.versionsCreatedAt}\nversions_length ${state.versionsLength}\nversions_md5 ${state.versionsMd5}\ninfo_created_at ${state.infoCreatedAt}\n---\n`;
+  for (const f of state.files) {
+    const fields = STATE_FIELDS.map((k) => f[k]);
+    for (const v of fields) {
+      if (/[\t\n]/.test(v)) throw new Error(`index state field holds a tab or newline: ${JSON.stringify(v)}`);
+    }
+    out += `${fields.join('\t')}\n`;
+  }
+  return out;
+}
+
+/** Reads serializeState's output; a string says why it cannot be used (then: a full build). */
+export function parseState(text: string): StaticState | string {
+  const end = text.indexOf('\n---\n');
+  const head = end < 0 ? [] : text.slice(0, end).split('\n');
+  if (head[0] !== STATE_MAGIC) {
+    const layout = /^quarry-index-state (\S+)$/.exec(head[0] ?? '')?.[1];
+    return layout
+      ? `index state layout ${layout} is not ${STATIC_STATE_LAYOUT}`
+      : 'index state is not readable';
+  }
+  const meta = new Map(head.slice(1).map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
+  const createdAt = meta.get('versions_created_at');
+  const length = Number(meta.get('versions_length'));
+  const md5 = meta.get('versions_md5');
+  const infoCreatedAt = meta.get('info_created_at');
+  if (
+    !createdAt ||
+    !Number.isInteger(length) ||
+    !md5 ||
+    (infoCreatedAt !== 'true' && infoCreatedAt !== 'false')
+  )
+    return 'index state header is incomplete';
+  const files: IndexedFile[] = [];
+  const body = text.slice(end + 5);
+  let at = 0;
+  while (at < body.length) {
+    const nl = body.indexOf('\n', at);
+    if (nl < 0) return 'index state is truncated';
+    const p = body.slice(at, nl).split('\t');
+    at = nl + 1;
+    if (p.length !== STATE_FIELDS.length || p.some((v) => v === ''))
+      return 'index state has a malformed line';
+    files.push({ file: p[0]!, name: p[1]!, version: p[2]!, platform: p[3]!, sha256: p[4]!, info: p[5]! });
   }
   return {
-    writes,
-    deletes,
-    state: stateOf(prev.versionsCreatedAt, versions, files),
-    added: added.length,
-    removed: removed.length,
-    names: names.size,
+    layout: STATIC_STATE_LAYOUT,
+    versionsCreatedAt: createdAt,
+    versionsLength: length,
+    versionsMd5: md5,
+    infoCreatedAt: infoCreatedAt === 'true',
+    files,
   };
 }

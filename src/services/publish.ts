@@ -156,7 +156,9 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const limit = opts.concurrency ?? 8;
 
   const remote = await listRemote(target);
-  const prev = await loadRemoteState(target, remote);
+  let prev = await loadRemoteState(target, remote);
+  if (typeof prev !== 'string' && prev.state.index.infoCreatedAt !== (opts.info?.createdAt === true))
+    prev = 'the info created_at option changed';
   const gems = await source.gems((d, t) => progress('reading source', d, t));
   if (gems.length === 0) refuseEmpty(opts, remote);
   const byFile = new Map(gems.map((g) => [g.file, g]));
@@ -169,14 +171,14 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   if (typeof prev !== 'string') {
     const known = new Map(prev.state.index.files.map((f) => [f.file, f]));
     // A file whose bytes changed is published as a yank of the old entry and a push of the new one.
-    const added = gems.filter((g) => known.get(g.file)?.entry.sha256 !== g.sha256);
+    const added = gems.filter((g) => known.get(g.file)?.sha256 !== g.sha256);
     const removed = prev.state.index.files
-      .filter((f) => byFile.get(f.file)?.sha256 !== f.entry.sha256)
+      .filter((f) => byFile.get(f.file)?.sha256 !== f.sha256)
       .map((f) => f.file);
     plan = planUpdate(prev.state.index, prev.versions, await parse(added), removed, opts.info);
     versions = prev.versions;
     previousMd5 = (g) =>
-      known.get(g.file)?.entry.sha256 === g.sha256 ? prev.state.gemMd5[g.file] : undefined;
+      known.get(g.file)?.sha256 === g.sha256 ? prev.state.gemMd5[g.file] : undefined;
   } else {
     fullReason = prev;
     plan = planFullBuild(await parse(gems), opts.now(), opts.info);
@@ -191,7 +193,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const expected = expectedKeys(plan.state.files, versions);
   const lacking = (k: string): boolean => !bodies.has(k) && !remote.has(k);
   const missingInfo = [...expected.info].filter(lacking).map((k) => k.slice('info/'.length));
-  for (const w of infoWrites(missingInfo, plan.state.files, opts.info)) bodies.set(w.path, w.body);
+  for (const w of infoWrites(missingInfo, plan.state.files)) bodies.set(w.path, w.body);
   const missingQuick = [...expected.quick].filter(([k]) => lacking(k));
   if (missingQuick.length > 0) {
     const parsed = await parse(missingQuick.map(([, f]) => byFile.get(f.file)!));

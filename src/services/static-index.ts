@@ -4,7 +4,7 @@
  * Everything is parsed and planned before anything live is touched; the new files are written to a
  * staging directory inside DIR, then renamed into place one by one in publish order (each rename is
  * atomic, so a reader sees the old or the new version of every file, never a partial one). State for
- * incremental updates lives in DIR/.quarry/index.json.
+ * incremental updates lives in DIR/.quarry/index-state (static-plan.ts serializeState).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { QuarryError } from '../errors.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { md5Hex } from '../index/compact.ts';
 import type { ParsedGem, StaticPlan, StaticState } from '../index/static-plan.ts';
-import { planFullBuild, planUpdate, STATIC_STATE_LAYOUT } from '../index/static-plan.ts';
+import { parseState, planFullBuild, planUpdate, serializeState } from '../index/static-plan.ts';
 import { writeFileAtomic } from '../util/atomic-fs.ts';
 import { parseGemFiles } from './gem-parse.ts';
 
@@ -38,7 +38,9 @@ export interface StaticIndexResult {
   deleted: number;
 }
 
-const STATE_FILE = '.quarry/index.json';
+const STATE_FILE = '.quarry/index-state';
+/** The state file of layout 1, removed once a newer state is written. */
+const OLD_STATE_FILE = '.quarry/index.json';
 
 async function listGemFiles(dir: string): Promise<string[]> {
   let names: string[];
@@ -62,15 +64,19 @@ function parseGems(dir: string, files: readonly string[], opts: StaticIndexOptio
   });
 }
 
-async function loadState(dir: string): Promise<{ state: StaticState; versions: string } | string> {
-  let state: StaticState;
+async function loadState(
+  dir: string,
+  info: InfoOptions | undefined,
+): Promise<{ state: StaticState; versions: string } | string> {
+  let text: string;
   try {
-    state = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as StaticState;
+    text = await readFile(join(dir, STATE_FILE), 'utf8');
   } catch {
     return 'no previous index state';
   }
-  if (state.layout !== STATIC_STATE_LAYOUT)
-    return `index state layout ${state.layout} is not ${STATIC_STATE_LAYOUT}`;
+  const state = parseState(text);
+  if (typeof state === 'string') return state;
+  if (state.infoCreatedAt !== (info?.createdAt === true)) return 'the --info-created-at option changed';
   let versions: string;
   try {
     versions = await readFile(join(dir, 'versions'), 'utf8');
@@ -122,7 +128,8 @@ async function applyPlan(dir: string, plan: StaticPlan, fullBuild: boolean): Pro
   }
   // Nothing changed: the state on disk is still right.
   if (fullBuild || plan.writes.length > 0 || deletes.size > 0) {
-    await writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(plan.state));
+    await writeFileAtomic(join(dir, STATE_FILE), serializeState(plan.state));
+    await rm(join(dir, OLD_STATE_FILE), { force: true });
   }
   return deleted;
 }
@@ -132,7 +139,7 @@ export async function buildStaticIndex(opts: StaticIndexOptions): Promise<Static
   const files = await listGemFiles(dir);
   let fullReason: string | undefined;
   if (opts.update) {
-    const prev = await loadState(dir);
+    const prev = await loadState(dir, opts.info);
     if (typeof prev !== 'string') {
       const known = new Set(prev.state.files.map((f) => f.file));
       const present = new Set(files);

@@ -337,6 +337,8 @@ describe('loadChecksumsYaml: the fast layout reader', () => {
       `---\nSHA256:\nSHA512:\n  metadata.gz: ${hex}\n`,
       `---\nSHA256:\n  yes: ${hex}\n`,
       `---\nSHA256:\n  metadata.gz: '${hex}'\n`,
+      // What Psych writes for digests that could read as numbers (the fast reader takes these too).
+      `---\nSHA256:\n  metadata.gz: '0${hex.slice(1)}'\n  data.tar.gz: '${'1'.repeat(64)}'\n`,
     ]) {
       let viaYaml: unknown;
       try {

@@ -115,6 +115,6 @@ test('state: stable bytes that parse back; unusable states say why', () => {
     new RegExp(`has layout ${PUBLISH_STATE_LAYOUT + 1}, not ${PUBLISH_STATE_LAYOUT}`),
   );
   const broken = JSON.parse(gunzipSync(body).toString());
-  broken.index.files[0].entry.sha256 = 5;
+  broken.index.files[0].sha256 = 5;
   assert.match(parsePublishState(gzipSync(JSON.stringify(broken))) as string, /malformed file entry/);
 });

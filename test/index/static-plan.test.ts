@@ -1,0 +1,87 @@
+/** The static planner's state file and what an update rewrites. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readGem } from '../../src/gem/package.ts';
+import type { ParsedGem } from '../../src/index/static-plan.ts';
+import { parseState, planFullBuild, planUpdate, serializeState } from '../../src/index/static-plan.ts';
+import type { GemOptions } from '../support/make-gem.ts';
+import { makeGem } from '../support/make-gem.ts';
+
+const parsed = (o: GemOptions): ParsedGem => {
+  const pkg = readGem(makeGem(o));
+  const plat = o.platform && o.platform !== 'ruby' ? `-${o.platform}` : '';
+  return { file: `${o.name}-${o.version}${plat}.gem`, spec: pkg.spec, sha256: pkg.sha256 };
+};
+
+const base = [
+  parsed({ name: 'b', version: '2.0', deps: [['a', '>= 1', '< 3']] }),
+  parsed({ name: 'a', version: '1.0' }),
+  parsed({ name: 'a', version: '1.0', platform: 'java' }),
+  parsed({ name: 'a', version: '2.0.pre' }),
+];
+
+test('state: serializes to lines that parse back to the same state, in index order', () => {
+  const plan = planFullBuild(base, new Date(Date.UTC(2024, 0, 1)));
+  const text = serializeState(plan.state);
+  assert.match(text, /^quarry-index-state 2\nversions_created_at 2024-01-01T00:00:00Z\n/);
+  assert.deepEqual(
+    plan.state.files.map((f) => f.file),
+    ['a-1.0.gem', 'a-1.0-java.gem', 'a-2.0.pre.gem', 'b-2.0.gem'],
+  );
+  assert.deepEqual(parseState(text), plan.state);
+  const b = plan.state.files.at(-1)!;
+  assert.equal(b.info, `2.0 a:< 3&>= 1|checksum:${b.sha256}`);
+});
+
+test('state: unusable texts say why', () => {
+  const text = serializeState(planFullBuild(base, new Date(0)).state);
+  assert.equal(parseState(''), 'index state is not readable');
+  assert.equal(parseState(text.replace('state 2', 'state 1')), 'index state layout 1 is not 2');
+  assert.equal(parseState(text.replace(/versions_md5 .*\n/, '')), 'index state header is incomplete');
+  assert.equal(parseState(text.slice(0, -3)), 'index state is truncated');
+  assert.equal(parseState(text.replace('a-1.0.gem\t', 'a-1.0.gem ')), 'index state has a malformed line');
+});
+
+test('update: a release touches versions, its info and specs, never the prerelease pair or unchanged names', () => {
+  const full = planFullBuild(base, new Date(0));
+  const versions = full.writes.find((w) => w.path === 'versions')!.body.toString();
+  const plan = planUpdate(full.state, versions, [parsed({ name: 'a', version: '1.5' })], []);
+  assert.deepEqual(
+    plan.writes.map((w) => w.path),
+    [
+      'quick/Marshal.4.8/a-1.5.gemspec.rz',
+      'info/a',
+      'versions',
+      'specs.4.8',
+      'specs.4.8.gz',
+      'latest_specs.4.8',
+      'latest_specs.4.8.gz',
+    ],
+  );
+  const info = plan.writes.find((w) => w.path === 'info/a')!.body.toString();
+  assert.deepEqual(
+    info.split('\n').map((l) => l.split(' ')[0]),
+    ['---', '1.0', '1.0-java', '1.5', '2.0.pre', ''],
+  );
+  assert.equal(plan.names, 2);
+});
+
+test('update: a new name or a name losing its last file rewrites names; a removed prerelease the prerelease pair', () => {
+  const full = planFullBuild(base, new Date(0));
+  const versions = full.writes.find((w) => w.path === 'versions')!.body.toString();
+  const added = planUpdate(full.state, versions, [parsed({ name: 'c', version: '0.1' })], []);
+  assert.ok(added.writes.some((w) => w.path === 'names'));
+  assert.equal(added.names, 3);
+  const gone = planUpdate(full.state, versions, [], ['b-2.0.gem', 'a-2.0.pre.gem']);
+  const paths = gone.writes.map((w) => w.path);
+  assert.ok(paths.includes('names') && paths.includes('prerelease_specs.4.8.gz'));
+  assert.equal(gone.writes.find((w) => w.path === 'names')!.body.toString(), '---\na\n');
+  assert.deepEqual(gone.deletes, [
+    'quick/Marshal.4.8/a-2.0.pre.gemspec.rz',
+    'quick/Marshal.4.8/b-2.0.gemspec.rz',
+  ]);
+  assert.match(
+    gone.writes.find((w) => w.path === 'versions')!.body.toString(),
+    /\na -2\.0\.pre \w{32}\nb -2\.0 \w{32}\n$/,
+  );
+});
