@@ -10,7 +10,9 @@ import { configFrom, withCommon } from './common.ts';
 
 async function withServices<T>(opts: CommonOptions, fn: (s: Services) => Promise<T>): Promise<T> {
   const { composeServices } = await import('../compose.ts');
-  const s = await composeServices(await configFrom(opts), clockFromEnv(process.env), { metricsDefaults: false });
+  const s = await composeServices(await configFrom(opts), clockFromEnv(process.env), {
+    metricsDefaults: false,
+  });
   try {
     return await fn(s);
   } finally {

@@ -3,7 +3,7 @@
  * "Latest" is per name AND platform, as rubygems.org computes it (not per name, as gem generate_index).
  */
 import { gzipSync } from 'node:zlib';
-import { compareVersions, isPrerelease } from '../gem/version.ts';
+import { compareVersions } from '../gem/version.ts';
 import { dumpSpecTuples } from '../marshal/rubygems.ts';
 import type { IndexEntry } from './entry.ts';
 import { compareEntries } from './order.ts';
@@ -29,31 +29,46 @@ const tuple = (e: Pick<IndexEntry, 'name' | 'version' | 'platform'>): SpecTuple 
   platform: e.platform,
 });
 
+/**
+ * Gem::Version#prerelease? of a normalized version string: it holds a letter. (Cheaper than a
+ * full parse; entries carry normalized versions.)
+ */
+const prerelease = (v: string): boolean => /[a-zA-Z]/.test(v);
+
+/** A cheap necessary condition for two versions to be equal (1.0 and 1.0.0): same digits but 0s. */
+const maybeEqual = (a: string, b: string): boolean => a.replace(/[.0]/g, '') === b.replace(/[.0]/g, '');
+
 /** The three lists; `sorted` says the entries already come in index order (compareEntries). */
 export function legacyLists(
   entries: Iterable<Pick<IndexEntry, 'name' | 'version' | 'platform'>>,
   o: { sorted?: boolean } = {},
 ): LegacyLists {
   const specs: SpecTuple[] = [];
-  const prerelease: SpecTuple[] = [];
+  const prereleases: SpecTuple[] = [];
   const latestBy = new Map<string, SpecTuple>();
   for (const e of entries) {
-    if (isPrerelease(e.version)) {
-      prerelease.push(tuple(e));
+    if (prerelease(e.version)) {
+      prereleases.push(tuple(e));
       continue;
     }
     const t = tuple(e);
     specs.push(t);
     const key = `${e.name}\u0000${e.platform}`;
     const cur = latestBy.get(key);
-    if (!cur || compareVersions(t.version, cur.version) > 0) latestBy.set(key, t);
+    // In index order a later release is never lower, so it is higher unless the two are equal.
+    const higher = !cur
+      ? true
+      : o.sorted
+        ? !maybeEqual(t.version, cur.version) || compareVersions(t.version, cur.version) > 0
+        : compareVersions(t.version, cur.version) > 0;
+    if (higher) latestBy.set(key, t);
   }
   if (!o.sorted) {
     specs.sort(compareEntries);
-    prerelease.sort(compareEntries);
+    prereleases.sort(compareEntries);
   }
   const latest = [...latestBy.values()].sort(compareEntries);
-  return { specs, latest, prerelease };
+  return { specs, latest, prerelease: prereleases };
 }
 
 export interface LegacyFile {

@@ -159,9 +159,27 @@ export function planFullBuild(
   createdAt: Date,
   options: InfoOptions = {},
 ): StaticPlan {
-  const files = gems.map((g) => indexedFile(g, options)).sort(compareEntries);
+  const plan = planFullBuildOf(
+    gems.map((g) => indexedFile(g, options)),
+    createdAt,
+    options,
+  );
+  plan.writes.unshift(...gems.map(quickSpecWrite));
+  return plan;
+}
+
+/**
+ * A complete index from indexed files whose quick specs the caller writes itself (the parallel
+ * reader writes them as it goes): every other file.
+ */
+export function planFullBuildOf(
+  indexed: readonly IndexedFile[],
+  createdAt: Date,
+  options: InfoOptions = {},
+): StaticPlan {
+  const files = [...indexed].sort(compareEntries);
   assertUnique(files);
-  const writes: PlannedWrite[] = gems.map(quickSpecWrite);
+  const writes: PlannedWrite[] = [];
   const groups = groupByName(files);
   const lines: VersionsLine[] = [];
   for (const [name, group] of groups) {
@@ -177,7 +195,7 @@ export function planFullBuild(
     writes,
     deletes: [],
     state: stateOf(isoSeconds(createdAt), versions, files, options),
-    added: gems.length,
+    added: files.length,
     removed: 0,
     names: groups.size,
   };

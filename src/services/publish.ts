@@ -177,8 +177,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
       .map((f) => f.file);
     plan = planUpdate(prev.state.index, prev.versions, await parse(added), removed, opts.info);
     versions = prev.versions;
-    previousMd5 = (g) =>
-      known.get(g.file)?.sha256 === g.sha256 ? prev.state.gemMd5[g.file] : undefined;
+    previousMd5 = (g) => (known.get(g.file)?.sha256 === g.sha256 ? prev.state.gemMd5[g.file] : undefined);
   } else {
     fullReason = prev;
     plan = planFullBuild(await parse(gems), opts.now(), opts.info);

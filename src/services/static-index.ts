@@ -7,16 +7,22 @@
  * incremental updates lives in DIR/.quarry/index-state (static-plan.ts serializeState).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { QuarryError } from '../errors.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { md5Hex } from '../index/compact.ts';
 import type { ParsedGem, StaticPlan, StaticState } from '../index/static-plan.ts';
-import { parseState, planFullBuild, planUpdate, serializeState } from '../index/static-plan.ts';
+import {
+  parseState,
+  planFullBuildOf,
+  planUpdate,
+  quickSpecPath,
+  serializeState,
+} from '../index/static-plan.ts';
 import { writeFileAtomic } from '../util/atomic-fs.ts';
-import { parseGemFiles } from './gem-parse.ts';
+import { indexGemFiles, parseGemFiles } from './gem-parse.ts';
 
 export interface StaticIndexOptions {
   dir: string;
@@ -89,35 +95,56 @@ async function loadState(
   return { state, versions };
 }
 
-/** Writes the plan: staging first, then renames in plan order, then deletes, then the state. */
-async function applyPlan(dir: string, plan: StaticPlan, fullBuild: boolean): Promise<number> {
-  const staging = join(dir, '.quarry', `staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+const newStaging = (dir: string): string =>
+  join(dir, '.quarry', `staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+
+/**
+ * Publishes the plan from `staging`, where `prewritten` paths already are: writes the plan's
+ * files there, then moves everything into place in publish order (quick specs, info, names,
+ * versions, legacy lists), then deletes, then writes the state. Into a folder with no index yet,
+ * quick/ and info/ move as whole folders; otherwise file by file, each rename atomic.
+ */
+async function applyPlan(
+  dir: string,
+  staging: string,
+  plan: StaticPlan,
+  fullBuild: boolean,
+  prewritten: readonly string[] = [],
+): Promise<number> {
   const made = new Set<string>();
   const ensureDir = (d: string): void => {
     if (made.has(d)) return;
     mkdirSync(d, { recursive: true });
     made.add(d);
   };
-  try {
-    for (const w of plan.writes) {
-      const p = join(staging, w.path);
-      ensureDir(dirname(p));
-      writeFileSync(p, w.body);
+  for (const w of plan.writes) {
+    const p = join(staging, w.path);
+    ensureDir(dirname(p));
+    writeFileSync(p, w.body);
+  }
+  const order = [...prewritten, ...plan.writes.map((w) => w.path)];
+  const whole = new Set<string>();
+  if (fullBuild) {
+    for (const sub of ['quick', 'info']) {
+      if (existsSync(join(staging, sub)) && !existsSync(join(dir, sub))) {
+        renameSync(join(staging, sub), join(dir, sub));
+        whole.add(`${sub}/`);
+      }
     }
-    for (const w of plan.writes) {
-      const target = join(dir, w.path);
-      ensureDir(dirname(target));
-      renameSync(join(staging, w.path), target);
-    }
-  } finally {
-    await rm(staging, { recursive: true, force: true });
+  }
+  for (const path of order) {
+    if (whole.has(path.slice(0, path.indexOf('/') + 1))) continue;
+    const target = join(dir, path);
+    ensureDir(dirname(target));
+    renameSync(join(staging, path), target);
   }
   let deleted = 0;
   const deletes = new Set(plan.deletes);
   if (fullBuild) {
     // Anything a previous build left in quick/ or info/ that this build did not write is stale.
-    const written = new Set(plan.writes.map((w) => w.path));
+    const written = new Set(order);
     for (const sub of ['quick/Marshal.4.8', 'info']) {
+      if (whole.has(`${sub.split('/')[0]}/`)) continue;
       const existing = await readdir(join(dir, sub)).catch(() => [] as string[]);
       for (const f of existing) if (!written.has(`${sub}/${f}`)) deletes.add(`${sub}/${f}`);
     }
@@ -147,7 +174,13 @@ export async function buildStaticIndex(opts: StaticIndexOptions): Promise<Static
       const removed = prev.state.files.filter((f) => !present.has(f.file)).map((f) => f.file);
       const added = await parseGems(dir, addedFiles, opts);
       const plan = planUpdate(prev.state, prev.versions, added, removed, opts.info);
-      const deleted = await applyPlan(dir, plan, false);
+      const staging = newStaging(dir);
+      let deleted: number;
+      try {
+        deleted = await applyPlan(dir, staging, plan, false);
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
       return {
         mode: 'update',
         gems: plan.state.files.length,
@@ -160,16 +193,28 @@ export async function buildStaticIndex(opts: StaticIndexOptions): Promise<Static
     }
     fullReason = prev;
   }
-  const gems = await parseGems(dir, files, opts);
-  const plan = planFullBuild(gems, opts.now(), opts.info);
-  const deleted = await applyPlan(dir, plan, true);
+  const staging = newStaging(dir);
+  let plan: StaticPlan;
+  let deleted: number;
+  let quickSpecs: number;
+  try {
+    const job = { gemsDir: join(dir, 'gems'), outDir: staging, info: opts.info ?? {} };
+    const indexed = await indexGemFiles(job, files, {
+      onProgress: (done, total) => opts.onProgress?.('reading gems', done, total),
+    });
+    plan = planFullBuildOf(indexed, opts.now(), opts.info);
+    quickSpecs = indexed.length;
+    deleted = await applyPlan(dir, staging, plan, true, indexed.map(quickSpecPath));
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
   const result: StaticIndexResult = {
     mode: 'full',
-    gems: gems.length,
+    gems: plan.added,
     names: plan.names,
     added: plan.added,
     removed: 0,
-    written: plan.writes.length,
+    written: quickSpecs + plan.writes.length,
     deleted,
   };
   if (fullReason) result.fullReason = fullReason;

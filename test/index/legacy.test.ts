@@ -67,3 +67,23 @@ describe('legacy index lists', () => {
     );
   });
 });
+
+describe('legacy index lists from entries already in index order', () => {
+  it('match the lists of the unsorted path, equal versions (1.0, 1.0.0) included', () => {
+    const entries = [
+      t('a', '1'),
+      t('a', '1.0'),
+      t('a', '1.0.0'),
+      t('a', '1.0.0', 'java'),
+      t('a', '1.0.1.a'),
+      t('b', '1.0'),
+      t('b', '10'),
+      t('b', '10.0.0'),
+      t('c', '0.01'),
+      t('c', '0.1'),
+    ];
+    const sorted = legacyLists(entries, { sorted: true });
+    assert.deepEqual(sorted, legacyLists(entries));
+    assert.deepEqual(sorted.latest, [t('a', '1'), t('a', '1.0.0', 'java'), t('b', '10'), t('c', '0.01')]);
+  });
+});
