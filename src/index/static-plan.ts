@@ -65,6 +65,8 @@ export interface StaticPlan {
   /** Paths to remove after every write has landed. */
   deletes: string[];
   state: StaticState;
+  /** For an update: the files it added and the file names it removed (the state log's record). */
+  change?: { added: IndexedFile[]; removed: string[] };
   added: number;
   removed: number;
   names: number;
@@ -122,7 +124,7 @@ function stateOf(
 }
 
 /** Merges two lists in index order into one (linear: an update keeps the big list as it is). */
-function mergeSorted(a: readonly IndexedFile[], b: readonly IndexedFile[]): IndexedFile[] {
+export function mergeSorted(a: readonly IndexedFile[], b: readonly IndexedFile[]): IndexedFile[] {
   if (b.length === 0) return [...a];
   const out: IndexedFile[] = [];
   let i = 0;
@@ -251,69 +253,13 @@ export function planUpdate(
     const touchedPre = [...removed, ...addedFiles].some((f) => isPrerelease(f.version));
     writes.push(...legacyWrites(files, touchedPre));
   }
-  return { writes, deletes, state, added: added.length, removed: removed.length, names: names.size };
-}
-
-const STATE_MAGIC = `quarry-index-state ${STATIC_STATE_LAYOUT}`;
-const STATE_FIELDS = ['file', 'name', 'version', 'platform', 'sha256', 'info'] as const;
-
-/**
- * The state as a small text file that reads back in milliseconds: a header, then one tab-separated
- * line per indexed .gem in index order. (None of the fields can hold a tab or a newline: file
- * names, gem names, versions and platforms are validated, and info lines are single lines.)
- */
-export function serializeState(state: StaticState): string {
-  let out = `${STATE_MAGIC}\nversions_created_at ${state.versionsCreatedAt}\nversions_length ${state.versionsLength}\nversions_md5 ${state.versionsMd5}\ninfo_created_at ${state.infoCreatedAt}\n---\n`;
-  for (const f of state.files) {
-    const fields = STATE_FIELDS.map((k) => f[k]);
-    for (const v of fields) {
-      if (/[\t\n]/.test(v)) throw new Error(`index state field holds a tab or newline: ${JSON.stringify(v)}`);
-    }
-    out += `${fields.join('\t')}\n`;
-  }
-  return out;
-}
-
-/** Reads serializeState's output; a string says why it cannot be used (then: a full build). */
-export function parseState(text: string): StaticState | string {
-  const end = text.indexOf('\n---\n');
-  const head = end < 0 ? [] : text.slice(0, end).split('\n');
-  if (head[0] !== STATE_MAGIC) {
-    const layout = /^quarry-index-state (\S+)$/.exec(head[0] ?? '')?.[1];
-    return layout
-      ? `index state layout ${layout} is not ${STATIC_STATE_LAYOUT}`
-      : 'index state is not readable';
-  }
-  const meta = new Map(head.slice(1).map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
-  const createdAt = meta.get('versions_created_at');
-  const length = Number(meta.get('versions_length'));
-  const md5 = meta.get('versions_md5');
-  const infoCreatedAt = meta.get('info_created_at');
-  if (
-    !createdAt ||
-    !Number.isInteger(length) ||
-    !md5 ||
-    (infoCreatedAt !== 'true' && infoCreatedAt !== 'false')
-  )
-    return 'index state header is incomplete';
-  const files: IndexedFile[] = [];
-  const body = text.slice(end + 5);
-  let at = 0;
-  while (at < body.length) {
-    const nl = body.indexOf('\n', at);
-    if (nl < 0) return 'index state is truncated';
-    const p = body.slice(at, nl).split('\t');
-    at = nl + 1;
-    if (p.length !== STATE_FIELDS.length || p.some((v) => v === ''))
-      return 'index state has a malformed line';
-    files.push({ file: p[0]!, name: p[1]!, version: p[2]!, platform: p[3]!, sha256: p[4]!, info: p[5]! });
-  }
   return {
-    layout: STATIC_STATE_LAYOUT,
-    versionsCreatedAt: createdAt,
-    versionsLength: length,
-    versionsMd5: md5,
-    infoCreatedAt: infoCreatedAt === 'true',
-    files,
+    writes,
+    deletes,
+    state,
+    change: { added: addedFiles, removed: removed.map((f) => f.file) },
+    added: added.length,
+    removed: removed.length,
+    names: names.size,
   };
 }

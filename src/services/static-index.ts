@@ -8,19 +8,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { QuarryError } from '../errors.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { md5Hex } from '../index/compact.ts';
 import type { ParsedGem, StaticPlan, StaticState } from '../index/static-plan.ts';
+import { planFullBuildOf, planUpdate, quickSpecPath } from '../index/static-plan.ts';
+import type { LoadedState } from '../index/static-state.ts';
 import {
+  applyLog,
+  logBlock,
+  logFollows,
+  logHeader,
   parseState,
-  planFullBuildOf,
-  planUpdate,
-  quickSpecPath,
   serializeState,
-} from '../index/static-plan.ts';
+} from '../index/static-state.ts';
 import { writeFileAtomic } from '../util/atomic-fs.ts';
 import { indexGemFiles, parseGemFiles } from './gem-parse.ts';
 
@@ -45,6 +48,10 @@ export interface StaticIndexResult {
 }
 
 const STATE_FILE = '.quarry/index-state';
+/** Updates since the snapshot in STATE_FILE (static-state.ts). */
+const STATE_LOG = '.quarry/index-state.log';
+/** After this many logged updates, the next one writes a fresh snapshot instead. */
+const LOG_MAX_BLOCKS = 200;
 /** The state file of layout 1, removed once a newer state is written. */
 const OLD_STATE_FILE = '.quarry/index.json';
 
@@ -61,7 +68,7 @@ async function listGemFiles(dir: string): Promise<string[]> {
     }
     throw e;
   }
-  return names.filter((n) => n.endsWith('.gem') && !n.startsWith('.')).sort();
+  return names.filter((n) => n.endsWith('.gem') && !n.startsWith('.'));
 }
 
 function parseGems(dir: string, files: readonly string[], opts: StaticIndexOptions): Promise<ParsedGem[]> {
@@ -70,18 +77,30 @@ function parseGems(dir: string, files: readonly string[], opts: StaticIndexOptio
   });
 }
 
-async function loadState(
-  dir: string,
-  info: InfoOptions | undefined,
-): Promise<{ state: StaticState; versions: string } | string> {
+interface Previous {
+  loaded: LoadedState;
+  versions: string;
+  /** Whether STATE_LOG follows the snapshot (append to it) or must be started anew. */
+  logFollows: boolean;
+}
+
+async function loadState(dir: string, info: InfoOptions | undefined): Promise<Previous | string> {
   let text: string;
   try {
     text = await readFile(join(dir, STATE_FILE), 'utf8');
   } catch {
     return 'no previous index state';
   }
-  const state = parseState(text);
-  if (typeof state === 'string') return state;
+  let loaded = parseState(text);
+  if (typeof loaded === 'string') return loaded;
+  const log = await readFile(join(dir, STATE_LOG), 'utf8').catch(() => '');
+  const follows = logFollows(log, loaded.id);
+  if (follows) {
+    const applied = applyLog(loaded, log);
+    if (typeof applied === 'string') return applied;
+    loaded = applied;
+  }
+  const { state } = loaded;
   if (state.infoCreatedAt !== (info?.createdAt === true)) return 'the --info-created-at option changed';
   let versions: string;
   try {
@@ -92,7 +111,23 @@ async function loadState(
   if (Buffer.byteLength(versions) !== state.versionsLength || md5Hex(versions) !== state.versionsMd5) {
     return 'versions was changed since the last run';
   }
-  return { state, versions };
+  return { loaded, versions, logFollows: follows };
+}
+
+/**
+ * Records the new state: an update appends one block to the log; a full build, or an update once
+ * the log is long, writes a new snapshot (atomically) and then drops the log.
+ */
+async function saveState(dir: string, plan: StaticPlan, prev: Previous | null): Promise<void> {
+  if (prev && plan.change && prev.loaded.logBlocks < LOG_MAX_BLOCKS) {
+    const block = logBlock(plan.change, plan.state);
+    if (prev.logFollows) await appendFile(join(dir, STATE_LOG), block);
+    else await writeFile(join(dir, STATE_LOG), logHeader(prev.loaded.id) + block);
+    return;
+  }
+  await writeFileAtomic(join(dir, STATE_FILE), serializeState(plan.state, randomBytes(8).toString('hex')));
+  await rm(join(dir, STATE_LOG), { force: true });
+  await rm(join(dir, OLD_STATE_FILE), { force: true });
 }
 
 const newStaging = (dir: string): string =>
@@ -108,9 +143,10 @@ async function applyPlan(
   dir: string,
   staging: string,
   plan: StaticPlan,
-  fullBuild: boolean,
+  prev: Previous | null,
   prewritten: readonly string[] = [],
 ): Promise<number> {
+  const fullBuild = prev === null;
   const made = new Set<string>();
   const ensureDir = (d: string): void => {
     if (made.has(d)) return;
@@ -154,10 +190,7 @@ async function applyPlan(
     deleted++;
   }
   // Nothing changed: the state on disk is still right.
-  if (fullBuild || plan.writes.length > 0 || deletes.size > 0) {
-    await writeFileAtomic(join(dir, STATE_FILE), serializeState(plan.state));
-    await rm(join(dir, OLD_STATE_FILE), { force: true });
-  }
+  if (fullBuild || plan.writes.length > 0 || deletes.size > 0) await saveState(dir, plan, prev);
   return deleted;
 }
 
@@ -168,16 +201,17 @@ export async function buildStaticIndex(opts: StaticIndexOptions): Promise<Static
   if (opts.update) {
     const prev = await loadState(dir, opts.info);
     if (typeof prev !== 'string') {
-      const known = new Set(prev.state.files.map((f) => f.file));
+      const { state } = prev.loaded;
+      const known = new Set(state.files.map((f) => f.file));
       const present = new Set(files);
-      const addedFiles = files.filter((f) => !known.has(f));
-      const removed = prev.state.files.filter((f) => !present.has(f.file)).map((f) => f.file);
+      const addedFiles = files.filter((f) => !known.has(f)).sort();
+      const removed = state.files.filter((f) => !present.has(f.file)).map((f) => f.file);
       const added = await parseGems(dir, addedFiles, opts);
-      const plan = planUpdate(prev.state, prev.versions, added, removed, opts.info);
+      const plan = planUpdate(state, prev.versions, added, removed, opts.info);
       const staging = newStaging(dir);
       let deleted: number;
       try {
-        deleted = await applyPlan(dir, staging, plan, false);
+        deleted = await applyPlan(dir, staging, plan, prev);
       } finally {
         await rm(staging, { recursive: true, force: true });
       }
@@ -199,12 +233,12 @@ export async function buildStaticIndex(opts: StaticIndexOptions): Promise<Static
   let quickSpecs: number;
   try {
     const job = { gemsDir: join(dir, 'gems'), outDir: staging, info: opts.info ?? {} };
-    const indexed = await indexGemFiles(job, files, {
+    const indexed = await indexGemFiles(job, files.sort(), {
       onProgress: (done, total) => opts.onProgress?.('reading gems', done, total),
     });
     plan = planFullBuildOf(indexed, opts.now(), opts.info);
     quickSpecs = indexed.length;
-    deleted = await applyPlan(dir, staging, plan, true, indexed.map(quickSpecPath));
+    deleted = await applyPlan(dir, staging, plan, null, indexed.map(quickSpecPath));
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

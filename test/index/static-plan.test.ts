@@ -1,9 +1,9 @@
-/** The static planner's state file and what an update rewrites. */
+/** What a full build and an update of the static index write. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readGem } from '../../src/gem/package.ts';
 import type { ParsedGem } from '../../src/index/static-plan.ts';
-import { parseState, planFullBuild, planUpdate, serializeState } from '../../src/index/static-plan.ts';
+import { planFullBuild, planUpdate } from '../../src/index/static-plan.ts';
 import type { GemOptions } from '../support/make-gem.ts';
 import { makeGem } from '../support/make-gem.ts';
 
@@ -19,28 +19,6 @@ const base = [
   parsed({ name: 'a', version: '1.0', platform: 'java' }),
   parsed({ name: 'a', version: '2.0.pre' }),
 ];
-
-test('state: serializes to lines that parse back to the same state, in index order', () => {
-  const plan = planFullBuild(base, new Date(Date.UTC(2024, 0, 1)));
-  const text = serializeState(plan.state);
-  assert.match(text, /^quarry-index-state 2\nversions_created_at 2024-01-01T00:00:00Z\n/);
-  assert.deepEqual(
-    plan.state.files.map((f) => f.file),
-    ['a-1.0.gem', 'a-1.0-java.gem', 'a-2.0.pre.gem', 'b-2.0.gem'],
-  );
-  assert.deepEqual(parseState(text), plan.state);
-  const b = plan.state.files.at(-1)!;
-  assert.equal(b.info, `2.0 a:< 3&>= 1|checksum:${b.sha256}`);
-});
-
-test('state: unusable texts say why', () => {
-  const text = serializeState(planFullBuild(base, new Date(0)).state);
-  assert.equal(parseState(''), 'index state is not readable');
-  assert.equal(parseState(text.replace('state 2', 'state 1')), 'index state layout 1 is not 2');
-  assert.equal(parseState(text.replace(/versions_md5 .*\n/, '')), 'index state header is incomplete');
-  assert.equal(parseState(text.slice(0, -3)), 'index state is truncated');
-  assert.equal(parseState(text.replace('a-1.0.gem\t', 'a-1.0.gem ')), 'index state has a malformed line');
-});
 
 test('update: a release touches versions, its info and specs, never the prerelease pair or unchanged names', () => {
   const full = planFullBuild(base, new Date(0));
