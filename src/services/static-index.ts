@@ -7,8 +7,17 @@
  * incremental updates lives in DIR/.quarry/index-state (static-plan.ts serializeState).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { appendFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { QuarryError } from '../errors.ts';
 import type { InfoOptions } from '../index/compact.ts';
@@ -58,7 +67,7 @@ const OLD_STATE_FILE = '.quarry/index.json';
 async function listGemFiles(dir: string): Promise<string[]> {
   let names: string[];
   try {
-    names = await readdir(join(dir, 'gems'));
+    names = readdirSync(join(dir, 'gems'));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new QuarryError(
@@ -87,13 +96,18 @@ interface Previous {
 async function loadState(dir: string, info: InfoOptions | undefined): Promise<Previous | string> {
   let text: string;
   try {
-    text = await readFile(join(dir, STATE_FILE), 'utf8');
+    text = readFileSync(join(dir, STATE_FILE), 'utf8');
   } catch {
     return 'no previous index state';
   }
   let loaded = parseState(text);
   if (typeof loaded === 'string') return loaded;
-  const log = await readFile(join(dir, STATE_LOG), 'utf8').catch(() => '');
+  let log = '';
+  try {
+    log = readFileSync(join(dir, STATE_LOG), 'utf8');
+  } catch {
+    // No log: no updates since the snapshot.
+  }
   const follows = logFollows(log, loaded.id);
   if (follows) {
     const applied = applyLog(loaded, log);
@@ -104,7 +118,7 @@ async function loadState(dir: string, info: InfoOptions | undefined): Promise<Pr
   if (state.infoCreatedAt !== (info?.createdAt === true)) return 'the --info-created-at option changed';
   let versions: string;
   try {
-    versions = await readFile(join(dir, 'versions'), 'utf8');
+    versions = readFileSync(join(dir, 'versions'), 'utf8');
   } catch {
     return 'no versions file';
   }
@@ -121,13 +135,13 @@ async function loadState(dir: string, info: InfoOptions | undefined): Promise<Pr
 async function saveState(dir: string, plan: StaticPlan, prev: Previous | null): Promise<void> {
   if (prev && plan.change && prev.loaded.logBlocks < LOG_MAX_BLOCKS) {
     const block = logBlock(plan.change, plan.state);
-    if (prev.logFollows) await appendFile(join(dir, STATE_LOG), block);
-    else await writeFile(join(dir, STATE_LOG), logHeader(prev.loaded.id) + block);
+    if (prev.logFollows) appendFileSync(join(dir, STATE_LOG), block);
+    else writeFileSync(join(dir, STATE_LOG), logHeader(prev.loaded.id) + block);
     return;
   }
   await writeFileAtomic(join(dir, STATE_FILE), serializeState(plan.state, randomBytes(8).toString('hex')));
-  await rm(join(dir, STATE_LOG), { force: true });
-  await rm(join(dir, OLD_STATE_FILE), { force: true });
+  rmSync(join(dir, STATE_LOG), { force: true });
+  rmSync(join(dir, OLD_STATE_FILE), { force: true });
 }
 
 const newStaging = (dir: string): string =>
@@ -186,7 +200,7 @@ async function applyPlan(
     }
   }
   for (const d of deletes) {
-    await rm(join(dir, d), { force: true });
+    rmSync(join(dir, d), { force: true });
     deleted++;
   }
   // Nothing changed: the state on disk is still right.
