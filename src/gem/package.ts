@@ -8,7 +8,7 @@
  * then the gemspec: yaml-fast.ts for Psych-written YAML, else yaml.ts, then spec-from-yaml.ts.
  * Every error is a QuarryError naming the problem; callers add the file name with `err.about(file)`.
  */
-import { createHash } from 'node:crypto';
+import { hash as digestOf } from 'node:crypto';
 import { QuarryError } from '../errors.ts';
 import { gunzipBounded, isGzip } from './gzip.ts';
 import { type GemLimits, gemLimits } from './limits.ts';
@@ -118,7 +118,7 @@ function verifyChecksums(listed: GemChecksums, entries: TarEntry[]): Record<stri
           `checksums.yaml.gz lists ${algo} of ${JSON.stringify(name)}, which is not a checksummed entry`,
         );
       }
-      if (createHash(hash).update(entry.data).digest('hex') !== hex) {
+      if (digestOf(hash, entry.data, 'hex') !== hex) {
         throw invalid(`${algo} checksum mismatch for ${name}`);
       }
       verified[name] = hex;
@@ -185,7 +185,7 @@ export function readGem(bytes: Buffer, options: ReadGemOptions = {}): GemPackage
 
   return {
     spec,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256: digestOf('sha256', bytes, 'hex'),
     size: bytes.length,
     checksums,
     signed: parts.signed,

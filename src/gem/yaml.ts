@@ -143,6 +143,10 @@ export function tokenize(s: string, asFloat = false): RubyScalar {
 
 function tokenizePlain(s: string): RubyScalar {
   if (s === '') return null;
+  // The common case, decided without the Unicode regex: over five characters starting with an ASCII
+  // letter is a word (WORDISH matches it), so a String.
+  const c = s.charCodeAt(0) | 32;
+  if (s.length > 5 && c >= 97 && c <= 122) return s;
   if (WORDISH.test(s) || s.includes('\n')) {
     if (s.length > 5 || /^[^ytonf~]/i.test(s)) return s;
     if (s === '~' || /^null$/i.test(s)) return null;

@@ -2,13 +2,13 @@
  * Compact index bodies: /names, /versions and /info/NAME (PROTOCOL.md section 5). Pure.
  * Bytes are stable: a changed byte in an info body changes its MD5 in /versions.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { compactIndexRequirement, requirementToString } from '../gem/requirement.ts';
 import type { IndexEntry } from './entry.ts';
 import { versionToken } from './entry.ts';
 import { byteCompare } from './order.ts';
 
-export const md5Hex = (body: string | Uint8Array): string => createHash('md5').update(body).digest('hex');
+export const md5Hex = (body: string | Uint8Array): string => hash('md5', body, 'hex');
 
 export interface InfoOptions {
   /** Emit the v2 `created_at:` key (for Bundler's cooldown) when the entry has one. */
