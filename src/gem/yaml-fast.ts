@@ -11,7 +11,7 @@
  * For anything else it returns null, and the caller falls back to the full loader, which
  * gives the same value or the proper error. Pure: no IO.
  */
-import { PERMITTED_CLASSES, RubyObject, tokenize } from './yaml.ts';
+import { PERMITTED_CLASSES, RubyObject, tokenize } from './ruby-scalars.ts';
 
 const HEADER = '--- !ruby/object:Gem::Specification\n';
 const TAGS = new Set<string>(PERMITTED_CLASSES.map((c) => `!ruby/object:${c}`));
