@@ -1,24 +1,11 @@
 /** What a full build and an update of the static index write. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readGem } from '../../src/gem/package.ts';
-import type { ParsedGem } from '../../src/index/static-plan.ts';
 import { planFullBuild, planUpdate } from '../../src/index/static-plan.ts';
-import type { GemOptions } from '../support/make-gem.ts';
-import { makeGem } from '../support/make-gem.ts';
+import { parsedGem, plannerCorpus } from '../support/parsed-gems.ts';
 
-const parsed = (o: GemOptions): ParsedGem => {
-  const pkg = readGem(makeGem(o));
-  const plat = o.platform && o.platform !== 'ruby' ? `-${o.platform}` : '';
-  return { file: `${o.name}-${o.version}${plat}.gem`, spec: pkg.spec, sha256: pkg.sha256 };
-};
-
-const base = [
-  parsed({ name: 'b', version: '2.0', deps: [['a', '>= 1', '< 3']] }),
-  parsed({ name: 'a', version: '1.0' }),
-  parsed({ name: 'a', version: '1.0', platform: 'java' }),
-  parsed({ name: 'a', version: '2.0.pre' }),
-];
+const parsed = parsedGem;
+const base = plannerCorpus();
 
 test('update: a release touches versions, its info and specs, never the prerelease pair or unchanged names', () => {
   const full = planFullBuild(base, new Date(0));

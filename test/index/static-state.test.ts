@@ -1,8 +1,6 @@
 /** The static index's state: a snapshot that reads back, and an append-only log of updates. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readGem } from '../../src/gem/package.ts';
-import type { ParsedGem } from '../../src/index/static-plan.ts';
 import { planFullBuild, planUpdate } from '../../src/index/static-plan.ts';
 import type { LoadedState } from '../../src/index/static-state.ts';
 import {
@@ -13,21 +11,10 @@ import {
   parseState,
   serializeState,
 } from '../../src/index/static-state.ts';
-import type { GemOptions } from '../support/make-gem.ts';
-import { makeGem } from '../support/make-gem.ts';
+import { parsedGem, plannerCorpus } from '../support/parsed-gems.ts';
 
-const parsed = (o: GemOptions): ParsedGem => {
-  const pkg = readGem(makeGem(o));
-  const plat = o.platform && o.platform !== 'ruby' ? `-${o.platform}` : '';
-  return { file: `${o.name}-${o.version}${plat}.gem`, spec: pkg.spec, sha256: pkg.sha256 };
-};
-
-const base = [
-  parsed({ name: 'b', version: '2.0', deps: [['a', '>= 1', '< 3']] }),
-  parsed({ name: 'a', version: '1.0' }),
-  parsed({ name: 'a', version: '1.0', platform: 'java' }),
-  parsed({ name: 'a', version: '2.0.pre' }),
-];
+const parsed = parsedGem;
+const base = plannerCorpus();
 const full = planFullBuild(base, new Date(Date.UTC(2024, 0, 1)));
 const versionsOf = (p: typeof full) => p.writes.find((w) => w.path === 'versions')!.body.toString();
 
