@@ -4,7 +4,7 @@
  * Everything is parsed and planned before anything live is touched; the new files are written to a
  * staging directory inside DIR, then renamed into place one by one in publish order (each rename is
  * atomic, so a reader sees the old or the new version of every file, never a partial one). State for
- * incremental updates lives in DIR/.quarry/index-state (static-plan.ts serializeState).
+ * incremental updates lives in DIR/.quarry/index-state and index-state.log (static-state.ts).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -33,7 +33,7 @@ import {
   parseState,
   serializeState,
 } from '../index/static-state.ts';
-import { writeFileAtomic } from '../util/atomic-fs.ts';
+import { takeLock, writeFileAtomic } from '../util/atomic-fs.ts';
 import { indexGemFiles, parseGemFiles } from './gem-parse.ts';
 
 export interface StaticIndexOptions {
@@ -57,6 +57,7 @@ export interface StaticIndexResult {
 }
 
 const STATE_FILE = '.quarry/index-state';
+const LOCK_FILE = '.quarry/lock';
 /** Updates since the snapshot in STATE_FILE (static-state.ts). */
 const STATE_LOG = '.quarry/index-state.log';
 /** After this many logged updates, the next one writes a fresh snapshot instead. */
@@ -208,9 +209,25 @@ async function applyPlan(
   return deleted;
 }
 
+/** One run at a time per folder: a second one stops with the first one's PID. */
 export async function buildStaticIndex(opts: StaticIndexOptions): Promise<StaticIndexResult> {
+  const files = await listGemFiles(opts.dir);
+  const lock = takeLock(join(opts.dir, LOCK_FILE));
+  if (typeof lock === 'number') {
+    throw new QuarryError(
+      'conflict',
+      `another quarry index (pid ${lock}) is working on ${opts.dir}; if it is gone, remove ${join(opts.dir, LOCK_FILE)}`,
+    );
+  }
+  try {
+    return await build(opts, files);
+  } finally {
+    lock();
+  }
+}
+
+async function build(opts: StaticIndexOptions, files: string[]): Promise<StaticIndexResult> {
   const { dir } = opts;
-  const files = await listGemFiles(dir);
   let fullReason: string | undefined;
   if (opts.update) {
     const prev = await loadState(dir, opts.info);

@@ -1,5 +1,6 @@
 /** Small filesystem helpers for writers that must never leave a half-written file behind. */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -32,4 +33,34 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** True when a process with this PID exists (signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the lock file `path` for this process, or returns the PID of the live process holding it.
+ * A lock left by a process that is gone is taken over. Returns a release function on success.
+ */
+export function takeLock(path: string): (() => void) | number {
+  mkdirSync(dirname(path), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = Number(readFileSync(path, 'utf8').trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) return holder;
+    rmSync(path, { force: true });
+  }
+  throw new Error(`could not take the lock ${path}`);
 }

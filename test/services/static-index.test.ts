@@ -1,5 +1,6 @@
 /** buildStaticIndex's state on disk: updates append to a log; a bad log means a full build. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
   appendFileSync,
   mkdirSync,
@@ -64,4 +65,19 @@ test('a log left from an older snapshot is ignored and replaced', async () => {
   const r = await run();
   assert.deepEqual([r.mode, r.added, r.gems], ['update', 1, 4]);
   assert.equal(read('.quarry/index-state.log').match(/^commit /gm)?.length, 1);
+});
+
+test('one run at a time: a live holder of the lock stops the run; a dead one is taken over', async () => {
+  const lock = join(root, '.quarry', 'lock');
+  writeFileSync(lock, `${process.ppid}\n`);
+  await assert.rejects(run(), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'conflict');
+    assert.match(e.message, new RegExp(`another quarry index \\(pid ${process.ppid}\\) is working on `));
+    return true;
+  });
+  assert.equal(read('.quarry/lock'), `${process.ppid}\n`);
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+  writeFileSync(lock, `${gone}\n`);
+  assert.equal((await run()).mode, 'update');
+  assert.throws(() => read('.quarry/lock'), /ENOENT/);
 });
