@@ -43,6 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuSample, foreignShare, waitQuiet } from './server/cpu.ts';
 import { corpus, ensureTools, rssMiB, software } from './server/env.ts';
 import { geminaboxUnavailable, startGeminabox } from './server/geminabox.ts';
+import type { Client } from './server/http.ts';
 import { client, getAll, percentile } from './server/http.ts';
 import type { Mix, Req } from './server/lists.ts';
 import {
@@ -77,21 +78,38 @@ let tempDir: string | null = null;
 const say = (msg: string): boolean => process.stderr.write(`bench:server: ${msg}\n`);
 
 /** Sends `reqs` with `concurrency` connections and checks every answer. */
-async function checkAll(label: string, port: number, mix: Mix, reqs: readonly Req[], concurrency: number) {
-  let next = 0;
-  const worker = async () => {
-    const c = client(port);
-    try {
-      while (next < reqs.length) {
-        const req = reqs[next++]!;
-        const problem = mix.check(req, await c.get(req.path, req.headers));
-        if (problem) throw new Error(`${label}: GET ${req.path} ${JSON.stringify(req.headers)}: ${problem}`);
-      }
-    } finally {
-      c.close();
-    }
+/**
+ * Sends every request and checks its answer, over `concurrency` connections. A server of several
+ * processes that each keep their own caches (Quarry's node:cluster workers) gets every request once
+ * per process: node:cluster hands new connections to the workers in turn, so `concurrency` connections
+ * are opened for each process, one after another, and each process's connections share the list.
+ */
+async function checkAll(
+  label: string,
+  port: number,
+  mix: Mix,
+  reqs: readonly Req[],
+  concurrency: number,
+  processes = 1,
+) {
+  const lanes = Math.min(concurrency, reqs.length);
+  const clients = Array.from({ length: lanes * processes }, () => client(port));
+  const check = async (c: Client, req: Req) => {
+    const problem = mix.check(req, await c.get(req.path, req.headers));
+    if (problem) throw new Error(`${label}: GET ${req.path} ${JSON.stringify(req.headers)}: ${problem}`);
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, reqs.length) }, worker));
+  // Connection j serves requests lane, lane + lanes, ... with lane = floor(j / processes).
+  const run = async (j: number, from: number) => {
+    for (let i = from; i < reqs.length; i += lanes) await check(clients[j]!, reqs[i]!);
+  };
+  try {
+    // Open the connections in order (each with its first request), so that they alternate between
+    // the processes; then every connection goes through the rest of its lane.
+    for (let j = 0; j < clients.length; j++) await check(clients[j]!, reqs[Math.floor(j / processes)]!);
+    await Promise.all(clients.map((_, j) => run(j, Math.floor(j / processes) + lanes)));
+  } finally {
+    for (const c of clients) c.close();
+  }
 }
 
 interface ReadContext {
@@ -128,6 +146,8 @@ async function measureReads(
   port: number,
   mixes: readonly Mix[],
   prime: (mix: Mix) => number,
+  /** Server processes with caches of their own: each is primed with every request. */
+  processes = 1,
 ): Promise<Record<string, WrkResult>> {
   const out: Record<string, WrkResult> = {};
   // Dirty pages from the pushes (Gem in a Box rewrites its indexes on every push) are written out
@@ -148,10 +168,12 @@ async function measureReads(
       const concurrency = prime(mix);
       if (concurrency > 0) {
         const t0 = performance.now();
-        await checkAll(target, port, mix, mix.reqs, concurrency);
+        await checkAll(target, port, mix, mix.reqs, concurrency, processes);
         const s = (performance.now() - t0) / 1000;
         if (attempt === 1)
-          say(`${target}: primed ${mix.id} (${mix.reqs.length} requests, ${s.toFixed(1)} s)`);
+          say(
+            `${target}: primed ${mix.id} (${mix.reqs.length} requests${processes > 1 ? ` to each of ${processes} processes` : ''}, ${s.toFixed(1)} s)`,
+          );
       }
       if (ctx.o.warmup > 0) await wrk(ctx.script, { ...w, durationS: ctx.o.warmup });
       const before = cpuSample();
@@ -330,7 +352,7 @@ async function main(): Promise<void> {
       );
       await waitForHttp(wPid, `http://127.0.0.1:${wPort}/health`);
       const label = `quarry x${o.quarryWorkers}`;
-      record('quarryWorkers', all, await measureReads(ctx, label, wPort, all, () => 4));
+      record('quarryWorkers', all, await measureReads(ctx, label, wPort, all, () => 4, o.quarryWorkers));
       await stop(wPid, 20_000);
     } else {
       record('quarryWorkers', all, Object.fromEntries(all.map((m) => [m.id, 'not asked for'])));
@@ -443,7 +465,7 @@ async function main(): Promise<void> {
         `${n.toLocaleString('en-US')} versions of ${names.length.toLocaleString('en-US')} gems (bench/gen-corpus.rb), pushed in file-name order.`,
         `wrk: ${o.threads} threads, ${o.connections} connections, ${o.warmup} s warm-up then ${o.duration} s measured per row, 127.0.0.1 only; latency is wrk's (closed loop).`,
         `Quarry: \`QUARRY_LOG__LEVEL=warn\`, default configuration; one process, then \`--workers ${o.quarryWorkers}\` (node:cluster, each worker with its own caches) on the same catalog; nginx: \`worker_processes 2\`, sendfile, access log off, on a copy of Quarry's bytes saved after the pushes.`,
-        "Every request of a mix is sent once (and its answer checked) right before the warm-up, on every server, so caches (Quarry's, Gem in a Box's dependency cache, the page cache) are warm.",
+        "Every request of a mix is sent once (and its answer checked) right before the warm-up, on every server (to each of Quarry's workers, which keep caches of their own), so caches (Quarry's, Gem in a Box's dependency cache, the page cache) are warm.",
         `Before each measured run the harness waits (briefly) for other processes to go quiet; a run during which they took more than ${pct(o.maxForeign)} of the CPU is repeated, at most twice, keeping the least disturbed. A cell marked [others N% CPU] was still measured while other processes took that share.`,
       ],
       pushes,

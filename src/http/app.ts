@@ -10,12 +10,7 @@ import type { Catalog, Scope } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
 import { isQuarryError, QuarryError } from '../errors.ts';
 import { isValidGemName } from '../gem/name.ts';
-import {
-  DEPENDENCY_API_MAX_NAMES,
-  dependenciesJson,
-  dependenciesMarshal,
-  parseGemsParam,
-} from '../index/dependencies.ts';
+import { dependenciesJson } from '../index/dependencies.ts';
 import type { GemBodies } from '../services/gem-bodies.ts';
 import type { GemService } from '../services/gems.ts';
 import type { IndexView } from '../services/index-view.ts';
@@ -23,8 +18,12 @@ import { byPosition, gemJson, mostRecent, versionJson } from '../services/json-a
 import type { KeyService } from '../services/keys.ts';
 import type { Metrics } from '../services/metrics.ts';
 import { authenticateUser, parseBasicAuth } from '../services/users.ts';
-import { statusFor } from './errors.ts';
-import { serveRepresentation } from './representation.ts';
+import type { Maybe } from '../util/maybe.ts';
+import { errorAnswer } from './errors.ts';
+import { FastReads } from './fast-reads.ts';
+import { keyFrom, LEGACY_FILES, ReadRoutes } from './reads.ts';
+import type { Answer } from './representation.ts';
+import { sendAnswer, TEXT } from './representation.ts';
 
 export interface AppDeps {
   config: Config;
@@ -38,36 +37,18 @@ export interface AppDeps {
   setTime?: (at: Date) => void;
 }
 
-const TEXT = 'text/plain; charset=utf-8';
-const OCTET = 'application/octet-stream';
-const INDEX_CACHE = 'public, max-age=60';
-const IMMUTABLE = 'public, max-age=31536000, immutable';
-const LEGACY_FILES = [
-  'specs.4.8',
-  'specs.4.8.gz',
-  'latest_specs.4.8',
-  'latest_specs.4.8.gz',
-  'prerelease_specs.4.8',
-  'prerelease_specs.4.8.gz',
-];
-
 const fail = (code: ConstructorParameters<typeof QuarryError>[0], message: string): never => {
   throw new QuarryError(code, message);
 };
 
-/** The raw key from `Authorization` (RubyGems sends it bare), or from HTTP basic auth (Bundler). */
-function keyFrom(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (!h) return undefined;
-  const basic = parseBasicAuth(h);
-  if (basic) return basic.password || basic.name;
-  return h.trim();
-}
-
 export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
+  const reads = new ReadRoutes(d);
+  // Hot GET/HEAD reads are answered in front of Fastify, from the same ReadRoutes.
+  const fast = new FastReads(reads, d.metrics.http);
   const app = Fastify({
+    serverFactory: fast.serverFactory,
     logger: { level: d.config.log.level },
-    // One log line per request comes from the onResponse hook below.
+    // One log line per request comes from the onResponse hook below (FastReads logs its own).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: d.config.limits.body_bytes,
     requestTimeout: d.config.limits.request_timeout_ms,
@@ -85,11 +66,14 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
 
   // Metrics and one structured log line per request (skipped cheaply when info is off).
   const logRequests = ['info', 'debug', 'trace'].includes(d.config.log.level);
+  if (logRequests) fast.log = app.log;
+  app.addHook('preClose', async () => {
+    fast.closing = true;
+  });
   app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    d.metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
-    d.metrics.latency.observe({ route }, seconds);
+    d.metrics.http
+      .route(req.routeOptions.url ?? 'unmatched')
+      .record(req.method, reply.statusCode, reply.elapsedTime / 1000);
     if (!logRequests) return;
     req.log.info(
       {
@@ -104,12 +88,7 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
-    if (isQuarryError(err)) {
-      const status = statusFor(err.code);
-      if (status === 401 && d.config.auth.protected_reads)
-        reply.header('WWW-Authenticate', 'Basic realm="Quarry"');
-      return reply.code(status).type(TEXT).send(`${err.message}\n`);
-    }
+    if (isQuarryError(err)) return sendAnswer(reply, errorAnswer(err, d.config.auth.protected_reads));
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
       const msg =
@@ -130,11 +109,9 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   );
 
   // Protected reads: a key with the read scope, sent as basic auth (as Bundler does) or raw.
-  const readGuard = async (req: FastifyRequest): Promise<void> => {
-    if (d.config.auth.protected_reads) await d.keys.authorize(keyFrom(req), 'read');
-  };
+  const readGuard = (req: FastifyRequest): Promise<void> => reads.guard(req.headers.authorization);
   const authorizeFor = (req: FastifyRequest, scope: Scope) => async (gemName: string) =>
-    d.keys.authorize(keyFrom(req), scope, gemName);
+    d.keys.authorize(keyFrom(req.headers.authorization), scope, gemName);
 
   // ---- operations -------------------------------------------------------------------------
   app.get('/health', async (_req, reply) => {
@@ -145,96 +122,32 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()),
   );
 
-  // ---- compact index ----------------------------------------------------------------------
+  // ---- compact index, legacy indexes, quick specs, gems, dependency API ---------------------
+  // FastReads (fast-reads.ts) answers these first from the same ReadRoutes (reads.ts); the Fastify
+  // routes serve what it leaves to them (encoded URLs, unusual queries, errors) and inject() in tests.
+  type Read = FastifyRequest<{ Params: Record<string, string>; Querystring: { gems?: string } }>;
+  const get = (path: string, answer: (req: Read) => Maybe<Answer>) =>
+    app.get(path, { preHandler: readGuard }, async (req, reply) =>
+      sendAnswer(reply, await answer(req as Read)),
+    );
   // RubyGems 3.2.3-3.5 probe `HEAD /`, 3.6+ probe `HEAD /versions`: 200 turns the compact index on.
   app.get('/', { preHandler: readGuard }, async (_req, reply) =>
     reply.type(TEXT).send('Quarry gem server\n'),
   );
-  app.get('/versions', { preHandler: readGuard }, async (req, reply) =>
-    serveRepresentation(req, reply, await d.index.versionsFile(), {
-      contentType: TEXT,
-      cacheControl: INDEX_CACHE,
-      compact: true,
-    }),
-  );
-  app.get('/names', { preHandler: readGuard }, async (req, reply) =>
-    serveRepresentation(req, reply, await d.index.namesFile(), {
-      contentType: TEXT,
-      cacheControl: INDEX_CACHE,
-      compact: true,
-    }),
-  );
-  app.get<{ Params: { name: string } }>('/info/:name', { preHandler: readGuard }, async (req, reply) => {
-    const { name } = req.params;
-    if (!isValidGemName(name)) fail('bad_request', `"${name}" is not a valid gem name`);
-    const rep = await d.index.info(name);
-    if (!rep)
-      return reply
-        .code(404)
-        .header('Cache-Control', 'max-age=60')
-        .type(TEXT)
-        .send(`This rubygem could not be found: ${name}\n`);
-    return serveRepresentation(req, reply, rep, {
-      contentType: TEXT,
-      cacheControl: INDEX_CACHE,
-      compact: true,
-    });
-  });
-
-  // ---- legacy indexes -----------------------------------------------------------------------
-  for (const file of LEGACY_FILES) {
-    app.get(`/${file}`, { preHandler: readGuard }, async (req, reply) => {
-      const rep = (await d.index.legacyFile(file))!;
-      // Never Content-Encoding on .gz: clients gunzip these bytes themselves.
-      return serveRepresentation(req, reply, rep, {
-        contentType: OCTET,
-        cacheControl: INDEX_CACHE,
-        compact: false,
-      });
-    });
-  }
-  app.get<{ Params: { file: string } }>(
-    '/quick/Marshal.4.8/:file',
-    { preHandler: readGuard },
-    async (req, reply) => {
-      const m = /^(.+)\.gemspec\.rz$/.exec(req.params.file);
-      const body = m ? await d.index.quickSpec(m[1]!) : null;
-      if (!body) return reply.code(404).type(TEXT).send(`Not found: ${req.params.file}\n`);
-      return reply.type(OCTET).header('Cache-Control', IMMUTABLE).send(body);
-    },
-  );
-
-  // ---- gems ---------------------------------------------------------------------------------
-  app.get<{ Params: { file: string } }>('/gems/:file', { preHandler: readGuard }, async (req, reply) => {
-    const m = /^(.+)\.gem$/.exec(req.params.file);
-    const v = m ? await d.index.gemFile(m[1]!) : null;
-    if (!v) return reply.code(404).type(TEXT).send(`Not found: ${req.params.file}\n`);
-    const body = await d.gemBodies.get(v.sha256);
-    if (!body) throw new Error(`blob missing for ${req.params.file} (sha256 ${v.sha256}); run quarry verify`);
-    return reply.type(OCTET).header('Cache-Control', IMMUTABLE).header('ETag', `"${v.sha256}"`).send(body);
-  });
-
-  // ---- dependency API -----------------------------------------------------------------------
-  const dependencyNames = (req: FastifyRequest<{ Querystring: { gems?: string } }>): string[] => {
-    const names = parseGemsParam(req.query.gems);
-    if (names.length > DEPENDENCY_API_MAX_NAMES)
-      fail('limit_exceeded', `Too many gems (at most ${DEPENDENCY_API_MAX_NAMES}; use --full-index instead)`);
-    return names.filter(isValidGemName);
-  };
-  app.get<{ Querystring: { gems?: string } }>(
-    '/api/v1/dependencies',
-    { preHandler: readGuard },
-    async (req, reply) => {
-      const names = dependencyNames(req);
-      if (names.length === 0 && !req.query.gems) return reply.type(OCTET).send(Buffer.alloc(0));
-      return reply.type(OCTET).send(dependenciesMarshal(await d.index.dependencies(names)));
-    },
-  );
+  get('/versions', (req) => reads.versions(req.headers));
+  get('/names', (req) => reads.names(req.headers));
+  get('/info/:name', (req) => reads.info(req.params['name']!, req.headers));
+  for (const file of LEGACY_FILES) get(`/${file}`, (req) => reads.legacy(file, req.headers));
+  get('/quick/Marshal.4.8/:file', (req) => reads.quickSpec(req.params['file']!));
+  get('/gems/:file', (req) => reads.gem(req.params['file']!));
+  get('/api/v1/dependencies', (req) => reads.dependencies(req.query.gems));
   app.get<{ Querystring: { gems?: string } }>(
     '/api/v1/dependencies.json',
     { preHandler: readGuard },
     async (req, reply) =>
-      reply.type('application/json').send(dependenciesJson(await d.index.dependencies(dependencyNames(req)))),
+      reply
+        .type('application/json')
+        .send(dependenciesJson(await d.index.dependencies(reads.dependencyNames(req.query.gems)))),
   );
 
   // ---- JSON API -----------------------------------------------------------------------------
@@ -346,7 +259,7 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   };
   app.delete('/api/v1/gems/yank', async (req, reply) => {
     const p = yankParams(req);
-    await d.keys.authorize(keyFrom(req), 'yank', p.name);
+    await d.keys.authorize(keyFrom(req.headers.authorization), 'yank', p.name);
     try {
       const msg = await d.gems.yank(p.name, p.version, p.platform);
       d.metrics.yanks.inc({ result: 'ok' });

@@ -1,5 +1,7 @@
 /** The one place where errors become HTTP statuses. Bodies are plain text, as RubyGems prints them. */
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode, QuarryError } from '../errors.ts';
+import type { Answer } from './representation.ts';
+import { textAnswer } from './representation.ts';
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_gem: 422,
@@ -20,3 +22,14 @@ const STATUS: Record<ErrorCode, number> = {
 };
 
 export const statusFor = (code: ErrorCode): number => STATUS[code];
+
+const CHALLENGE = { 'www-authenticate': 'Basic realm="Quarry"' };
+
+/**
+ * The response to a QuarryError. With protected reads, a 401 carries a Basic challenge so that
+ * Bundler and RubyGems ask for credentials.
+ */
+export function errorAnswer(err: QuarryError, protectedReads: boolean): Answer {
+  const status = statusFor(err.code);
+  return textAnswer(status, `${err.message}\n`, status === 401 && protectedReads ? CHALLENGE : {});
+}

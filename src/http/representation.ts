@@ -1,11 +1,43 @@
 /**
  * Serving derived index bodies with the headers clients check (PROTOCOL.md 5.4): quoted-MD5 ETag,
  * Repr-Digest and Digest over the full body, Accept-Ranges, 206 for `bytes=N-`, 200 (not 416) when N
- * is past the end, 304 on If-None-Match (quotes and W/ ignored), and If-Modified-Since for the
- * legacy files.
+ * is past the end, 304 on If-None-Match (quotes and W/ ignored), and If-Modified-Since.
+ *
+ * Responses are data (an Answer), so the fast read path (fast-reads.ts) and Fastify send the same
+ * bytes. The headers of a representation are formatted once, on its first request.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import type { Representation } from '../services/index-view.ts';
+
+export type Headers = Readonly<Record<string, string>>;
+
+/** A whole response: status, every header (Content-Length included when there is a body), body. */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  /** null: no body (304). */
+  body: Buffer | null;
+}
+
+export const TEXT = 'text/plain; charset=utf-8';
+export const OCTET = 'application/octet-stream';
+
+/** A plain response with a text body, as RubyGems prints them. */
+export function textAnswer(status: number, text: string, extra: Headers = {}): Answer {
+  const body = Buffer.from(text, 'utf8');
+  return {
+    status,
+    headers: { 'content-type': TEXT, ...extra, 'content-length': String(body.length) },
+    body,
+  };
+}
+
+/** Sends an Answer through Fastify (the routes that tests inject into, and the fallback). */
+export function sendAnswer(reply: FastifyReply, a: Answer): FastifyReply {
+  reply.code(a.status).headers(a.headers);
+  return a.body === null ? reply.send() : reply.send(a.body);
+}
 
 const opaque = (tag: string): string =>
   tag
@@ -15,6 +47,11 @@ const opaque = (tag: string): string =>
 
 export function etagMatches(header: string | undefined, md5: string): boolean {
   if (!header) return false;
+  // One strong tag, as Bundler sends: compared without parsing.
+  if (header.charCodeAt(0) === 34 && header.charCodeAt(header.length - 1) === 34 && !header.includes(',')) {
+    const v = header.slice(1, -1);
+    return v === md5 || v === '*';
+  }
   return header.split(',').some((t) => {
     const v = opaque(t);
     return v === '*' || v === md5;
@@ -35,30 +72,78 @@ export interface ServeOptions {
   compact: boolean;
 }
 
-export function serveRepresentation(
-  req: FastifyRequest,
-  reply: FastifyReply,
-  rep: Representation,
-  o: ServeOptions,
-): FastifyReply {
-  reply.header('Content-Type', o.contentType).header('Cache-Control', o.cacheControl);
-  reply.header('Last-Modified', rep.modified.toUTCString());
-  reply.header('ETag', `"${rep.md5}"`);
+/** The answers of one representation, formatted once. */
+interface Prepared {
+  options: ServeOptions;
+  /** 304: every representation header but Content-Length. */
+  notModified: Answer;
+  /** 200: with Content-Length. */
+  ok: Answer;
+  /** 206 answers by start offset: clients that are a few lines behind ask for the same tails. */
+  partial: Map<number, Answer>;
+}
+
+/** Tails kept per representation (each a few hundred bytes of headers and a view of the body). */
+const MAX_PARTIAL = 512;
+
+const prepared = new WeakMap<Representation, Prepared>();
+
+function prepare(rep: Representation, o: ServeOptions): Prepared {
+  const cached = prepared.get(rep);
+  if (cached && cached.options === o) return cached;
+  const notModified: Record<string, string> = {
+    'content-type': o.contentType,
+    'cache-control': o.cacheControl,
+    'last-modified': rep.modified.toUTCString(),
+    etag: `"${rep.md5}"`,
+  };
   if (o.compact) {
-    reply.header('Accept-Ranges', 'bytes');
-    reply.header('Repr-Digest', `sha-256=:${rep.sha256}:`);
-    reply.header('Digest', `sha-256=${rep.sha256}`);
+    notModified['accept-ranges'] = 'bytes';
+    notModified['repr-digest'] = `sha-256=:${rep.sha256}:`;
+    notModified['digest'] = `sha-256=${rep.sha256}`;
   }
-  if (etagMatches(req.headers['if-none-match'], rep.md5)) return reply.code(304).send();
-  const ims = req.headers['if-modified-since'];
-  if (!req.headers['if-none-match'] && ims) {
+  const p: Prepared = {
+    options: o,
+    notModified: { status: 304, headers: notModified, body: null },
+    ok: {
+      status: 200,
+      headers: { ...notModified, 'content-length': String(rep.body.length) },
+      body: rep.body,
+    },
+    partial: new Map(),
+  };
+  prepared.set(rep, p);
+  return p;
+}
+
+/** The response to a GET (or HEAD) of a representation, given the request's headers. */
+export function answerRepresentation(rep: Representation, o: ServeOptions, h: IncomingHttpHeaders): Answer {
+  const p = prepare(rep, o);
+  const inm = h['if-none-match'];
+  if (inm && etagMatches(inm, rep.md5)) return p.notModified;
+  const ims = h['if-modified-since'];
+  if (!inm && ims) {
     const since = Date.parse(ims);
-    if (!Number.isNaN(since) && rep.modified.getTime() <= since) return reply.code(304).send();
+    if (!Number.isNaN(since) && rep.modified.getTime() <= since) return p.notModified;
   }
-  const start = o.compact ? rangeStart(req.headers.range) : null;
-  if (start !== null && start > 0 && start < rep.body.length) {
-    reply.code(206).header('Content-Range', `bytes ${start}-${rep.body.length - 1}/${rep.body.length}`);
-    return reply.send(rep.body.subarray(start));
+  const length = rep.body.length;
+  const start = o.compact ? rangeStart(h.range) : null;
+  if (start !== null && start > 0 && start < length) {
+    let tail = p.partial.get(start);
+    if (!tail) {
+      tail = {
+        status: 206,
+        headers: {
+          ...p.notModified.headers,
+          'content-range': `bytes ${start}-${length - 1}/${length}`,
+          'content-length': String(length - start),
+        },
+        body: rep.body.subarray(start),
+      };
+      if (p.partial.size >= MAX_PARTIAL) p.partial.clear();
+      p.partial.set(start, tail);
+    }
+    return tail;
   }
-  return reply.code(200).send(rep.body);
+  return p.ok;
 }

@@ -5,6 +5,7 @@
  */
 import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
+import type { Maybe } from '../util/maybe.ts';
 
 export class GemBodies {
   private readonly lru = new Map<string, Buffer>();
@@ -18,15 +19,18 @@ export class GemBodies {
     private readonly maxItemBytes = 4 * 1024 * 1024,
   ) {}
 
-  async get(sha256: string): Promise<Buffer | null> {
+  /** The body, synchronously when it is in memory. */
+  get(sha256: string): Maybe<Buffer | null> {
     const hit = this.lru.get(sha256);
-    if (hit) {
-      this.lru.delete(sha256);
-      this.lru.set(sha256, hit);
-      return hit;
-    }
+    if (!hit) return this.load(sha256);
+    this.lru.delete(sha256);
+    this.lru.set(sha256, hit);
+    return hit;
+  }
+
+  private async load(sha256: string): Promise<Buffer | null> {
     const body = await this.blobs.get(gemBlobKey(sha256));
-    if (body && this.maxBytes > 0 && body.length <= this.maxItemBytes) {
+    if (body && this.maxBytes > 0 && body.length <= this.maxItemBytes && !this.lru.has(sha256)) {
       this.lru.set(sha256, body);
       this.bytes += body.length;
       for (const [k, v] of this.lru) {

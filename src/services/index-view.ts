@@ -1,7 +1,8 @@
 /**
  * The server's derived indexes, built by the same pure code as `quarry index` from the catalog,
  * cached per catalog generation. Many stateless nodes can share one catalog: each node notices a
- * new generation on its next request and rebuilds only what is asked for.
+ * new generation on its next request and rebuilds only what is asked for. While the view is known to
+ * be current (within refreshMs of the last check), cache hits are returned synchronously.
  */
 import { createHash } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
@@ -9,12 +10,13 @@ import type { Catalog, VersionRecord } from '../catalog/types.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { infoBody, md5Hex, namesBody, versionsBody } from '../index/compact.ts';
 import type { DependencyRecord } from '../index/dependencies.ts';
-import { dependencyRecords } from '../index/dependencies.ts';
+import { dependenciesMarshal, dependencyRecords } from '../index/dependencies.ts';
 import type { IndexEntry } from '../index/entry.ts';
 import { entryFromSpec, versionToken } from '../index/entry.ts';
 import type { LegacyFile } from '../index/legacy.ts';
 import { legacyFiles, legacyLists } from '../index/legacy.ts';
 import { dumpQuickSpec } from '../marshal/rubygems.ts';
+import type { Maybe } from '../util/maybe.ts';
 
 /** A body with the digests HTTP needs, computed once. */
 export interface Representation {
@@ -66,19 +68,36 @@ export function baseFor(live: readonly VersionRecord[], createdAt: Date, options
   );
 }
 
+/** Memory for cached dependency API bodies (clients ask for many different name lists). */
+const DEP_BODY_BYTES = 16 * 1024 * 1024;
+
 export class IndexView {
   private generation = -1;
-  /** When the catalog generation was last read (ms since epoch, from the real clock). */
-  private checkedAt = 0;
+  /** When the catalog generation was last read (performance.now(); never yet: -Infinity). */
+  private checkedAt = Number.NEGATIVE_INFINITY;
   private readonly gemFiles = new Map<string, VersionRecord | null>();
   private versions: { rep: Representation; seq: number; base: string } | null = null;
   private versionsGeneration = -2;
   private readonly depRecords = new Map<string, DependencyRecord[]>();
+  /** Dependency API bodies by name list, at most DEP_BODY_BYTES in all. */
+  private readonly depBodies = new Map<string, Buffer>();
+  private depBodyBytes = 0;
   private names: Representation | null = null;
   private readonly infos = new Map<string, Representation | null>();
   private legacy: Map<string, Representation> | null = null;
   private readonly quick = new Map<string, Buffer | null>();
   private modified = new Date(0);
+  /**
+   * True while the caches are known to be current without asking the catalog: set by a check of the
+   * generation, cleared refreshMs later by a timer (so a hit reads no clock) and by invalidate().
+   */
+  private fresh = false;
+  private freshTimer: NodeJS.Timeout | undefined;
+  /** Bumped by invalidate(), so that a check that was under way does not mark the view fresh. */
+  private writes = 0;
+  private readonly expire = () => {
+    this.fresh = false;
+  };
 
   /**
    * @param refreshMs how often to ask the catalog whether it changed. This node's own writes are
@@ -91,14 +110,37 @@ export class IndexView {
     private readonly refreshMs = 0,
   ) {}
 
-  /** Drops caches when the catalog changed. Called at the start of every read. */
+  /** A cached entry while the view is fresh; undefined means: load it (which refreshes first). */
+  private hit<T>(cache: Map<string, T>, key: string): T | undefined {
+    return this.fresh ? cache.get(key) : undefined;
+  }
+
+  /**
+   * Caches a value loaded under generation `gen` (in at most `max` entries), unless the catalog
+   * changed while it was loaded: then it may be stale, and the next read loads it again.
+   */
+  private keep<T>(gen: number, cache: Map<string, T>, key: string, value: T, max: number): T {
+    if (gen === this.generation) {
+      if (cache.size > max) cache.clear();
+      cache.set(key, value);
+    }
+    return value;
+  }
+
+  /** Drops caches when the catalog changed. Called at the start of every read that is not a hit. */
   private async refresh(): Promise<void> {
     if (this.refreshMs > 0) {
       const t = performance.now();
       if (t - this.checkedAt < this.refreshMs) return;
       this.checkedAt = t;
     }
+    const writes = this.writes;
     const gen = await this.catalog.generation();
+    if (this.refreshMs > 0 && writes === this.writes) {
+      this.fresh = true;
+      clearTimeout(this.freshTimer);
+      this.freshTimer = setTimeout(this.expire, this.refreshMs).unref();
+    }
     if (gen === this.generation) return;
     this.generation = gen;
     this.modified = new Date(Math.floor(this.now().getTime() / 1000) * 1000);
@@ -109,15 +151,24 @@ export class IndexView {
     this.quick.clear();
     this.gemFiles.clear();
     this.depRecords.clear();
+    this.depBodies.clear();
+    this.depBodyBytes = 0;
   }
 
   /** Called by writers after they commit, so this node sees its own write at once. */
   invalidate(): void {
     this.generation = -1;
-    this.checkedAt = 0;
+    this.checkedAt = Number.NEGATIVE_INFINITY;
+    this.fresh = false;
+    this.writes++;
   }
 
-  async versionsFile(): Promise<Representation> {
+  versionsFile(): Maybe<Representation> {
+    if (this.fresh && this.versions && this.versionsGeneration === this.generation) return this.versions.rep;
+    return this.loadVersions();
+  }
+
+  private async loadVersions(): Promise<Representation> {
     await this.refresh();
     // Unchanged generation: the body built for it is still right, no catalog round trip.
     if (this.versions && this.versionsGeneration === this.generation) return this.versions.rep;
@@ -143,75 +194,132 @@ export class IndexView {
     return cur.rep;
   }
 
-  async namesFile(): Promise<Representation> {
+  namesFile(): Maybe<Representation> {
+    if (this.fresh && this.names) return this.names;
+    return this.loadNames();
+  }
+
+  private async loadNames(): Promise<Representation> {
     await this.refresh();
-    this.names ??= represent(namesBody(await this.catalog.liveNames()), this.modified);
-    return this.names;
+    if (this.names) return this.names;
+    const gen = this.generation;
+    const names = represent(namesBody(await this.catalog.liveNames()), this.modified);
+    if (gen === this.generation) this.names = names;
+    return names;
   }
 
   /** null when the gem has never been published; a gem whose versions are all yanked has "---\n". */
-  async info(name: string): Promise<Representation | null> {
+  info(name: string): Maybe<Representation | null> {
+    const hit = this.hit(this.infos, name);
+    return hit !== undefined ? hit : this.loadInfo(name);
+  }
+
+  private async loadInfo(name: string): Promise<Representation | null> {
     await this.refresh();
-    if (this.infos.has(name)) return this.infos.get(name)!;
+    const cached = this.infos.get(name);
+    if (cached !== undefined) return cached;
+    const gen = this.generation;
     const live = await this.catalog.liveVersions(name);
     let rep: Representation | null = null;
     if (live.length > 0) rep = represent(infoFor(live, this.options), this.modified);
     else if ((await this.catalog.allVersions(name)).length > 0) rep = represent('---\n', this.modified);
-    if (this.infos.size > 50_000) this.infos.clear();
-    this.infos.set(name, rep);
-    return rep;
+    return this.keep(gen, this.infos, name, rep, 50_000);
   }
 
   /** specs.4.8[.gz], latest_specs.4.8[.gz], prerelease_specs.4.8[.gz] by file name. */
-  async legacyFile(file: string): Promise<Representation | null> {
+  legacyFile(file: string): Maybe<Representation | null> {
+    if (this.fresh && this.legacy) return this.legacy.get(file) ?? null;
+    return this.loadLegacy(file);
+  }
+
+  private async loadLegacy(file: string): Promise<Representation | null> {
     await this.refresh();
-    if (!this.legacy) {
+    let legacy = this.legacy;
+    if (!legacy) {
+      const gen = this.generation;
       const live = await this.catalog.allLiveVersions();
       const files: LegacyFile[] = legacyFiles(
         legacyLists(live.map((v) => ({ name: v.name, version: v.number, platform: v.platform }))),
       );
-      this.legacy = new Map(files.map((f) => [f.path, represent(f.body, this.modified)]));
+      legacy = new Map(files.map((f) => [f.path, represent(f.body, this.modified)]));
+      if (gen === this.generation) this.legacy = legacy;
     }
-    return this.legacy.get(file) ?? null;
+    return legacy.get(file) ?? null;
   }
 
   /** The deflated quick gemspec of a live version, by its original full name. */
-  async quickSpec(fullName: string): Promise<Buffer | null> {
+  quickSpec(fullName: string): Maybe<Buffer | null> {
+    const hit = this.hit(this.quick, fullName);
+    return hit !== undefined ? hit : this.loadQuickSpec(fullName);
+  }
+
+  private async loadQuickSpec(fullName: string): Promise<Buffer | null> {
     await this.refresh();
-    if (this.quick.has(fullName)) return this.quick.get(fullName)!;
+    const cached = this.quick.get(fullName);
+    if (cached !== undefined) return cached;
+    const gen = this.generation;
     const v = await this.catalog.findByFullName(fullName);
     const body = v && v.yankedAt === null ? deflateSync(dumpQuickSpec(v.spec)) : null;
-    if (this.quick.size > 10_000) this.quick.clear();
-    this.quick.set(fullName, body);
-    return body;
+    return this.keep(gen, this.quick, fullName, body, 10_000);
   }
 
   /** A live version by its .gem file name (normalized or original platform), or null. */
-  async gemFile(fullName: string): Promise<VersionRecord | null> {
+  gemFile(fullName: string): Maybe<VersionRecord | null> {
+    const hit = this.hit(this.gemFiles, fullName);
+    return hit !== undefined ? hit : this.loadGemFile(fullName);
+  }
+
+  private async loadGemFile(fullName: string): Promise<VersionRecord | null> {
     await this.refresh();
     const cached = this.gemFiles.get(fullName);
     if (cached !== undefined) return cached;
+    const gen = this.generation;
     const v = await this.catalog.findByFullName(fullName);
-    const live = v && v.yankedAt === null ? v : null;
-    if (this.gemFiles.size > 50_000) this.gemFiles.clear();
-    this.gemFiles.set(fullName, live);
-    return live;
+    return this.keep(gen, this.gemFiles, fullName, v && v.yankedAt === null ? v : null, 50_000);
   }
 
   async dependencies(names: readonly string[]): Promise<DependencyRecord[]> {
     await this.refresh();
+    const gen = this.generation;
     const out: DependencyRecord[] = [];
     for (const name of names) {
       let records = this.depRecords.get(name);
       if (!records) {
         const live = await this.catalog.liveVersions(name);
-        records = dependencyRecords(live.map((v) => recordEntry(v, false)));
-        if (this.depRecords.size > 50_000) this.depRecords.clear();
-        this.depRecords.set(name, records);
+        records = this.keep(
+          gen,
+          this.depRecords,
+          name,
+          dependencyRecords(live.map((v) => recordEntry(v, false))),
+          50_000,
+        );
       }
       out.push(...records);
     }
     return out;
+  }
+
+  /** The dependency API's Marshal body for these (valid, unique) names, in this order. */
+  dependenciesBody(names: readonly string[]): Maybe<Buffer> {
+    const key = names.join(',');
+    return this.hit(this.depBodies, key) ?? this.loadDependenciesBody(names, key);
+  }
+
+  private async loadDependenciesBody(names: readonly string[], key: string): Promise<Buffer> {
+    await this.refresh();
+    let body = this.depBodies.get(key);
+    if (!body) {
+      const gen = this.generation;
+      body = dependenciesMarshal(await this.dependencies(names));
+      if (gen !== this.generation) return body;
+      if (this.depBodyBytes + body.length > DEP_BODY_BYTES) {
+        this.depBodies.clear();
+        this.depBodyBytes = 0;
+      }
+      this.depBodies.set(key, body);
+      this.depBodyBytes += body.length;
+    }
+    return body;
   }
 
   /** The time derived files last changed, to the second. */
