@@ -68,7 +68,7 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   const logRequests = ['info', 'debug', 'trace'].includes(d.config.log.level);
   if (logRequests) fast.log = app.log;
   app.addHook('preClose', async () => {
-    fast.closing = true;
+    fast.startClosing();
   });
   app.addHook('onResponse', async (req, reply) => {
     d.metrics.http

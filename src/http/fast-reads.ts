@@ -1,10 +1,13 @@
 /**
- * The fast path for hot reads: a plain node:http handler in front of Fastify that answers GET and
- * HEAD of /versions, /names, /info/NAME, the legacy index files, quick specs, /gems/FILE.gem and
- * /api/v1/dependencies?gems=... with `writeHead` + `end`, using the same ReadRoutes as the Fastify
- * routes. Everything else (other methods and paths, request bodies, percent-encoded or unusual
- * URLs, unexpected errors, a closing server) goes on to Fastify untouched. Requests answered here
- * are counted in the same metrics and logged like Fastify's.
+ * The fast path for hot reads: GET and HEAD of /versions, /names, /info/NAME, the legacy index
+ * files, quick specs, /gems/FILE.gem and /api/v1/dependencies?gems=..., answered from the same
+ * ReadRoutes as the Fastify routes, in front of Fastify. Two layers use it:
+ * - the wire responder (wire.ts) answers plain keep-alive requests on the socket itself;
+ * - connections it hands over reach node:http, whose handler (handle) tries this path with
+ *   `writeHead` + `end` before Fastify.
+ * Everything else (other methods and paths, request bodies, percent-encoded or unusual URLs,
+ * unexpected errors, a closing server) goes on to Fastify untouched. Requests answered here are
+ * counted in the same metrics and logged like Fastify's.
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
@@ -16,11 +19,12 @@ import { errorAnswer } from './errors.ts';
 import type { ReadRoutes } from './reads.ts';
 import { LEGACY_FILES } from './reads.ts';
 import type { Answer } from './representation.ts';
+import { Wire } from './wire.ts';
 
 type Kind = 'versions' | 'names' | 'info' | 'legacy' | 'quick' | 'gem' | 'deps';
 
 /** A matched request: which route, its metrics, and its one parameter. */
-interface Match {
+export interface Match {
   readonly kind: Kind;
   readonly stats: RouteStats;
   /** The gem name, file name (legacy files: the path without /), or `gems=` value. */
@@ -47,6 +51,8 @@ const PLAIN_GEMS = /^[A-Za-z0-9._,-]*$/;
 export class FastReads {
   /** Set when the app starts closing: Fastify then answers 503 to new requests. */
   closing = false;
+  /** The responder below node:http, once the server exists. */
+  wire: Wire<Match> | null = null;
   /** Request logging (one line per request, as Fastify's onResponse hook writes), when on. */
   log: FastifyBaseLogger | null = null;
   /** Paths without parameters (the dependency API's query aside), as ready matches. */
@@ -80,16 +86,23 @@ export class FastReads {
     server.requestTimeout = opts.requestTimeout ?? 0;
     server.setTimeout(opts.connectionTimeout ?? 0);
     if (opts.maxRequestsPerSocket) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
+    // Plain keep-alive reads are answered on the socket (wire.ts); a per-socket request limit is
+    // node:http's to keep.
+    else this.wire = new Wire(server, this, server.keepAliveTimeout);
     return server;
   };
 
+  /** The app is closing: new requests go to Fastify (503) and idle connections are closed. */
+  startClosing(): void {
+    this.closing = true;
+    this.wire?.closeIdle();
+  }
+
   /** Which fast route a request is for, or null to leave it to Fastify. */
-  match(req: IncomingMessage): Match | null {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return null;
-    const h = req.headers;
+  match(method: string, url: string, h: IncomingHttpHeaders): Match | null {
+    if (method !== 'GET' && method !== 'HEAD') return null;
     if (this.closing || h['content-length'] !== undefined || h['transfer-encoding'] !== undefined)
       return null;
-    const url = req.url ?? '';
     if (ENCODED.test(url)) return null;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -115,8 +128,7 @@ export class FastReads {
   }
 
   /** The answer, at once when it comes from memory (see util/maybe.ts). May throw. */
-  private answer(m: Match, req: IncomingMessage): Maybe<Answer> {
-    const h = req.headers;
+  answer(m: Match, h: IncomingHttpHeaders): Maybe<Answer> {
     if (this.reads.protectedReads) return this.reads.guard(h.authorization).then(() => this.route(m, h));
     return this.route(m, h);
   }
@@ -140,56 +152,47 @@ export class FastReads {
     }
   }
 
+  /** The answer to an error: expected errors are answered here; null leaves it to Fastify. */
+  recover(err: unknown): Answer | null {
+    return isQuarryError(err) ? errorAnswer(err, this.reads.protectedReads) : null;
+  }
+
+  /** Counts an answered request in the metrics and logs it (as Fastify's onResponse hook does). */
+  record(m: Match, method: string, url: string, status: number, ua: string | undefined, t0: number): void {
+    const ms = performance.now() - t0;
+    m.stats.record(method, status, ms / 1000);
+    this.log?.info({ method, url, status, ms: Math.round(ms * 100) / 100, ua }, 'request');
+  }
+
+  /** A request that node:http parsed (connections the wire responder handed over). */
   handle(req: IncomingMessage, res: ServerResponse, fallback: Handler): void {
-    const m = this.match(req);
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    const m = this.match(method, url, req.headers);
     if (!m) {
       fallback(req, res);
       return;
     }
     const t0 = performance.now();
+    const send = (a: Answer) => {
+      res.writeHead(a.status, a.headers);
+      if (a.body === null || method === 'HEAD') res.end();
+      else res.end(a.body);
+      this.record(m, method, url, a.status, req.headers['user-agent'], t0);
+    };
+    const failed = (err: unknown) => {
+      const a = this.recover(err);
+      if (a) send(a);
+      else fallback(req, res);
+    };
     let a: Maybe<Answer>;
     try {
-      a = this.answer(m, req);
+      a = this.answer(m, req.headers);
     } catch (err) {
-      this.failed(req, res, m, t0, fallback, err);
+      failed(err);
       return;
     }
-    if (!(a instanceof Promise)) this.send(req, res, m, a, t0);
-    else
-      a.then(
-        (x) => this.send(req, res, m, x, t0),
-        (err: unknown) => this.failed(req, res, m, t0, fallback, err),
-      );
-  }
-
-  /** Expected errors are answered here; anything else is Fastify's to map and log. */
-  private failed(
-    req: IncomingMessage,
-    res: ServerResponse,
-    m: Match,
-    t0: number,
-    fallback: Handler,
-    err: unknown,
-  ): void {
-    if (isQuarryError(err)) this.send(req, res, m, errorAnswer(err, this.reads.protectedReads), t0);
-    else fallback(req, res);
-  }
-
-  private send(req: IncomingMessage, res: ServerResponse, m: Match, a: Answer, t0: number): void {
-    res.writeHead(a.status, a.headers);
-    if (a.body === null || req.method === 'HEAD') res.end();
-    else res.end(a.body);
-    const ms = performance.now() - t0;
-    m.stats.record(req.method!, a.status, ms / 1000);
-    this.log?.info(
-      {
-        method: req.method,
-        url: req.url,
-        status: a.status,
-        ms: Math.round(ms * 100) / 100,
-        ua: req.headers['user-agent'],
-      },
-      'request',
-    );
+    if (a instanceof Promise) a.then(send, failed);
+    else send(a);
   }
 }

@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { QuarryError } from '../errors.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { md5Hex } from '../index/compact.ts';
-import type { ParsedGem, StaticPlan, StaticState } from '../index/static-plan.ts';
+import type { ParsedGem, StaticPlan } from '../index/static-plan.ts';
 import { planFullBuildOf, planUpdate, quickSpecPath } from '../index/static-plan.ts';
 import type { LoadedState } from '../index/static-state.ts';
 import {
