@@ -16,6 +16,8 @@ export const configSchema = z
     port: port.default(9292),
     /** Server processes sharing the port (node:cluster); each keeps its own caches. */
     workers: z.number().int().min(1).max(64).default(1),
+    /** Answer plain keep-alive reads on the socket, below node:http (src/http/wire.ts); false: all through node:http. */
+    wire: z.boolean().default(true),
     /** Data directory: the SQLite catalog and, with the default storage, the gem files. */
     data: z.string().min(1).default('./quarry-data'),
     /** Where the gem files are kept: null for <data>/blobs, a folder (path or file:///), memory:, or s3://BUCKET[/PREFIX]. */

@@ -44,7 +44,7 @@ const fail = (code: ConstructorParameters<typeof QuarryError>[0], message: strin
 export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   const reads = new ReadRoutes(d);
   // Hot GET/HEAD reads are answered in front of Fastify, from the same ReadRoutes.
-  const fast = new FastReads(reads, d.metrics.http);
+  const fast = new FastReads(reads, d.metrics.http, d.config.wire);
   const app = Fastify({
     serverFactory: fast.serverFactory,
     logger: { level: d.config.log.level },

@@ -62,6 +62,8 @@ export class FastReads {
   constructor(
     private readonly reads: ReadRoutes,
     http: HttpStats,
+    /** Use the wire responder (config `wire`). */
+    private readonly useWire = true,
   ) {
     // Metric labels are Fastify's route patterns, so both paths count under the same names.
     const add = (path: string, kind: Kind) =>
@@ -88,7 +90,7 @@ export class FastReads {
     if (opts.maxRequestsPerSocket) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
     // Plain keep-alive reads are answered on the socket (wire.ts); a per-socket request limit is
     // node:http's to keep.
-    else this.wire = new Wire(server, this, server.keepAliveTimeout);
+    else if (this.useWire) this.wire = new Wire(server, this, server.keepAliveTimeout);
     return server;
   };
 
