@@ -186,6 +186,8 @@ class Connection<M> {
   /** The client sent FIN. */
   private ended = false;
   private lastActive = performance.now();
+  /** Waiting for the client to read what was sent (busy too). */
+  private draining = false;
 
   constructor(
     private readonly wire: Wire<M>,
@@ -216,9 +218,13 @@ class Connection<M> {
     this.wire.forget(this);
   };
 
-  /** Closes the connection unless an answer is pending (and, given `before`, it was active since). */
+  /**
+   * Closes the connection unless an answer is being prepared. Given `before` (the sweep), only when
+   * nothing moved since then: an idle connection, or a client that stopped reading its answers.
+   */
   closeIfIdle(before?: number): void {
-    if (this.busy || (before !== undefined && this.lastActive > before)) return;
+    if (this.busy && !(before !== undefined && this.draining)) return;
+    if (before !== undefined && this.lastActive > before) return;
     this.socket.destroy();
   }
 
@@ -305,9 +311,12 @@ class Connection<M> {
     }
     if (s.writableNeedDrain) {
       this.busy = true;
+      this.draining = true;
       s.pause();
       s.once('drain', () => {
         this.busy = false;
+        this.draining = false;
+        this.lastActive = performance.now();
         s.resume();
         this.pump();
       });

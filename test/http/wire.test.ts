@@ -4,9 +4,11 @@
  * order across slow and fast answers, Connection: close, half-close, and closing the server.
  */
 import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { parseHead } from '../../src/http/wire.ts';
+import { parseHead, Wire } from '../../src/http/wire.ts';
 import { makeGem } from '../support/make-gem.ts';
 import type { Harness } from './harness.ts';
 import { push, startHarness } from './harness.ts';
@@ -250,5 +252,69 @@ describe('wire responder', () => {
     await s.close();
     await c.ended();
     assert.ok(Date.now() - t0 < 10_000, 'closed before the keep-alive timeout');
+  });
+});
+
+describe('wire responder: timeouts', () => {
+  // A bare node:http server with the responder and one route, and a short keep-alive timeout.
+  const body = Buffer.alloc(64 * 1024, 120);
+  const answer = {
+    status: 200,
+    headers: { 'content-type': 'text/plain', 'content-length': String(body.length) },
+    body,
+  };
+  const routes = {
+    closing: false,
+    match: (method: string, url: string) => (method === 'GET' && url === '/big' ? 'big' : null),
+    answer: () => answer,
+    recover: () => null,
+    record: () => {},
+  };
+  let server: Server;
+  let port: number;
+
+  before(async () => {
+    server = createServer((_req, res) => res.end('via node:http\n'));
+    new Wire(server, routes, 300);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('closes a connection idle for the keep-alive timeout', async () => {
+    const c = new Raw(port);
+    c.write(get('/big'));
+    const [r] = await c.read(1);
+    assert.equal(r!.body.length, body.length);
+    const t0 = Date.now();
+    await c.ended();
+    assert.ok(Date.now() - t0 >= 200, 'not before the timeout');
+  });
+
+  it('stops reading from a client that does not read its answers, then closes it', async () => {
+    const connections = () =>
+      new Promise<number>((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+    const c = new Raw(port);
+    c.socket.pause();
+    c.socket.on('error', () => {});
+    // Far more answers than the sockets buffer: the responder waits for a drain that never comes.
+    c.write(get('/big').repeat(2000));
+    while ((await connections()) === 0) await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    while ((await connections()) > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await connections(), 0, 'the server closed the stalled connection');
+    assert.ok(Date.now() - t0 >= 200, 'not before the timeout');
+    assert.ok(c.socket.readableLength + c.pending < body.length * 2000, 'it stopped answering');
+  });
+
+  it('hands other requests to node:http', async () => {
+    const c = new Raw(port);
+    c.write(get('/other'));
+    const [r] = await c.read(1);
+    assert.equal(r!.body.toString(), 'via node:http\n');
+    c.socket.destroy();
   });
 });
