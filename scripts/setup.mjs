@@ -15,18 +15,28 @@ const log = (msg) => process.stderr.write(`setup: ${msg}\n`);
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
 
+// Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/VERSION/bin.
+const hasInitdb = () => {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return false;
+  return readdirSync(base).some((version) => existsSync(join(base, version, 'bin', 'initdb')));
+};
+
 // Debian packages the test suite drives: real RubyGems and Bundler, GNU time for benchmarks,
-// openssl for the throwaway CA of the s3:// install test.
+// openssl for the throwaway CA of the s3:// install test, PostgreSQL for the catalog's postgres
+// driver (test/support/postgres.ts starts a throwaway server). A check is a command on PATH, an
+// absolute path, or a function.
 const debian = runtimeOnly
   ? []
   : [
       ['ruby', 'ruby'],
       ['bundle', 'ruby-bundler'],
       ['/usr/bin/time', 'time'],
+      [hasInitdb, 'postgresql'],
     ];
-const missing = debian
-  .filter(([cmd]) => (cmd.startsWith('/') ? !existsSync(cmd) : !has(cmd)))
-  .map(([, pkg]) => pkg);
+const present = (check) =>
+  typeof check === 'function' ? check() : check.startsWith('/') ? existsSync(check) : has(check);
+const missing = debian.filter(([check]) => !present(check)).map(([, pkg]) => pkg);
 if (missing.length > 0) {
   if (typeof process.getuid === 'function' && process.getuid() === 0) {
     log(`installing Debian packages: ${missing.join(' ')}`);
