@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { blobStoreFromUrl } from './blobs/from-url.ts';
 import type { BlobStore } from './blobs/types.ts';
-import { openSqliteCatalog } from './catalog/sqlite.ts';
+import { openCatalog } from './catalog/open.ts';
 import type { Config } from './config/schema.ts';
 import { QuarryError } from './errors.ts';
 import type { AppDeps } from './http/app.ts';
@@ -74,12 +74,16 @@ export async function composeServices(
       forcePathStyle: config.s3.force_path_style,
     },
   });
-  const catalog = await openSqliteCatalog(join(dataDir, 'catalog.sqlite3'), clock.now);
   const info = { createdAt: config.index.info_created_at };
+  const catalog = await openCatalog(
+    config.catalog ?? `sqlite:${join(dataDir, 'catalog.sqlite3')}`,
+    clock.now,
+    info,
+  );
   const index = new IndexView(catalog, info, clock.now, config.index.refresh_ms);
   const gemBodies = new GemBodies(blobs, config.cache.gem_bytes);
   const metrics = new Metrics(options.metricsDefaults ?? true);
-  const gems = new GemService({ catalog, blobs, now: clock.now, info, onChange: () => index.invalidate() });
+  const gems = new GemService({ catalog, blobs, now: clock.now, onChange: () => index.invalidate() });
   await gems.ensureVersionsBase();
   const keys = new KeyService(catalog, clock.now);
   return {

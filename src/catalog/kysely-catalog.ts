@@ -1,23 +1,58 @@
 /**
  * The catalog over kysely: one query code path for SQLite (better-sqlite3) and PostgreSQL (pg).
+ * What differs between the two, how a write transaction takes its locks, is a WriteDialect.
+ *
+ * Every write is one transaction that:
+ *   1. takes the lock of the gem (its lower-cased name), so two writers never interleave on a gem;
+ *   2. checks and changes the gem's rows, then computes the gem's /info MD5 from what it now sees
+ *      (nobody else can change that gem before commit);
+ *   3. takes the log lock, appends the /versions log row, bumps the generation, and commits while
+ *      still holding it, so log rows become visible in sequence order: a reader that has seen row
+ *      N has seen every row below N.
  */
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Kysely, Selectable, sql } from 'kysely';
+import { QuarryError } from '../errors.ts';
 import type { GemSpec } from '../gem/spec.ts';
+import type { InfoOptions } from '../index/compact.ts';
+import { isoSeconds } from '../index/compact.ts';
+import { versionToken } from '../index/entry.ts';
+import type { BaseLine } from './derive.ts';
+import { baseBody, infoMd5For } from './derive.ts';
 import type { Database, VersionsTable } from './schema.ts';
 import type {
   ApiKeyRecord,
+  BlobRef,
   Catalog,
-  CatalogTx,
+  CatalogState,
+  LiveTuple,
   NewApiKey,
   NewVersion,
+  PushOutcome,
   Scope,
   VersionRecord,
   VersionsBase,
   VersionsLogRow,
+  YankOutcome,
 } from './types.ts';
 
 type Row = Selectable<VersionsTable> & { name: string };
-type Db = Kysely<Database> | Transaction<Database>;
+type Db = Kysely<Database>;
+
+/** How one database takes the write locks. */
+export interface WriteDialect {
+  readonly name: 'sqlite' | 'postgres';
+  /**
+   * Runs fn in a write transaction holding the lock of `key` (a lower-cased gem name), or the
+   * global write lock when key is null. Commits when fn resolves, rolls back when it throws.
+   */
+  write<T>(db: Db, key: string | null, fn: (trx: Db) => Promise<T>): Promise<T>;
+  /** Takes the lock that orders the /versions log; held until commit. */
+  lockLog(trx: Db): Promise<void>;
+  /** A unique or primary key violation. */
+  isUniqueViolation(e: unknown): boolean;
+  /** An ORDER BY expression that sorts a text column by bytes. */
+  byteOrder(column: string): ReturnType<typeof sql.raw>;
+}
 
 const toRecord = (r: Row): VersionRecord => ({
   id: r.id,
@@ -26,9 +61,9 @@ const toRecord = (r: Row): VersionRecord => ({
   platform: r.platform,
   gemPlatform: r.gem_platform,
   canonical: r.canonical,
-  prerelease: r.prerelease === 1,
+  prerelease: Number(r.prerelease) === 1,
   sha256: r.sha256,
-  size: r.size,
+  size: Number(r.size),
   spec: reviveSpec(JSON.parse(r.spec) as GemSpec),
   createdAt: r.created_at,
   yankedAt: r.yanked_at,
@@ -36,8 +71,10 @@ const toRecord = (r: Row): VersionRecord => ({
 
 const reviveSpec = (s: GemSpec): GemSpec => ({ ...s, date: new Date(s.date) });
 
-const fullNameOf = (name: string, number: string, platform: string) =>
+export const fullNameOf = (name: string, number: string, platform: string): string =>
   platform === 'ruby' ? `${name}-${number}` : `${name}-${number}-${platform}`;
+
+const token = (number: string, platform: string): string => versionToken({ version: number, platform });
 
 function versionsQuery(db: Db) {
   return db
@@ -47,53 +84,142 @@ function versionsQuery(db: Db) {
     .select('gems.name as name');
 }
 
-/** Every change a derived index depends on bumps the generation, inside the same transaction. */
-async function bumpGeneration(db: Db): Promise<void> {
+async function findVersion(db: Db, name: string, number: string, platform: string) {
+  const r = await versionsQuery(db)
+    .where('gems.name', '=', name)
+    .where('versions.number', '=', number)
+    .where('versions.platform', '=', platform)
+    .executeTakeFirst();
+  return r ? toRecord(r) : null;
+}
+
+async function liveVersions(db: Db, name: string): Promise<VersionRecord[]> {
+  const rows = await versionsQuery(db)
+    .where('gems.name', '=', name)
+    .where('versions.yanked_at', 'is', null)
+    .orderBy('versions.id')
+    .execute();
+  return rows.map(toRecord);
+}
+
+async function setMeta(db: Db, key: string, value: string): Promise<void> {
   await db
     .insertInto('meta')
-    .values({ key: 'generation', value: '1' })
-    .onConflict((oc) =>
-      oc
-        .column('key')
-        .doUpdateSet({ value: (eb) => eb.cast(eb(eb.cast('meta.value', 'integer'), '+', 1), 'text') }),
-    )
+    .values({ key, value })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
     .execute();
 }
 
-function txApi(db: Db): CatalogTx {
-  return {
-    async gemNameLike(name) {
-      const r = await db
-        .selectFrom('gems')
-        .select('name')
-        .where('name_lower', '=', name.toLowerCase())
-        .executeTakeFirst();
-      return r?.name ?? null;
-    },
-    findVersion: (name, number, platform) => findVersion(db, name, number, platform),
-    async findCanonical(name, canonical, platform) {
-      const rows = await versionsQuery(db)
-        .where('gems.name', '=', name)
-        .where('versions.canonical', '=', canonical)
-        .where('versions.platform', '=', platform)
-        .execute();
-      return rows.map(toRecord);
-    },
-    liveVersions: (name) => liveVersions(db, name),
-    async insertVersion(v: NewVersion) {
-      let gem = await db
-        .selectFrom('gems')
-        .select(['id', 'name'])
-        .where('name', '=', v.name)
-        .executeTakeFirst();
-      if (!gem) {
-        gem = await db
-          .insertInto('gems')
-          .values({ name: v.name, name_lower: v.name.toLowerCase(), created_at: v.createdAt })
-          .returning(['id', 'name'])
-          .executeTakeFirstOrThrow();
+const keyRecord = (r: Selectable<Database['api_keys']>): ApiKeyRecord => ({
+  id: r.id,
+  name: r.name,
+  prefix: r.prefix,
+  scopes: r.scopes.split(',').filter(Boolean) as Scope[],
+  gemPattern: r.gem_pattern,
+  expiresAt: r.expires_at,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+  lastUsedAt: r.last_used_at,
+});
+
+export interface KyselyCatalogOptions {
+  /** How /info bodies are written: their MD5 goes into the /versions log. */
+  info: InfoOptions;
+  now: () => Date;
+}
+
+export class KyselyCatalog implements Catalog {
+  constructor(
+    readonly db: Db,
+    readonly dialect: WriteDialect,
+    private readonly options: KyselyCatalogOptions,
+  ) {}
+
+  /** A write transaction on one gem (or every gem, for null); unique violations become 409. */
+  private async write<T>(key: string | null, fn: (trx: Db) => Promise<T>): Promise<T> {
+    try {
+      return await this.dialect.write(this.db, key, fn);
+    } catch (e) {
+      if (this.dialect.isUniqueViolation(e)) {
+        throw new QuarryError('conflict', 'a concurrent write created the same entry; retry', {
+          cause: e,
+        });
       }
-      const row = await db
+      throw e;
+    }
+  }
+
+  /** The tail of every write: store the gem's new /info MD5, log the change, bump the generation. */
+  private async logChange(trx: Db, gemId: number, name: string, tokens: string): Promise<void> {
+    const md5 = infoMd5For(await liveVersions(trx, name), this.options.info);
+    await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', gemId).execute();
+    await this.dialect.lockLog(trx);
+    await trx.insertInto('versions_log').values({ gem_name: name, tokens, info_md5: md5 }).execute();
+    await this.bump(trx);
+  }
+
+  private async bump(trx: Db): Promise<void> {
+    await trx
+      .insertInto('meta')
+      .values({ key: 'generation', value: '1' })
+      .onConflict((oc) =>
+        oc
+          .column('key')
+          .doUpdateSet({ value: (eb) => eb.cast(eb(eb.cast('meta.value', 'integer'), '+', 1), 'text') }),
+      )
+      .execute();
+    await setMeta(trx, 'modified_at', isoSeconds(this.options.now()));
+  }
+
+  /** The checks of a push, without the write: null when it would be created. */
+  private async pushChecks(
+    db: Db,
+    v: NewVersion,
+  ): Promise<Exclude<PushOutcome, { kind: 'created' }> | { kind: 'new'; gemId: number | null }> {
+    const existing = await findVersion(db, v.name, v.number, v.platform);
+    if (existing) return { kind: 'exists', record: existing };
+    const gem = await db
+      .selectFrom('gems')
+      .select(['id', 'name'])
+      .where('name_lower', '=', v.name.toLowerCase())
+      .executeTakeFirst();
+    if (!gem) return { kind: 'new', gemId: null };
+    if (gem.name !== v.name) {
+      const live = (await liveVersions(db, gem.name)).length > 0;
+      return { kind: 'case_conflict', owner: gem.name, live };
+    }
+    const dupe = await versionsQuery(db)
+      .where('versions.gem_id', '=', gem.id)
+      .where('versions.canonical', '=', v.canonical)
+      .where('versions.platform', '=', v.platform)
+      .executeTakeFirst();
+    if (dupe) return { kind: 'canonical_conflict', record: toRecord(dupe) };
+    return { kind: 'new', gemId: gem.id };
+  }
+
+  async previewPush(v: NewVersion): Promise<PushOutcome | null> {
+    const r = await this.pushChecks(this.db, v);
+    return r.kind === 'new' ? null : r;
+  }
+
+  recordPush(v: NewVersion): Promise<PushOutcome> {
+    return this.write(v.name.toLowerCase(), async (trx) => {
+      const check = await this.pushChecks(trx, v);
+      if (check.kind !== 'new') return check;
+      const gem =
+        check.gemId !== null
+          ? { id: check.gemId, name: v.name }
+          : await trx
+              .insertInto('gems')
+              .values({
+                name: v.name,
+                name_lower: v.name.toLowerCase(),
+                created_at: v.createdAt,
+                info_md5: null,
+              })
+              .returning(['id', 'name'])
+              .executeTakeFirstOrThrow();
+      const row = await trx
         .insertInto('versions')
         .values({
           gem_id: gem.id,
@@ -113,111 +239,138 @@ function txApi(db: Db): CatalogTx {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      return toRecord({ ...row, name: gem.name });
-    },
-    async setYanked(id, yankedAt) {
-      await db.updateTable('versions').set({ yanked_at: yankedAt }).where('id', '=', id).execute();
-    },
-    async appendVersionsLog(name, tokens, infoMd5) {
-      const r = await db
-        .insertInto('versions_log')
-        .values({ gem_name: name, tokens, info_md5: infoMd5 })
-        .returning('seq')
-        .executeTakeFirstOrThrow();
-      await bumpGeneration(db);
-      return r.seq;
-    },
-    allLiveVersions: () => allLiveVersions(db),
-    async maxLogSeq() {
-      const r = await db
-        .selectFrom('versions_log')
-        .select((eb) => eb.fn.max('seq').as('m'))
-        .executeTakeFirst();
-      return Number(r?.m ?? 0);
-    },
-    async setVersionsBase(base: VersionsBase) {
-      for (const [key, value] of [
-        ['versions_created_at', base.createdAt],
-        ['versions_base', base.body],
-        ['versions_base_seq', String(base.baseSeq)],
-      ] as const) {
-        await db
-          .insertInto('meta')
-          .values({ key, value })
-          .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-          .execute();
-      }
-      await bumpGeneration(db);
-    },
-  };
-}
-
-async function findVersion(
-  db: Db,
-  name: string,
-  number: string,
-  platform: string,
-): Promise<VersionRecord | null> {
-  const r = await versionsQuery(db)
-    .where('gems.name', '=', name)
-    .where('versions.number', '=', number)
-    .where('versions.platform', '=', platform)
-    .executeTakeFirst();
-  return r ? toRecord(r) : null;
-}
-
-async function allLiveVersions(db: Db): Promise<VersionRecord[]> {
-  const rows = await versionsQuery(db)
-    .where('versions.yanked_at', 'is', null)
-    .orderBy('gems.name')
-    .orderBy('versions.id')
-    .execute();
-  return rows.map(toRecord);
-}
-
-async function liveVersions(db: Db, name: string): Promise<VersionRecord[]> {
-  const rows = await versionsQuery(db)
-    .where('gems.name', '=', name)
-    .where('versions.yanked_at', 'is', null)
-    .orderBy('versions.id')
-    .execute();
-  return rows.map(toRecord);
-}
-
-const keyRecord = (r: Selectable<Database['api_keys']>): ApiKeyRecord => ({
-  id: r.id,
-  name: r.name,
-  prefix: r.prefix,
-  scopes: r.scopes.split(',').filter(Boolean) as Scope[],
-  gemPattern: r.gem_pattern,
-  expiresAt: r.expires_at,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-  lastUsedAt: r.last_used_at,
-});
-
-export class KyselyCatalog implements Catalog {
-  constructor(private readonly db: Kysely<Database>) {}
-
-  transaction<T>(fn: (tx: CatalogTx) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(txApi(trx)));
+      await this.logChange(trx, gem.id, gem.name, token(v.number, v.platform));
+      return { kind: 'created', record: toRecord({ ...row, name: gem.name }) };
+    });
   }
 
-  async generation(): Promise<number> {
-    const r = await this.db
-      .selectFrom('meta')
-      .select('value')
-      .where('key', '=', 'generation')
+  private setYank(
+    name: string,
+    number: string,
+    platform: string,
+    yankedAt: string | null,
+  ): Promise<YankOutcome> {
+    return this.write(name.toLowerCase(), async (trx) => {
+      const v = await findVersion(trx, name, number, platform);
+      if (!v) {
+        const gem = await trx.selectFrom('gems').select('id').where('name', '=', name).executeTakeFirst();
+        return { kind: gem ? 'no_version' : 'no_gem' };
+      }
+      if ((v.yankedAt === null) === (yankedAt === null)) return { kind: 'unchanged', record: v };
+      await trx.updateTable('versions').set({ yanked_at: yankedAt }).where('id', '=', v.id).execute();
+      const gem = await trx
+        .selectFrom('gems')
+        .select('id')
+        .where('name', '=', name)
+        .executeTakeFirstOrThrow();
+      const t = token(number, platform);
+      await this.logChange(trx, gem.id, name, yankedAt === null ? t : `-${t}`);
+      return { kind: 'done', record: { ...v, yankedAt } };
+    });
+  }
+
+  recordYank(name: string, number: string, platform: string, at: string): Promise<YankOutcome> {
+    return this.setYank(name, number, platform, at);
+  }
+
+  recordUnyank(name: string, number: string, platform: string): Promise<YankOutcome> {
+    return this.setYank(name, number, platform, null);
+  }
+
+  rebuildVersionsList(createdAt: Date): Promise<void> {
+    return this.write(null, (trx) => this.writeBase(trx, createdAt));
+  }
+
+  ensureVersionsBase(createdAt: Date): Promise<void> {
+    return this.write(null, async (trx) => {
+      const has = await trx
+        .selectFrom('meta')
+        .select('key')
+        .where('key', '=', 'versions_base')
+        .executeTakeFirst();
+      if (!has) await this.writeBase(trx, createdAt);
+    });
+  }
+
+  /** Writes a base from every live version; the caller holds the global write lock. */
+  private async writeBase(trx: Db, createdAt: Date): Promise<void> {
+    await this.backfillInfoMd5(trx);
+    const rows = await trx
+      .selectFrom('versions')
+      .innerJoin('gems', 'gems.id', 'versions.gem_id')
+      .select(['gems.name as name', 'gems.info_md5 as md5', 'versions.number', 'versions.platform'])
+      .where('versions.yanked_at', 'is', null)
+      .orderBy('versions.gem_id')
+      .orderBy('versions.id')
+      .execute();
+    const lines: BaseLine[] = [];
+    let cur: BaseLine | undefined;
+    for (const r of rows) {
+      if (cur?.name !== r.name) {
+        cur = { name: r.name, tokens: [], infoMd5: r.md5 ?? '' };
+        lines.push(cur);
+      }
+      cur.tokens.push(token(r.number, r.platform));
+    }
+    const seq = await trx
+      .selectFrom('versions_log')
+      .select((eb) => eb.fn.max('seq').as('m'))
       .executeTakeFirst();
-    return Number(r?.value ?? 0);
+    await setMeta(trx, 'versions_created_at', isoSeconds(createdAt));
+    await setMeta(trx, 'versions_base', baseBody(createdAt, lines));
+    await setMeta(trx, 'versions_base_seq', String(Number(seq?.m ?? 0)));
+    await this.bump(trx);
+  }
+
+  /** Catalogs from before the info_md5 column: compute it once for each gem that lacks it. */
+  private async backfillInfoMd5(trx: Db): Promise<void> {
+    const missing = await trx
+      .selectFrom('gems')
+      .select(['id', 'name'])
+      .where('info_md5', 'is', null)
+      .execute();
+    for (const g of missing) {
+      const md5 = infoMd5For(await liveVersions(trx, g.name), this.options.info);
+      await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', g.id).execute();
+    }
+  }
+
+  async state(): Promise<CatalogState> {
+    const rows = await this.db
+      .selectFrom('meta')
+      .select(['key', 'value'])
+      .where('key', 'in', ['generation', 'modified_at'])
+      .execute();
+    const m = new Map(rows.map((r) => [r.key, r.value]));
+    return {
+      generation: Number(m.get('generation') ?? 0),
+      modifiedAt: m.get('modified_at') ?? '1970-01-01T00:00:00Z',
+    };
   }
 
   liveVersions(name: string): Promise<VersionRecord[]> {
     return liveVersions(this.db, name);
   }
 
-  allLiveVersions(): Promise<VersionRecord[]> {
-    return allLiveVersions(this.db);
+  async allLiveVersions(): Promise<VersionRecord[]> {
+    const rows = await versionsQuery(this.db)
+      .where('versions.yanked_at', 'is', null)
+      .orderBy(this.dialect.byteOrder('gems.name'))
+      .orderBy('versions.id')
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  async liveTuples(): Promise<LiveTuple[]> {
+    const rows = await this.db
+      .selectFrom('versions')
+      .innerJoin('gems', 'gems.id', 'versions.gem_id')
+      .select(['gems.name as name', 'versions.number as number', 'versions.platform as platform'])
+      .where('versions.yanked_at', 'is', null)
+      .orderBy(this.dialect.byteOrder('gems.name'))
+      .orderBy('versions.id')
+      .execute();
+    return rows;
   }
 
   findVersion(name: string, number: string, platform: string): Promise<VersionRecord | null> {
@@ -266,7 +419,12 @@ export class KyselyCatalog implements Catalog {
       .where('seq', '>', seq)
       .orderBy('seq')
       .execute();
-    return rows.map((r) => ({ seq: r.seq, name: r.gem_name, tokens: r.tokens, infoMd5: r.info_md5 }));
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      name: r.gem_name,
+      tokens: r.tokens,
+      infoMd5: r.info_md5,
+    }));
   }
 
   async liveNames(): Promise<string[]> {
@@ -284,6 +442,25 @@ export class KyselyCatalog implements Catalog {
       )
       .execute();
     return rows.map((r) => r.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  async blobRefs(): Promise<BlobRef[]> {
+    const rows = await this.db
+      .selectFrom('versions')
+      .innerJoin('gems', 'gems.id', 'versions.gem_id')
+      .select(['versions.sha256', 'versions.size', 'gems.name', 'versions.number', 'versions.platform'])
+      .orderBy('versions.id')
+      .execute();
+    const seen = new Map<string, BlobRef>();
+    for (const r of rows) {
+      if (!seen.has(r.sha256))
+        seen.set(r.sha256, {
+          sha256: r.sha256,
+          size: Number(r.size),
+          fullName: fullNameOf(r.name, r.number, r.platform),
+        });
+    }
+    return [...seen.values()];
   }
 
   async createKey(k: NewApiKey): Promise<ApiKeyRecord> {

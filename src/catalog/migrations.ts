@@ -3,6 +3,8 @@
  * Written with kysely's schema builder so one list serves SQLite and PostgreSQL.
  */
 import type { Kysely } from 'kysely';
+import { QuarryError } from '../errors.ts';
+import type { WriteDialect } from './kysely-catalog.ts';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -86,36 +88,56 @@ export const migrations: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    version: 2,
+    name: 'gems.info_md5',
+    async up(db0) {
+      const db = db0 as AnyDb;
+      await db.schema.alterTable('gems').addColumn('info_md5', 'text').execute();
+    },
+  },
 ];
 
-/** Applies every migration newer than the database, each in its own transaction. */
-export async function migrate(db: Kysely<Database>, dialect: Dialect, now: () => Date): Promise<number> {
-  await (db as AnyDb).schema
-    .createTable('schema_migrations')
-    .ifNotExists()
-    .addColumn('version', 'integer', (c) => c.primaryKey())
-    .addColumn('name', 'text', (c) => c.notNull())
-    .addColumn('applied_at', 'text', (c) => c.notNull())
-    .execute();
-  const done = new Set(
-    (await db.selectFrom('schema_migrations').select('version').execute()).map((r) => r.version),
-  );
-  let applied = 0;
-  for (const m of migrations) {
-    if (done.has(m.version)) continue;
-    await db.transaction().execute(async (trx) => {
-      await m.up(trx, dialect);
+/**
+ * Applies every migration newer than the database, all in one write transaction under the global
+ * write lock, so that processes and nodes starting together apply each migration once.
+ * Fails when the database was migrated by a newer Quarry.
+ */
+export async function migrate(
+  db: Kysely<Database>,
+  writes: Pick<WriteDialect, 'write' | 'name'>,
+  now: () => Date,
+  where = 'the catalog',
+): Promise<number> {
+  return writes.write(db, null, async (trx) => {
+    await (trx as AnyDb).schema
+      .createTable('schema_migrations')
+      .ifNotExists()
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('applied_at', 'text', (c) => c.notNull())
+      .execute();
+    const done = new Set(
+      (await trx.selectFrom('schema_migrations').select('version').execute()).map((r) => Number(r.version)),
+    );
+    const newest = Math.max(0, ...done);
+    const known = Math.max(...migrations.map((m) => m.version));
+    if (newest > known) {
+      throw new QuarryError(
+        'config',
+        `${where} was migrated by a newer Quarry (schema ${newest}; this one knows up to ${known})`,
+      );
+    }
+    let applied = 0;
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      await m.up(trx, writes.name);
       await trx
         .insertInto('schema_migrations')
         .values({ version: m.version, name: m.name, applied_at: now().toISOString() })
         .execute();
-    });
-    applied++;
-  }
-  const newest = Math.max(0, ...done, ...migrations.map((m) => m.version));
-  const known = Math.max(...migrations.map((m) => m.version));
-  if (newest > known) {
-    throw new Error(`the catalog was migrated by a newer Quarry (schema ${newest}, this one knows ${known})`);
-  }
-  return applied;
+      applied++;
+    }
+    return applied;
+  });
 }

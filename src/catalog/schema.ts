@@ -6,6 +6,8 @@ export interface GemsTable {
   name: string;
   name_lower: string;
   created_at: string;
+  /** MD5 of the gem's /info body as of its last change (migration 2; null until computed). */
+  info_md5: string | null;
 }
 
 export interface VersionsTable {

@@ -1,20 +1,65 @@
-/** The embedded default: SQLite through better-sqlite3, WAL mode, one file in the data directory. */
-import { mkdirSync } from 'node:fs';
+/**
+ * The embedded default: SQLite through better-sqlite3, WAL mode, one file in the data directory.
+ *
+ * Several processes may share the file (`--workers N`, or `quarry yank` while the server runs).
+ * Writes start with BEGIN IMMEDIATE, which takes SQLite's one write lock at once and waits for it
+ * (busy_timeout) instead of failing with SQLITE_BUSY when a read transaction would have to upgrade.
+ * With one writer at a time, the per-gem and log locks are that lock, and log rows commit in order.
+ */
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Sqlite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import type { InfoOptions } from '../index/compact.ts';
+import type { WriteDialect } from './kysely-catalog.ts';
 import { KyselyCatalog } from './kysely-catalog.ts';
 import { migrate } from './migrations.ts';
 import type { Database } from './schema.ts';
 
-export async function openSqliteCatalog(file: string, now: () => Date): Promise<KyselyCatalog> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+/** How long a writer waits for another process's write lock before failing. */
+const BUSY_TIMEOUT_MS = 30_000;
+
+export const sqliteWrites: WriteDialect = {
+  name: 'sqlite',
+  write(db, _key, fn) {
+    // One connection: holding it keeps this process's other queries out of the transaction.
+    return db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const r = await fn(conn);
+        await sql`commit`.execute(conn);
+        return r;
+      } catch (e) {
+        await sql`rollback`.execute(conn).catch(() => {});
+        throw e;
+      }
+    });
+  },
+  async lockLog() {},
+  isUniqueViolation: (e) =>
+    typeof (e as { code?: unknown })?.code === 'string' &&
+    /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test((e as { code: string }).code),
+  byteOrder: (column) => sql.raw(column),
+};
+
+export async function openSqliteCatalog(
+  file: string,
+  now: () => Date,
+  info: InfoOptions = {},
+): Promise<KyselyCatalog> {
+  if (file !== ':memory:') {
+    mkdirSync(dirname(file), { recursive: true });
+    // Created 0600: the catalog holds key hashes.
+    closeSync(openSync(file, 'a', 0o600));
+    chmodSync(file, 0o600);
+  }
   const sqlite = new Sqlite(file);
+  sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrate(db, 'sqlite', now);
-  return new KyselyCatalog(db);
+  // Migrations write: take the write lock first, so processes starting together wait in turn.
+  await migrate(db, sqliteWrites, now, file);
+  return new KyselyCatalog(db, sqliteWrites, { info, now });
 }

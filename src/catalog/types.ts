@@ -68,30 +68,73 @@ export interface NewApiKey {
   createdAt: string;
 }
 
-/** Reads and writes inside one transaction. */
-export interface CatalogTx {
-  /** Case-insensitive lookup of the gem's canonical name. */
-  gemNameLike(name: string): Promise<string | null>;
-  findVersion(name: string, number: string, platform: string): Promise<VersionRecord | null>;
-  /** Versions (live or yanked) whose canonical number and platform match. */
-  findCanonical(name: string, canonical: string, platform: string): Promise<VersionRecord[]>;
-  /** Live (not yanked) versions of one gem in publication order. */
-  liveVersions(name: string): Promise<VersionRecord[]>;
-  insertVersion(v: NewVersion): Promise<VersionRecord>;
-  setYanked(id: number, yankedAt: string | null): Promise<void>;
-  appendVersionsLog(name: string, tokens: string, infoMd5: string): Promise<number>;
-  setVersionsBase(base: VersionsBase): Promise<void>;
-  allLiveVersions(): Promise<VersionRecord[]>;
-  maxLogSeq(): Promise<number>;
+/** What a catalog's state is, for caches: the generation, and when it last changed. */
+export interface CatalogState {
+  /** Changes whenever anything an index is derived from changes. */
+  generation: number;
+  /** When the last change committed (ISO 8601): the Last-Modified of derived files on every node. */
+  modifiedAt: string;
 }
 
+/** The result of recording a push. Only `created` changed anything. */
+export type PushOutcome =
+  | { kind: 'created'; record: VersionRecord }
+  /** The same (name, number, platform) exists, live or yanked: compare its sha256. */
+  | { kind: 'exists'; record: VersionRecord }
+  /** The name exists with other letter case. */
+  | { kind: 'case_conflict'; owner: string; live: boolean }
+  /** A version equal but for trailing zeros exists (1.0 vs 1.0.0). */
+  | { kind: 'canonical_conflict'; record: VersionRecord };
+
+/** The result of recording a yank or an unyank. Only `done` changed anything. */
+export type YankOutcome =
+  | { kind: 'done'; record: VersionRecord }
+  | { kind: 'no_gem' }
+  | { kind: 'no_version' }
+  /** Already yanked (for a yank), or not yanked (for an unyank). */
+  | { kind: 'unchanged'; record: VersionRecord };
+
+/** A live version as the legacy lists need it: no spec. */
+export interface LiveTuple {
+  name: string;
+  number: string;
+  platform: string;
+}
+
+/** A blob the catalog refers to, for `quarry verify`. */
+export interface BlobRef {
+  sha256: string;
+  size: number;
+  /** One file name that refers to it (name-number[-platform]). */
+  fullName: string;
+}
+
+/**
+ * The source of truth. Writes are domain-level: each is one call, and the driver owns what makes it
+ * safe under many writers in many processes and nodes: the lock per gem, the /versions log in
+ * commit order, the /info MD5 computed under that lock, and the generation bump.
+ */
 export interface Catalog {
-  transaction<T>(fn: (tx: CatalogTx) => Promise<T>): Promise<T>;
-  /** Changes whenever anything an index is derived from changes. */
-  generation(): Promise<number>;
+  /**
+   * What recordPush would answer, read without a lock: null when it would create the version.
+   * Lets a push refuse before storing a blob; recordPush checks again under the lock.
+   */
+  previewPush(v: NewVersion): Promise<PushOutcome | null>;
+  /** Records a pushed version (the blob is already stored). */
+  recordPush(v: NewVersion): Promise<PushOutcome>;
+  recordYank(name: string, number: string, platform: string, at: string): Promise<YankOutcome>;
+  recordUnyank(name: string, number: string, platform: string): Promise<YankOutcome>;
+  /** A new /versions base (one line per live gem) with this created_at. */
+  rebuildVersionsList(createdAt: Date): Promise<void>;
+  /** Creates the /versions base when there is none (nodes starting together create one). */
+  ensureVersionsBase(createdAt: Date): Promise<void>;
+
+  state(): Promise<CatalogState>;
   liveVersions(name: string): Promise<VersionRecord[]>;
-  /** Every live version, by name then publication order: for the legacy indexes. */
+  /** Every live version, by name (byte order) then publication order. */
   allLiveVersions(): Promise<VersionRecord[]>;
+  /** Every live (name, number, platform), by name (byte order) then publication order: light. */
+  liveTuples(): Promise<LiveTuple[]>;
   findVersion(name: string, number: string, platform: string): Promise<VersionRecord | null>;
   /** Looks a .gem file name up: name-number[-gemPlatform].gem, live or yanked. */
   findByFullName(fullName: string): Promise<VersionRecord | null>;
@@ -101,6 +144,8 @@ export interface Catalog {
   versionsLogSince(seq: number): Promise<VersionsLogRow[]>;
   /** Names with at least one live version, byte order. */
   liveNames(): Promise<string[]>;
+  /** Every distinct blob any version (live or yanked) refers to. */
+  blobRefs(): Promise<BlobRef[]>;
 
   createKey(k: NewApiKey): Promise<ApiKeyRecord>;
   listKeys(): Promise<ApiKeyRecord[]>;

@@ -98,7 +98,7 @@ export function registerPublish(program: Command): void {
       source = folderSource(resolve(flags.from));
     } else {
       const dataDir = resolve(config.data);
-      if (!existsSync(join(dataDir, 'catalog.sqlite3'))) {
+      if (config.catalog === null && !existsSync(join(dataDir, 'catalog.sqlite3'))) {
         throw new QuarryError(
           'not_found',
           `no Quarry catalog in ${dataDir}: pass --data (or --config) for a server's data, or --from DIR to publish a folder of gems`,

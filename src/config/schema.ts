@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseStorageUrl } from '../blobs/from-url.ts';
+import { parseCatalogUrl } from '../catalog/open.ts';
 
 const port = z.number().int().min(0).max(65535);
 const bytes = z.number().int().positive();
@@ -20,6 +21,19 @@ export const configSchema = z
     wire: z.boolean().default(true),
     /** Data directory: the SQLite catalog and, with the default storage, the gem files. */
     data: z.string().min(1).default('./quarry-data'),
+    /** The catalog: null for sqlite:<data>/catalog.sqlite3, sqlite:PATH, or postgres://USER[:PASSWORD]@HOST:PORT/DB (PG* environment variables fill in what the URL leaves out). */
+    catalog: z
+      .string()
+      .min(1)
+      .superRefine((url, ctx) => {
+        try {
+          parseCatalogUrl(url);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      })
+      .nullable()
+      .default(null),
     /** Where the gem files are kept: null for <data>/blobs, a folder (path or file:///), memory:, or s3://BUCKET[/PREFIX]. */
     storage: z
       .string()

@@ -115,7 +115,7 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
 
   // ---- operations -------------------------------------------------------------------------
   app.get('/health', async (_req, reply) => {
-    await d.catalog.generation();
+    await d.catalog.state();
     return reply.type('application/json').send({ status: 'ok' });
   });
   app.get('/metrics', async (_req, reply) =>

@@ -8,17 +8,14 @@
 
 import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
-import type { Catalog, CatalogTx, VersionRecord } from '../catalog/types.ts';
+import type { Catalog, NewVersion, VersionRecord } from '../catalog/types.ts';
 import { QuarryError } from '../errors.ts';
 import { validateGemName } from '../gem/name.ts';
 import { readGem } from '../gem/package.ts';
 import { normalizePlatform } from '../gem/platform.ts';
 import { fullName } from '../gem/spec.ts';
 import { canonicalVersion, isPrerelease, normalizeVersion } from '../gem/version.ts';
-import type { InfoOptions } from '../index/compact.ts';
-import { isoSeconds, md5Hex } from '../index/compact.ts';
-import { versionToken } from '../index/entry.ts';
-import { baseFor, infoFor } from './index-view.ts';
+import { isoSeconds } from '../index/compact.ts';
 
 export interface PushResult {
   name: string;
@@ -33,7 +30,6 @@ export interface GemServiceDeps {
   catalog: Catalog;
   blobs: BlobStore;
   now: () => Date;
-  info: InfoOptions;
   /** Called after every committed change. */
   onChange?: () => void;
 }
@@ -44,21 +40,18 @@ const label = (name: string, version: string, platform: string): string =>
 export class GemService {
   constructor(private readonly d: GemServiceDeps) {}
 
-  /** Appends the /versions line for a change of `name`, with the MD5 of its info after the change. */
-  private async logChange(tx: CatalogTx, name: string, tokens: string): Promise<void> {
-    const live = await tx.liveVersions(name);
-    await tx.appendVersionsLog(name, tokens, md5Hex(infoFor(live, this.d.info)));
-  }
-
   /** Creates the /versions base on a fresh catalog. */
   async ensureVersionsBase(): Promise<void> {
-    if (await this.d.catalog.versionsBase()) return;
-    await this.rebuildVersionsList();
+    await this.d.catalog.ensureVersionsBase(this.d.now());
   }
 
   /**
    * Pushes a .gem. `authorize` runs once the gem name is known (scopes may be limited to names).
    * Errors: invalid_gem/invalid_spec (422), conflict (409), unauthorized (401), forbidden (403).
+   *
+   * The blob is stored before the catalog row and never deleted here: it is content-addressed, so
+   * a racing push of the same bytes may need it. A blob whose row never commits is an orphan that
+   * `quarry verify --fix` collects.
    */
   async push(
     bytes: Buffer,
@@ -72,61 +65,46 @@ export class GemService {
     const key = await authorize(spec.name);
     const fileLabel = label(spec.name, number, platform);
 
-    const check = async (tx: CatalogTx | Catalog): Promise<VersionRecord | null> => {
-      const existing = await tx.findVersion(spec.name, number, platform);
-      if (existing) return existing;
-      return null;
+    const version: NewVersion = {
+      name: spec.name,
+      number,
+      platform,
+      gemPlatform: normalizePlatform(platform),
+      canonical: canonicalVersion(number),
+      prerelease: isPrerelease(number),
+      sha256: pkg.sha256,
+      size: bytes.length,
+      spec: { ...spec, version: number, platform },
+      createdAt: isoSeconds(this.d.now()),
+      pushedBy: key?.id ?? null,
     };
-    const pre = await check(this.d.catalog);
-    if (pre) return this.existing(pre, pkg.sha256, fileLabel);
-
-    const blobKey = gemBlobKey(pkg.sha256);
-    const blobExisted = (await this.d.blobs.head(blobKey)) !== null;
-    if (!blobExisted) await this.d.blobs.put(blobKey, bytes, { contentType: 'application/octet-stream' });
-
-    const canonical = canonicalVersion(number);
-    try {
-      const result = await this.d.catalog.transaction(async (tx) => {
-        const again = await check(tx);
-        if (again) return this.existing(again, pkg.sha256, fileLabel);
-        const owner = await tx.gemNameLike(spec.name);
-        if (owner !== null && owner !== spec.name && (await tx.liveVersions(owner)).length > 0) {
-          throw new QuarryError(
-            'conflict',
-            `Unable to change case of gem name with indexed versions: ${owner} is already published.`,
-          );
-        }
-        const dupes = await tx.findCanonical(spec.name, canonical, platform);
-        if (dupes.length > 0) {
-          const d = dupes[0]!;
-          throw new QuarryError(
-            'conflict',
-            `A version equal to ${number} already exists (${fullName(d.name, d.number, d.platform)}): versions that differ only by trailing zeros cannot both be published.`,
-          );
-        }
-        await tx.insertVersion({
-          name: spec.name,
-          number,
-          platform,
-          gemPlatform: normalizePlatform(platform),
-          canonical,
-          prerelease: isPrerelease(number),
-          sha256: pkg.sha256,
-          size: bytes.length,
-          spec: { ...spec, version: number, platform },
-          createdAt: isoSeconds(this.d.now()),
-          pushedBy: key?.id ?? null,
-        });
-        await this.logChange(tx, spec.name, versionToken({ version: number, platform }));
-        return null;
-      });
-      if (result) {
-        if (!blobExisted) await this.d.blobs.delete(blobKey);
-        return result;
+    // Refusals and repeated pushes are answered before any blob is written.
+    let outcome = await this.d.catalog.previewPush(version);
+    if (outcome === null) {
+      const blobKey = gemBlobKey(pkg.sha256);
+      if ((await this.d.blobs.head(blobKey)) === null)
+        await this.d.blobs.put(blobKey, bytes, { contentType: 'application/octet-stream' });
+      outcome = await this.d.catalog.recordPush(version);
+    }
+    switch (outcome.kind) {
+      case 'exists':
+        return this.existing(outcome.record, pkg.sha256, fileLabel);
+      case 'case_conflict':
+        throw new QuarryError(
+          'conflict',
+          outcome.live
+            ? `Unable to change case of gem name with indexed versions: ${outcome.owner} is already published.`
+            : `The name ${spec.name} differs only in letter case from ${outcome.owner}, which was published here before; push it as ${outcome.owner}.`,
+        );
+      case 'canonical_conflict': {
+        const d = outcome.record;
+        throw new QuarryError(
+          'conflict',
+          `A version equal to ${number} already exists (${fullName(d.name, d.number, d.platform)}): versions that differ only by trailing zeros cannot both be published.`,
+        );
       }
-    } catch (e) {
-      if (!blobExisted) await this.d.blobs.delete(blobKey).catch(() => {});
-      throw e;
+      case 'created':
+        break;
     }
     this.d.onChange?.();
     return {
@@ -164,25 +142,12 @@ export class GemService {
   async yank(name: string, version: string, platform: string | undefined): Promise<string> {
     const plat = platform && platform.length > 0 ? platform : 'ruby';
     const number = normalizeVersion(version);
-    await this.d.catalog.transaction(async (tx) => {
-      const v = await tx.findVersion(name, number, plat);
-      if (!v) {
-        if ((await tx.gemNameLike(name)) === null)
-          throw new QuarryError('not_found', 'This rubygem could not be found.');
-        throw new QuarryError(
-          'not_found',
-          `The version ${number}${plat === 'ruby' ? '' : ` (${plat})`} does not exist.`,
-        );
-      }
-      if (v.yankedAt !== null) {
-        throw new QuarryError(
-          'bad_request',
-          `The version ${number}${plat === 'ruby' ? '' : ` (${plat})`} has already been deleted.`,
-        );
-      }
-      await tx.setYanked(v.id, isoSeconds(this.d.now()));
-      await this.logChange(tx, name, `-${versionToken({ version: number, platform: plat })}`);
-    });
+    const what = `${number}${plat === 'ruby' ? '' : ` (${plat})`}`;
+    const r = await this.d.catalog.recordYank(name, number, plat, isoSeconds(this.d.now()));
+    if (r.kind === 'no_gem') throw new QuarryError('not_found', 'This rubygem could not be found.');
+    if (r.kind === 'no_version') throw new QuarryError('not_found', `The version ${what} does not exist.`);
+    if (r.kind === 'unchanged')
+      throw new QuarryError('bad_request', `The version ${what} has already been deleted.`);
     this.d.onChange?.();
     return `Successfully deleted gem: ${label(name, number, plat)}`;
   }
@@ -191,30 +156,18 @@ export class GemService {
   async unyank(name: string, version: string, platform: string | undefined): Promise<string> {
     const plat = platform && platform.length > 0 ? platform : 'ruby';
     const number = normalizeVersion(version);
-    await this.d.catalog.transaction(async (tx) => {
-      const v = await tx.findVersion(name, number, plat);
-      if (!v) throw new QuarryError('not_found', `${label(name, number, plat)} does not exist.`);
-      if (v.yankedAt === null)
-        throw new QuarryError('bad_request', `${label(name, number, plat)} is not yanked.`);
-      await tx.setYanked(v.id, null);
-      await this.logChange(tx, name, versionToken({ version: number, platform: plat }));
-    });
+    const r = await this.d.catalog.recordUnyank(name, number, plat);
+    if (r.kind === 'no_gem' || r.kind === 'no_version')
+      throw new QuarryError('not_found', `${label(name, number, plat)} does not exist.`);
+    if (r.kind === 'unchanged')
+      throw new QuarryError('bad_request', `${label(name, number, plat)} is not yanked.`);
     this.d.onChange?.();
     return `Restored ${label(name, number, plat)}`;
   }
 
   /** Compacts /versions: a new base with one line per live gem and a new created_at. */
   async rebuildVersionsList(): Promise<void> {
-    const now = this.d.now();
-    await this.d.catalog.transaction(async (tx) => {
-      const live = await tx.allLiveVersions();
-      const seq = await tx.maxLogSeq();
-      await tx.setVersionsBase({
-        createdAt: isoSeconds(now),
-        body: baseFor(live, now, this.d.info),
-        baseSeq: seq,
-      });
-    });
+    await this.d.catalog.rebuildVersionsList(this.d.now());
     this.d.onChange?.();
   }
 }

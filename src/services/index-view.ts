@@ -6,13 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
+import { infoFor, recordEntry } from '../catalog/derive.ts';
 import type { Catalog, VersionRecord } from '../catalog/types.ts';
 import type { InfoOptions } from '../index/compact.ts';
-import { infoBody, md5Hex, namesBody, versionsBody } from '../index/compact.ts';
+import { md5Hex, namesBody } from '../index/compact.ts';
 import type { DependencyRecord } from '../index/dependencies.ts';
 import { dependenciesMarshal, dependencyRecords } from '../index/dependencies.ts';
-import type { IndexEntry } from '../index/entry.ts';
-import { entryFromSpec, versionToken } from '../index/entry.ts';
 import type { LegacyFile } from '../index/legacy.ts';
 import { legacyFiles, legacyLists } from '../index/legacy.ts';
 import { dumpQuickSpec } from '../marshal/rubygems.ts';
@@ -39,34 +38,7 @@ export function represent(body: Buffer | string, modified: Date): Representation
   };
 }
 
-export const recordEntry = (v: VersionRecord, withCreatedAt: boolean): IndexEntry =>
-  entryFromSpec(v.spec, v.sha256, withCreatedAt ? v.createdAt : undefined);
-
-/** The /info body for a gem's live versions, in publication order (as rubygems.org). */
-export function infoFor(live: readonly VersionRecord[], options: InfoOptions): string {
-  return infoBody(
-    live.map((v) => recordEntry(v, options.createdAt === true)),
-    options,
-  );
-}
-
-/** A fresh /versions base: one line per live gem, tokens in publication order. */
-export function baseFor(live: readonly VersionRecord[], createdAt: Date, options: InfoOptions): string {
-  const byName = new Map<string, VersionRecord[]>();
-  for (const v of live) {
-    const g = byName.get(v.name);
-    if (g) g.push(v);
-    else byName.set(v.name, [v]);
-  }
-  return versionsBody(
-    createdAt,
-    [...byName].map(([name, vs]) => ({
-      name,
-      tokens: vs.map((v) => versionToken(v.spec)),
-      infoMd5: md5Hex(infoFor(vs, options)),
-    })),
-  );
-}
+export { baseFor, infoFor, recordEntry } from '../catalog/derive.ts';
 
 /** Memory for cached dependency API bodies (clients ask for many different name lists). */
 const DEP_BODY_BYTES = 16 * 1024 * 1024;
@@ -85,6 +57,8 @@ export class IndexView {
   private names: Representation | null = null;
   private readonly infos = new Map<string, Representation | null>();
   private legacy: Map<string, Representation> | null = null;
+  private legacyGeneration = -2;
+  private legacyBuild: Promise<void> | null = null;
   private readonly quick = new Map<string, Buffer | null>();
   private modified = new Date(0);
   /**
@@ -135,7 +109,7 @@ export class IndexView {
       this.checkedAt = t;
     }
     const writes = this.writes;
-    const gen = await this.catalog.generation();
+    const { generation: gen, modifiedAt } = await this.catalog.state();
     if (this.refreshMs > 0 && writes === this.writes) {
       this.fresh = true;
       clearTimeout(this.freshTimer);
@@ -143,11 +117,11 @@ export class IndexView {
     }
     if (gen === this.generation) return;
     this.generation = gen;
-    this.modified = new Date(Math.floor(this.now().getTime() / 1000) * 1000);
+    // From the catalog, so that every node sends the same Last-Modified.
+    this.modified = new Date(modifiedAt);
     // /versions is append-only between rebuilds: keep it and append, unless the base changed.
     this.names = null;
     this.infos.clear();
-    this.legacy = null;
     this.quick.clear();
     this.gemFiles.clear();
     this.depRecords.clear();
@@ -228,23 +202,41 @@ export class IndexView {
 
   /** specs.4.8[.gz], latest_specs.4.8[.gz], prerelease_specs.4.8[.gz] by file name. */
   legacyFile(file: string): Maybe<Representation | null> {
-    if (this.fresh && this.legacy) return this.legacy.get(file) ?? null;
+    if (this.fresh && this.legacy && this.legacyGeneration === this.generation)
+      return this.legacy.get(file) ?? null;
     return this.loadLegacy(file);
   }
 
   private async loadLegacy(file: string): Promise<Representation | null> {
     await this.refresh();
-    let legacy = this.legacy;
-    if (!legacy) {
-      const gen = this.generation;
-      const live = await this.catalog.allLiveVersions();
-      const files: LegacyFile[] = legacyFiles(
-        legacyLists(live.map((v) => ({ name: v.name, version: v.number, platform: v.platform }))),
-      );
-      legacy = new Map(files.map((f) => [f.path, represent(f.body, this.modified)]));
-      if (gen === this.generation) this.legacy = legacy;
+    // Under a stream of writes, readers take the newest finished build after a few rounds.
+    for (let round = 0; round < 3 && (!this.legacy || this.legacyGeneration !== this.generation); round++) {
+      // Single flight: one build at a time, shared by every reader; pushes never wait for it.
+      this.legacyBuild ??= this.buildLegacy().finally(() => {
+        this.legacyBuild = null;
+      });
+      await this.legacyBuild;
+      await this.refresh();
     }
-    return legacy.get(file) ?? null;
+    return this.legacy?.get(file) ?? null;
+  }
+
+  /** Builds the legacy lists as of the current generation; a file whose bytes did not change keeps its ETag and date. */
+  private async buildLegacy(): Promise<void> {
+    const gen = this.generation;
+    const live = await this.catalog.liveTuples();
+    const files: LegacyFile[] = legacyFiles(
+      legacyLists(live.map((v) => ({ name: v.name, version: v.number, platform: v.platform }))),
+    );
+    const old = this.legacy;
+    const next = new Map<string, Representation>();
+    for (const f of files) {
+      const rep = represent(f.body, this.modified);
+      const prev = old?.get(f.path);
+      next.set(f.path, prev && prev.md5 === rep.md5 && prev.sha256 === rep.sha256 ? prev : rep);
+    }
+    this.legacy = next;
+    this.legacyGeneration = gen;
   }
 
   /** The deflated quick gemspec of a live version, by its original full name. */

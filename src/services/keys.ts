@@ -64,7 +64,13 @@ export interface CreatedKey {
   record: ApiKeyRecord;
 }
 
+/** How often a key's last_used_at is written at most. */
+const TOUCH_INTERVAL_MS = 60_000;
+
 export class KeyService {
+  /** When this process last wrote each key's last_used_at. */
+  private readonly touched = new Map<number, number>();
+
   constructor(
     private readonly catalog: Catalog,
     private readonly now: () => Date,
@@ -134,7 +140,13 @@ export class KeyService {
         `This API key cannot perform the specified action on this gem (${gemName}).`,
       );
     }
-    await this.catalog.touchKey(found.id, now.toISOString());
+    // last_used_at is coarse: at most one write per key a minute, not one per request.
+    const last = found.lastUsedAt ? new Date(found.lastUsedAt).getTime() : Number.NEGATIVE_INFINITY;
+    const touched = this.touched.get(found.id) ?? Number.NEGATIVE_INFINITY;
+    if (now.getTime() - Math.max(last, touched) >= TOUCH_INTERVAL_MS) {
+      this.touched.set(found.id, now.getTime());
+      await this.catalog.touchKey(found.id, now.toISOString());
+    }
     const { hash: _h, ...record } = found;
     return record;
   }
