@@ -18,7 +18,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { QuarryError } from '../errors.ts';
-import type { BlobEntry, BlobInfo, BlobStore, PutOptions } from './types.ts';
+import type { BlobEntry, BlobInfo, BlobStore, ListOptions, PutOptions } from './types.ts';
 import { assertSafeKey } from './types.ts';
 
 export interface S3Credentials {
@@ -191,6 +191,28 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  async stream(key: string): Promise<AsyncIterable<Uint8Array> | null> {
+    const Key = this.objectKey(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      this.bucketSeen = true;
+      const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?(): void }) | undefined;
+      if (!body) return (async function* () {})();
+      const fail = (e: unknown) => this.fail('GetObject', Key, e);
+      // In Node the body is a Readable: iterate it, and name the object when the stream breaks.
+      return (async function* () {
+        try {
+          yield* body;
+        } catch (e) {
+          throw fail(e);
+        }
+      })();
+    } catch (e) {
+      if (errorCode(e) === 'NoSuchKey') return null;
+      throw this.fail('GetObject', Key, e);
+    }
+  }
+
   async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
     const Key = this.objectKey(key);
     const Body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -231,7 +253,8 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<BlobEntry> {
+  /** The MD5 comes from the ETag at no cost, so `options` changes nothing here. */
+  async *list(prefix: string, _options?: ListOptions): AsyncIterable<BlobEntry> {
     const Prefix = this.prefix + prefix;
     let ContinuationToken: string | undefined;
     do {
@@ -251,7 +274,12 @@ export class S3BlobStore implements BlobStore {
       this.bucketSeen = true;
       for (const obj of page.Contents ?? []) {
         if (obj.Key === undefined || !obj.Key.startsWith(Prefix)) continue;
-        yield { key: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0, md5: md5FromEtag(obj.ETag) };
+        yield {
+          key: obj.Key.slice(this.prefix.length),
+          size: obj.Size ?? 0,
+          md5: md5FromEtag(obj.ETag),
+          modified: obj.LastModified ?? new Date(0),
+        };
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
       if (page.IsTruncated && !ContinuationToken) {

@@ -3,6 +3,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { BlobStore } from '../../src/blobs/types.ts';
+import { readBlobStream } from '../../src/blobs/types.ts';
+
+const drain = async (it: AsyncIterable<Uint8Array>): Promise<Buffer> => {
+  const parts: Buffer[] = [];
+  for await (const c of it) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+};
 
 export function blobStoreConformance(
   name: string,
@@ -59,6 +66,47 @@ export function blobStoreConformance(
           if (e.md5 !== null) assert.equal(e.md5, createHash('md5').update(e.key).digest('hex'));
         }
         assert.deepEqual(got, ['p/a', 'p/b', 'p/sub/c']);
+      }));
+
+    it('lists each object with its size and last-modified time, and without MD5s when asked', () =>
+      withStore(async (s) => {
+        // Stores keep whole seconds (S3), and a server's clock may be a little off ours.
+        const before = Date.now() - 2_000;
+        await s.put('m/one', Buffer.from('12345'));
+        await s.put('m/two', Buffer.alloc(0));
+        const after = Date.now() + 2_000;
+        const entries = [];
+        for await (const e of s.list('m/', { md5: false })) entries.push(e);
+        assert.deepEqual(
+          entries.map((e) => [e.key, e.size]),
+          [
+            ['m/one', 5],
+            ['m/two', 0],
+          ],
+        );
+        for (const e of entries) {
+          assert.ok(e.modified instanceof Date, `${e.key}: modified is not a Date`);
+          const t = e.modified.getTime();
+          assert.ok(t >= before && t <= after, `${e.key}: modified ${e.modified.toISOString()} is off`);
+          if (e.md5 !== null) assert.match(e.md5, /^[0-9a-f]{32}$/);
+        }
+        for await (const e of s.list('nothing/')) assert.fail(`listed ${e.key} under an empty prefix`);
+      }));
+
+    it('streams an object, and gives null for a missing one', () =>
+      withStore(async (s) => {
+        const body = Buffer.concat([Buffer.from([0, 255, 0x1f, 0x8b]), Buffer.alloc(300_000, 7)]);
+        await s.put('st/big.bin', body);
+        const stream = await readBlobStream(s, 'st/big.bin');
+        assert.ok(stream !== null);
+        assert.ok((await drain(stream)).equals(body), 'streamed bytes differ');
+        assert.equal(await readBlobStream(s, 'st/missing.bin'), null);
+        await s.put('st/empty', new Uint8Array());
+        const empty = await readBlobStream(s, 'st/empty');
+        assert.ok(empty !== null);
+        assert.equal((await drain(empty)).length, 0);
+        if (s.stream) assert.equal(await s.stream('st/missing.bin'), null);
+        await assert.rejects(readBlobStream(s, '../x'), /unsafe blob key|escapes/);
       }));
 
     it('refuses keys that could escape the store', () =>
