@@ -13,6 +13,7 @@ import { QuarryError } from './errors.ts';
 import type { AppDeps } from './http/app.ts';
 import { buildApp } from './http/app.ts';
 import { GemBodies } from './services/gem-bodies.ts';
+import { GemReaderPool } from './services/gem-reader-pool.ts';
 import { GemService } from './services/gems.ts';
 import { IndexView } from './services/index-view.ts';
 import { KeyService } from './services/keys.ts';
@@ -83,7 +84,14 @@ export async function composeServices(
   const index = new IndexView(catalog, info, clock.now, config.index.refresh_ms);
   const gemBodies = new GemBodies(blobs, config.cache.gem_bytes);
   const metrics = new Metrics(options.metricsDefaults ?? true);
-  const gems = new GemService({ catalog, blobs, now: clock.now, onChange: () => index.invalidate() });
+  const readers = new GemReaderPool();
+  const gems = new GemService({
+    catalog,
+    blobs,
+    now: clock.now,
+    read: (bytes) => readers.read(bytes),
+    onChange: () => index.invalidate(),
+  });
   await gems.ensureVersionsBase();
   const keys = new KeyService(catalog, clock.now);
   return {
@@ -97,6 +105,7 @@ export async function composeServices(
     metrics,
     clock,
     close: async () => {
+      await readers.close();
       await catalog.close();
       blobs.close?.();
     },

@@ -11,11 +11,15 @@ export type ErrorCode =
   | 'invalid_requirement'
   | 'limit_exceeded' // a size, ratio or count limit was hit
   | 'marshal' // a Marshal stream could not be read or written
+  | 'invalid_index' // a compact index body (/versions, /info) could not be parsed
   | 'conflict' // the version already exists
   | 'not_found'
   | 'unauthorized'
   | 'forbidden'
   | 'bad_request'
+  | 'too_large' // a request body over limits.body_bytes
+  | 'rate_limited' // too many failed key checks or sign-ins from one client
+  | 'storage_full' // the disk or database is full (ENOSPC, SQLITE_FULL)
   | 'config'
   | 'io';
 
@@ -23,12 +27,19 @@ export class QuarryError extends Error {
   readonly code: ErrorCode;
   /** The file or object the error is about, when there is one. */
   readonly subject: string | undefined;
+  /** For rate_limited: seconds until the client may try again. */
+  readonly retryAfter: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { subject?: string; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { subject?: string; cause?: unknown; retryAfter?: number },
+  ) {
     super(options?.subject ? `${options.subject}: ${message}` : message, { cause: options?.cause });
     this.name = 'QuarryError';
     this.code = code;
     this.subject = options?.subject;
+    this.retryAfter = options?.retryAfter;
   }
 
   /** The same error, now naming the file or object it is about. */
@@ -41,3 +52,12 @@ export class QuarryError extends Error {
 }
 
 export const isQuarryError = (e: unknown): e is QuarryError => e instanceof QuarryError;
+
+/** A full disk or database as a storage_full error; anything else unchanged. */
+export function asStorageFull(e: unknown, what: string): unknown {
+  const code = (e as { code?: unknown })?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === '53100') {
+    return new QuarryError('storage_full', `${what}: no space left (${String(code)})`, { cause: e });
+  }
+  return e;
+}

@@ -11,7 +11,7 @@
  *      N has seen every row below N.
  */
 import type { Kysely, Selectable, sql } from 'kysely';
-import { QuarryError } from '../errors.ts';
+import { asStorageFull, QuarryError } from '../errors.ts';
 import type { GemSpec } from '../gem/spec.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { isoSeconds } from '../index/compact.ts';
@@ -145,7 +145,7 @@ export class KyselyCatalog implements Catalog {
           cause: e,
         });
       }
-      throw e;
+      throw asStorageFull(e, 'the catalog');
     }
   }
 
@@ -194,6 +194,12 @@ export class KyselyCatalog implements Catalog {
       .where('versions.platform', '=', v.platform)
       .executeTakeFirst();
     if (dupe) return { kind: 'canonical_conflict', record: toRecord(dupe) };
+    const sameFile = await versionsQuery(db)
+      .where('versions.gem_id', '=', gem.id)
+      .where('versions.number', '=', v.number)
+      .where('versions.gem_platform', '=', v.gemPlatform)
+      .executeTakeFirst();
+    if (sameFile) return { kind: 'file_conflict', record: toRecord(sameFile) };
     return { kind: 'new', gemId: gem.id };
   }
 

@@ -84,7 +84,9 @@ export type PushOutcome =
   /** The name exists with other letter case. */
   | { kind: 'case_conflict'; owner: string; live: boolean }
   /** A version equal but for trailing zeros exists (1.0 vs 1.0.0). */
-  | { kind: 'canonical_conflict'; record: VersionRecord };
+  | { kind: 'canonical_conflict'; record: VersionRecord }
+  /** Another platform of this version has the same download file name (i686-linux and x86-linux). */
+  | { kind: 'file_conflict'; record: VersionRecord };
 
 /** The result of recording a yank or an unyank. Only `done` changed anything. */
 export type YankOutcome =

@@ -93,9 +93,25 @@ export const configSchema = z
         body_bytes: bytes.default(64 * 1024 * 1024),
         /** Requests that take longer are aborted, in milliseconds. */
         request_timeout_ms: z.number().int().positive().default(60_000),
+        /** Failed key checks and sign-ins allowed per client address in auth_window_ms; then 429. 0: no limit. */
+        auth_failures: z.number().int().min(0).default(20),
+        /** The window of auth_failures, in milliseconds. */
+        auth_window_ms: z.number().int().positive().default(60_000),
       })
       .strict()
-      .default({ body_bytes: 64 * 1024 * 1024, request_timeout_ms: 60_000 }),
+      .default({
+        body_bytes: 64 * 1024 * 1024,
+        request_timeout_ms: 60_000,
+        auth_failures: 20,
+        auth_window_ms: 60_000,
+      }),
+    metrics: z
+      .object({
+        /** A bearer token for /metrics (Authorization: Bearer TOKEN); with auth.protected_reads, a read key works too. */
+        token: z.string().min(16).nullable().default(null),
+      })
+      .strict()
+      .default({ token: null }),
     index: z
       .object({
         /** Add the compact index v2 `created_at:` key to /info lines (Bundler's cooldown). */

@@ -2,13 +2,16 @@
  * The HTTP layer: one route table for every protocol clients use. Thin: it validates parameters at
  * the edge, calls services, and alone maps errors to statuses (src/http/errors.ts).
  */
+
+import { timingSafeEqual } from 'node:crypto';
 import formbody from '@fastify/formbody';
+import type { MultipartFile } from '@fastify/multipart';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Fastify, { LogController } from 'fastify';
-import type { Catalog, Scope } from '../catalog/types.ts';
+import type { ApiKeyRecord, Catalog } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
-import { isQuarryError, QuarryError } from '../errors.ts';
+import { asStorageFull, isQuarryError, QuarryError } from '../errors.ts';
 import { isValidGemName } from '../gem/name.ts';
 import { dependenciesJson } from '../index/dependencies.ts';
 import type { GemBodies } from '../services/gem-bodies.ts';
@@ -17,6 +20,7 @@ import type { IndexView } from '../services/index-view.ts';
 import { byPosition, gemJson, mostRecent, versionJson } from '../services/json-api.ts';
 import type { KeyService } from '../services/keys.ts';
 import type { Metrics } from '../services/metrics.ts';
+import { FailureLimiter } from '../services/rate-limit.ts';
 import { authenticateUser, parseBasicAuth } from '../services/users.ts';
 import type { Maybe } from '../util/maybe.ts';
 import { errorAnswer } from './errors.ts';
@@ -51,6 +55,8 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     // One log line per request comes from the onResponse hook below (FastReads logs its own).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: d.config.limits.body_bytes,
+    // Gem file names (name-version-platform.gem) up to the publishing limits (src/gem/publishable.ts).
+    routerOptions: { maxParamLength: 1024 },
     requestTimeout: d.config.limits.request_timeout_ms,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -87,8 +93,13 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     );
   });
 
-  app.setErrorHandler((err: unknown, req, reply) => {
-    if (isQuarryError(err)) return sendAnswer(reply, errorAnswer(err, d.config.auth.protected_reads));
+  app.setErrorHandler((err0: unknown, req, reply) => {
+    // A full disk on any path (a blob write, the catalog) is 507 and logged as such.
+    const err = asStorageFull(err0, 'storage');
+    if (isQuarryError(err)) {
+      if (err.code === 'storage_full') req.log.error({ err }, 'storage full');
+      return sendAnswer(reply, errorAnswer(err, d.config.auth.protected_reads));
+    }
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
       const msg =
@@ -108,19 +119,83 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
       .send(`Not found: ${req.url.split('?')[0]}\n`),
   );
 
+  // Failed key checks and sign-ins per client address: past the limit, 429 before any work.
+  const limiter = new FailureLimiter({
+    max: d.config.limits.auth_failures,
+    windowMs: d.config.limits.auth_window_ms,
+    now: () => performance.now(),
+  });
+  const limited = <T>(req: FastifyRequest, fn: () => Promise<T>): Promise<T> => limiter.guard(req.ip, fn);
+
   // Protected reads: a key with the read scope, sent as basic auth (as Bundler does) or raw.
-  const readGuard = (req: FastifyRequest): Promise<void> => reads.guard(req.headers.authorization);
-  const authorizeFor = (req: FastifyRequest, scope: Scope) => async (gemName: string) =>
-    d.keys.authorize(keyFrom(req.headers.authorization), scope, gemName);
+  const readGuard = (req: FastifyRequest): Promise<void> =>
+    limited(req, () => reads.guard(req.headers.authorization));
+
+  // Pushes: the key and its scope are checked from the headers alone, before any body is read; a
+  // refused request's connection is closed rather than drained. The gem-name pattern is checked
+  // once the gem is read.
+  const pushKeys = new WeakMap<FastifyRequest, ApiKeyRecord>();
+  const pushGuard = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    try {
+      const length = Number(req.headers['content-length'] ?? 0);
+      if (length > d.config.limits.body_bytes)
+        fail('too_large', `Request body is larger than ${d.config.limits.body_bytes} bytes`);
+      pushKeys.set(
+        req,
+        await limited(req, () => d.keys.authorize(keyFrom(req.headers.authorization), 'push')),
+      );
+    } catch (e) {
+      reply.header('connection', 'close');
+      throw e;
+    }
+  };
+  /** A multipart file, read up to the body limit: past it, 413 at once and the connection closed. */
+  const readPart = async (part: MultipartFile, reply: FastifyReply): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of part.file as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > d.config.limits.body_bytes || part.file.truncated) {
+        reply.header('connection', 'close');
+        fail('too_large', `Request body is larger than ${d.config.limits.body_bytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    if (part.file.truncated) {
+      reply.header('connection', 'close');
+      fail('too_large', `Request body is larger than ${d.config.limits.body_bytes} bytes`);
+    }
+    return Buffer.concat(chunks);
+  };
 
   // ---- operations -------------------------------------------------------------------------
   app.get('/health', async (_req, reply) => {
     await d.catalog.state();
     return reply.type('application/json').send({ status: 'ok' });
   });
-  app.get('/metrics', async (_req, reply) =>
-    reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()),
-  );
+  // The whole server's metrics: under --workers N the primary sums every worker's (serve-command.ts).
+  const metricsToken = d.config.metrics.token ? Buffer.from(`Bearer ${d.config.metrics.token}`) : null;
+  const metricsGuard = async (req: FastifyRequest): Promise<void> => {
+    if (!metricsToken && !d.config.auth.protected_reads) return;
+    const given = Buffer.from(req.headers.authorization ?? '');
+    if (metricsToken && given.length === metricsToken.length && timingSafeEqual(given, metricsToken)) return;
+    if (!d.config.auth.protected_reads)
+      fail('unauthorized', 'Access Denied. /metrics needs Authorization: Bearer <metrics.token>.');
+    await readGuard(req);
+  };
+  app.get('/metrics', { onRequest: metricsGuard }, async (req, reply) => {
+    let scrape: Awaited<ReturnType<Metrics['scrape']>>;
+    try {
+      scrape = await d.metrics.scrape();
+    } catch (err) {
+      req.log.warn({ err }, 'metrics unavailable');
+      return reply
+        .code(503)
+        .type(TEXT)
+        .send(`Metrics unavailable: ${(err as Error).message}\n`);
+    }
+    return reply.type(scrape.contentType).send(scrape.body);
+  });
 
   // ---- compact index, legacy indexes, quick specs, gems, dependency API ---------------------
   // FastReads (fast-reads.ts) answers these first from the same ReadRoutes (reads.ts); the Fastify
@@ -189,7 +264,12 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   const push = async (bytes: Buffer, req: FastifyRequest) => {
     const t0 = performance.now();
     try {
-      const r = await d.gems.push(bytes, authorizeFor(req, 'push'));
+      const r = await d.gems.push(bytes, async (gemName) => {
+        const key = pushKeys.get(req);
+        if (!key) return fail('unauthorized', 'an API key is required');
+        d.keys.checkGem(key, gemName);
+        return key;
+      });
       d.metrics.pushes.inc({ result: r.alreadyPushed ? 'unchanged' : 'ok' });
       d.metrics.indexUpdate.observe((performance.now() - t0) / 1000);
       return r;
@@ -199,12 +279,12 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
     }
   };
 
-  app.post('/api/v1/gems', async (req, reply) => {
+  app.post('/api/v1/gems', { onRequest: pushGuard }, async (req, reply) => {
     let bytes: Buffer | undefined;
     if (req.isMultipart()) {
       for await (const part of req.parts()) {
-        if (part.type === 'file' && part.fieldname === 'gem') bytes = await part.toBuffer();
-        else if (part.type === 'file') await part.toBuffer();
+        if (part.type === 'file' && part.fieldname === 'gem') bytes = await readPart(part, reply);
+        else if (part.type === 'file') await readPart(part, reply);
       }
       if (!bytes) fail('bad_request', 'gem is not a file upload');
     } else {
@@ -220,16 +300,16 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   });
 
   // Gem in a Box: multipart field `file`, optional `overwrite` (refused: published bytes are immutable).
-  app.post('/upload', async (req, reply) => {
+  app.post('/upload', { onRequest: pushGuard }, async (req, reply) => {
     if (!req.isMultipart())
       fail('bad_request', 'No file selected: send multipart/form-data with a "file" field');
     let bytes: Buffer | undefined;
     let filename = '';
     for await (const part of req.parts()) {
       if (part.type === 'file' && part.fieldname === 'file') {
-        bytes = await part.toBuffer();
+        bytes = await readPart(part, reply);
         filename = part.filename;
-      } else if (part.type === 'file') await part.toBuffer();
+      } else if (part.type === 'file') await readPart(part, reply);
     }
     if (!bytes) fail('bad_request', 'No file selected');
     const r = await push(bytes!, req);
@@ -259,7 +339,7 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   };
   app.delete('/api/v1/gems/yank', async (req, reply) => {
     const p = yankParams(req);
-    await d.keys.authorize(keyFrom(req.headers.authorization), 'yank', p.name);
+    await limited(req, () => d.keys.authorize(keyFrom(req.headers.authorization), 'yank', p.name));
     try {
       const msg = await d.gems.yank(p.name, p.version, p.platform);
       d.metrics.yanks.inc({ result: 'ok' });
@@ -272,9 +352,11 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
 
   // gem signin: basic auth with a configured user -> a new key, the body alone.
   const signin = async (req: FastifyRequest, reply: FastifyReply) => {
+    limiter.check(req.ip);
     const creds = parseBasicAuth(req.headers.authorization);
-    const user = creds ? authenticateUser(d.config.auth.users, creds.name, creds.password) : null;
+    const user = creds ? await authenticateUser(d.config.auth.users, creds.name, creds.password) : null;
     if (!user) {
+      limiter.fail(req.ip);
       return reply
         .code(401)
         .header('WWW-Authenticate', 'Basic realm="Quarry"')

@@ -13,10 +13,14 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_requirement: 400,
   bad_request: 400,
   marshal: 500,
+  invalid_index: 502,
   conflict: 409,
   not_found: 404,
   unauthorized: 401,
   forbidden: 403,
+  too_large: 413,
+  rate_limited: 429,
+  storage_full: 507,
   config: 500,
   io: 500,
 };
@@ -31,5 +35,7 @@ const CHALLENGE = { 'www-authenticate': 'Basic realm="Quarry"' };
  */
 export function errorAnswer(err: QuarryError, protectedReads: boolean): Answer {
   const status = statusFor(err.code);
-  return textAnswer(status, `${err.message}\n`, status === 401 && protectedReads ? CHALLENGE : {});
+  const headers: Record<string, string> = status === 401 && protectedReads ? { ...CHALLENGE } : {};
+  if (err.retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfter)));
+  return textAnswer(status, `${err.message}\n`, headers);
 }

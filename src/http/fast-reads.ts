@@ -42,7 +42,8 @@ interface ServerOptions {
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Fastify's router refuses parameters longer than this (find-my-way's maxParamLength). */
-const MAX_PARAM = 100;
+/** As Fastify's maxParamLength in app.ts: gem file names up to the publishing limits. */
+const MAX_PARAM = 1024;
 /** Percent-encoding (Fastify decodes it) or a fragment (Fastify drops it). */
 const ENCODED = /[%#]/;
 /** Characters of `gems=` values taken as they are (anything else goes to Fastify's query parser). */

@@ -49,13 +49,11 @@ export function etagMatches(header: string | undefined, md5: string): boolean {
   if (!header) return false;
   // One strong tag, as Bundler sends: compared without parsing.
   if (header.charCodeAt(0) === 34 && header.charCodeAt(header.length - 1) === 34 && !header.includes(',')) {
-    const v = header.slice(1, -1);
-    return v === md5 || v === '*';
+    return header.slice(1, -1) === md5;
   }
-  return header.split(',').some((t) => {
-    const v = opaque(t);
-    return v === '*' || v === md5;
-  });
+  // The wildcard is a bare `*` (RFC 9110 13.1.2); a quoted "*" is an ordinary tag.
+  if (header.trim() === '*') return true;
+  return header.split(',').some((t) => t.trim() !== '*' && opaque(t) === md5);
 }
 
 /** Parses `bytes=N-` (the only form Bundler sends); null for anything else, which is served whole. */

@@ -9,10 +9,12 @@
 import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
 import type { Catalog, NewVersion, VersionRecord } from '../catalog/types.ts';
-import { QuarryError } from '../errors.ts';
+import { asStorageFull, QuarryError } from '../errors.ts';
 import { validateGemName } from '../gem/name.ts';
+import type { GemPackage } from '../gem/package.ts';
 import { readGem } from '../gem/package.ts';
 import { normalizePlatform } from '../gem/platform.ts';
+import { checkPublishable } from '../gem/publishable.ts';
 import { fullName } from '../gem/spec.ts';
 import { canonicalVersion, isPrerelease, normalizeVersion } from '../gem/version.ts';
 import { isoSeconds } from '../index/compact.ts';
@@ -30,6 +32,8 @@ export interface GemServiceDeps {
   catalog: Catalog;
   blobs: BlobStore;
   now: () => Date;
+  /** Reads a pushed .gem; by default on this thread (the server passes a worker pool). */
+  read?: (bytes: Buffer) => Promise<GemPackage>;
   /** Called after every committed change. */
   onChange?: () => void;
 }
@@ -57,9 +61,10 @@ export class GemService {
     bytes: Buffer,
     authorize: (gemName: string) => Promise<{ id: number } | null>,
   ): Promise<PushResult> {
-    const pkg = readGem(bytes);
+    const pkg = this.d.read ? await this.d.read(bytes) : readGem(bytes);
     const spec = pkg.spec;
     validateGemName(spec.name);
+    checkPublishable(spec);
     const number = normalizeVersion(spec.version);
     const platform = spec.platform || 'ruby';
     const key = await authorize(spec.name);
@@ -82,8 +87,13 @@ export class GemService {
     let outcome = await this.d.catalog.previewPush(version);
     if (outcome === null) {
       const blobKey = gemBlobKey(pkg.sha256);
-      if ((await this.d.blobs.head(blobKey)) === null)
-        await this.d.blobs.put(blobKey, bytes, { contentType: 'application/octet-stream' });
+      if ((await this.d.blobs.head(blobKey)) === null) {
+        await this.d.blobs
+          .put(blobKey, bytes, { contentType: 'application/octet-stream' })
+          .catch((e: unknown) => {
+            throw asStorageFull(e, 'storing the gem');
+          });
+      }
       outcome = await this.d.catalog.recordPush(version);
     }
     switch (outcome.kind) {
@@ -101,6 +111,13 @@ export class GemService {
         throw new QuarryError(
           'conflict',
           `A version equal to ${number} already exists (${fullName(d.name, d.number, d.platform)}): versions that differ only by trailing zeros cannot both be published.`,
+        );
+      }
+      case 'file_conflict': {
+        const d = outcome.record;
+        throw new QuarryError(
+          'conflict',
+          `${fullName(spec.name, number, platform)} would be served as ${fullName(d.name, d.number, d.gemPlatform)}.gem, the file of the already published ${fullName(d.name, d.number, d.platform)}: platforms that normalize alike cannot both be published.`,
         );
       }
       case 'created':

@@ -64,6 +64,9 @@ export interface CreatedKey {
   record: ApiKeyRecord;
 }
 
+/** One answer for unknown, revoked and expired keys: the difference is no one else's business. */
+const INVALID_KEY = 'Access Denied. The API key is not valid (unknown, revoked or expired).';
+
 /** How often a key's last_used_at is written at most. */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -109,8 +112,8 @@ export class KeyService {
 
   /**
    * Checks a raw key for a scope (and a gem name, for push and yank).
-   * 401 (unauthorized) when the key is missing, unknown, revoked or expired; 403 (forbidden) when
-   * it lacks the scope or does not cover the gem.
+   * 401 (unauthorized) when the key is missing, unknown, revoked or expired, with one message for
+   * all three; 403 (forbidden) when it lacks the scope or does not cover the gem.
    */
   async authorize(raw: string | undefined, scope: Scope, gemName?: string): Promise<ApiKeyRecord> {
     if (!raw)
@@ -120,13 +123,14 @@ export class KeyService {
       );
     const hash = hashKey(raw.trim());
     const found = await this.catalog.findKeyByHash(hash);
-    if (!found || !timingSafeEqual(Buffer.from(found.hash, 'hex'), Buffer.from(hash, 'hex'))) {
-      throw new QuarryError('unauthorized', 'Access Denied. The API key is not valid.');
-    }
     const now = this.now();
-    if (found.revokedAt) throw new QuarryError('unauthorized', 'Access Denied. The API key was revoked.');
-    if (found.expiresAt && new Date(found.expiresAt).getTime() <= now.getTime()) {
-      throw new QuarryError('unauthorized', 'Access Denied. The API key has expired.');
+    if (
+      !found ||
+      !timingSafeEqual(Buffer.from(found.hash, 'hex'), Buffer.from(hash, 'hex')) ||
+      found.revokedAt ||
+      (found.expiresAt && new Date(found.expiresAt).getTime() <= now.getTime())
+    ) {
+      throw new QuarryError('unauthorized', INVALID_KEY);
     }
     if (!found.scopes.includes(scope)) {
       throw new QuarryError(
@@ -134,12 +138,7 @@ export class KeyService {
         `This API key cannot perform the specified action: it lacks the ${scope} scope.`,
       );
     }
-    if (gemName !== undefined && !gemPatternMatches(found.gemPattern, gemName)) {
-      throw new QuarryError(
-        'forbidden',
-        `This API key cannot perform the specified action on this gem (${gemName}).`,
-      );
-    }
+    if (gemName !== undefined) this.checkGem(found, gemName);
     // last_used_at is coarse: at most one write per key a minute, not one per request.
     const last = found.lastUsedAt ? new Date(found.lastUsedAt).getTime() : Number.NEGATIVE_INFINITY;
     const touched = this.touched.get(found.id) ?? Number.NEGATIVE_INFINITY;
@@ -149,5 +148,15 @@ export class KeyService {
     }
     const { hash: _h, ...record } = found;
     return record;
+  }
+
+  /** 403 unless the key's gem pattern covers the name. */
+  checkGem(key: Pick<ApiKeyRecord, 'gemPattern'>, gemName: string): void {
+    if (!gemPatternMatches(key.gemPattern, gemName)) {
+      throw new QuarryError(
+        'forbidden',
+        `This API key cannot perform the specified action on this gem (${gemName}).`,
+      );
+    }
   }
 }

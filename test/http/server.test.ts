@@ -317,7 +317,9 @@ describe('server: protected reads and health', () => {
         401,
       );
       assert.equal((await h.app.inject({ url: '/health' })).statusCode, 200);
-      const metrics = await h.app.inject({ url: '/metrics' });
+      // /metrics is a read like any other: it needs the key too.
+      assert.equal((await h.app.inject({ url: '/metrics' })).statusCode, 401);
+      const metrics = await h.app.inject({ url: '/metrics', headers: { authorization: basic } });
       assert.match(metrics.body, /quarry_http_requests_total/);
     } finally {
       await h.close();

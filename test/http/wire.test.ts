@@ -196,7 +196,7 @@ describe('wire responder', () => {
     assert.equal(first!.status, 200);
     // A push of a body that is no gem, larger than one read, then more reads on the same socket.
     c.write(
-      `POST /api/v1/gems HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`,
+      `POST /api/v1/gems HTTP/1.1\r\nHost: t\r\nAuthorization: ${h.pushKey}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`,
     );
     c.write(body.subarray(0, 1000));
     await new Promise((r) => setTimeout(r, 20));
