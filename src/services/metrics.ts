@@ -1,6 +1,6 @@
 /** Prometheus metrics, in a registry of their own (no global state). */
-import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue, MetricValueWithName } from 'prom-client';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
@@ -127,8 +127,37 @@ const requestsCounter = (registry: Registry, stats: HttpStats) =>
     },
   });
 
+/** One process's metrics as data (prom-client's getMetricsAsJSON): what a worker sends its primary. */
+export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
+
+/** What GET /metrics answers. */
+export interface Scrape {
+  contentType: string;
+  body: string;
+}
+
+/**
+ * The metrics of several processes as one exposition: each metric combined by its aggregator
+ * (counters and histograms summed, default process gauges summed or averaged as prom-client marks
+ * them), plus quarry_cluster_workers, how many processes reported.
+ */
+export async function aggregateMetrics(snapshots: readonly MetricsSnapshot[]): Promise<Scrape> {
+  // The shape getMetricsAsJSON gives a gauge (its `type` is a string at run time).
+  const workers = {
+    name: 'quarry_cluster_workers',
+    help: 'Server processes whose metrics this answer sums',
+    type: 'gauge',
+    aggregator: 'first',
+    values: [{ value: snapshots.length, labels: {} }],
+  } as unknown as MetricObjectWithValues<MetricValue<string>>;
+  const registry = AggregatorRegistry.aggregate([...snapshots, [workers]]);
+  return { contentType: registry.contentType, body: await registry.metrics() };
+}
+
 export class Metrics {
   readonly registry = new Registry();
+  /** Set under --workers N: /metrics then asks the primary for every worker's metrics. */
+  private scraper: (() => Promise<Scrape>) | null = null;
   /** Every HTTP request, by route: recorded by the Fastify hook and by the fast read path. */
   readonly http = new HttpStats();
   readonly requests = requestsCounter(this.registry, this.http);
@@ -154,5 +183,21 @@ export class Metrics {
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'quarry_' });
+  }
+
+  /** This process's metrics, as data. */
+  snapshot(): Promise<MetricsSnapshot> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** What /metrics answers: the whole server's metrics (this process's, unless a scraper is set). */
+  async scrape(): Promise<Scrape> {
+    if (this.scraper) return this.scraper();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Makes scrape() answer with what `scraper` gathers (the metrics of every worker of a cluster). */
+  useScraper(scraper: () => Promise<Scrape>): void {
+    this.scraper = scraper;
   }
 }
