@@ -6,6 +6,7 @@ import { registerAdmin } from './admin-commands.ts';
 import { registerIndex } from './index-command.ts';
 import { registerPublish } from './publish-command.ts';
 import { registerServe } from './serve-command.ts';
+import { registerVerify } from './verify-command.ts';
 
 const program = new Command();
 program
@@ -18,6 +19,7 @@ registerIndex(program);
 registerServe(program);
 registerAdmin(program);
 registerPublish(program);
+registerVerify(program);
 
 try {
   await program.parseAsync(process.argv);
