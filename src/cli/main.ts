@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { isQuarryError } from '../errors.ts';
 import { registerAdmin } from './admin-commands.ts';
+import { registerCatalog } from './catalog-command.ts';
 import { registerIndex } from './index-command.ts';
 import { registerPublish } from './publish-command.ts';
 import { registerServe } from './serve-command.ts';
@@ -20,6 +21,7 @@ registerServe(program);
 registerAdmin(program);
 registerPublish(program);
 registerVerify(program);
+registerCatalog(program);
 
 try {
   await program.parseAsync(process.argv);
