@@ -1,12 +1,17 @@
 /**
  * The derived index view: cache hits come back synchronously while the view is known to be current,
- * this node's writes show at once, other nodes' writes within refresh_ms.
+ * this node's writes show at once, other nodes' writes within refresh_ms (another process writing to
+ * the same SQLite file stands in for another node).
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { openCatalog } from '../../src/catalog/open.ts';
 import { IndexView } from '../../src/services/index-view.ts';
 import { push, startHarness } from '../http/harness.ts';
+import { startCatalogWriter } from '../support/catalog-writer.ts';
 import { makeGem } from '../support/make-gem.ts';
 
 const now = () => new Date('2024-01-01T00:00:00Z');
@@ -40,21 +45,55 @@ describe('IndexView', () => {
     }
   });
 
-  it("sees another node's writes once refresh_ms has passed", async () => {
-    const h = await startHarness();
+  it("sees another process's writes to a shared SQLite file once refresh_ms has passed", async () => {
+    // The writer is another process with its own connection to the file, as another node (or a
+    // `quarry serve --workers N` worker) would be; this process only reads.
+    const dir = await mkdtemp(join(tmpdir(), 'quarry-view-'));
+    const url = `sqlite:${join(dir, 'catalog.sqlite3')}`;
+    const writer = await startCatalogWriter(url);
+    const catalog = await openCatalog(url, now, {});
     try {
-      assert.equal((await push(h, makeGem({ name: 'alpha', version: '1.0.0' }))).statusCode, 200);
-      const other = new IndexView(h.services.catalog, { createdAt: false }, now, 100);
-      const before = await other.versionsFile();
-      assert.equal(other.versionsFile(), before);
-      assert.equal((await push(h, makeGem({ name: 'beta', version: '1.0.0' }))).statusCode, 200);
-      assert.equal(other.versionsFile(), before, 'not looked at the catalog yet');
-      await sleep(150);
-      const seen = await other.versionsFile();
-      assert.notEqual(seen.md5, before.md5);
-      assert.match(seen.body.toString(), /^beta 1\.0\.0 /m);
+      await writer.push('alpha', '1.0.0');
+      const REFRESH_MS = 300;
+      const view = new IndexView(catalog, { createdAt: false }, now, REFRESH_MS);
+      const checkedFrom = performance.now();
+      const before = await view.versionsFile();
+      assert.match(before.body.toString(), /^alpha 1\.0\.0 /m);
+
+      await writer.push('beta', '1.0.0');
+      const wrote = performance.now();
+      // Polled without sleeping a fixed time: while the view is fresh a read is a synchronous hit on
+      // the old body; the first read after refresh_ms asks the catalog and finds beta.
+      let seenAt = 0;
+      while (seenAt === 0) {
+        const r = view.versionsFile();
+        if (!(r instanceof Promise)) {
+          assert.equal(r, before, 'a hit serves what the view had');
+          assert.ok(performance.now() - checkedFrom < REFRESH_MS + 1_000, 'a hit long past refresh_ms');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          continue;
+        }
+        const seen = await r;
+        if (/^beta 1\.0\.0 /m.test(seen.body.toString())) seenAt = performance.now();
+        else assert.ok(performance.now() - wrote < REFRESH_MS + 5_000, 'beta never showed');
+      }
+      assert.ok(
+        seenAt - checkedFrom >= REFRESH_MS - 2,
+        `the write showed ${Math.round(seenAt - checkedFrom)} ms after the check, before refresh_ms`,
+      );
+      assert.ok(
+        seenAt - wrote < REFRESH_MS + 1_000,
+        `the write showed ${Math.round(seenAt - wrote)} ms after it committed (refresh_ms ${REFRESH_MS})`,
+      );
+      // /info of the new gem, and its /versions line's MD5.
+      const info = await view.info('beta');
+      assert.ok(info);
+      const versions = await view.versionsFile();
+      assert.match(versions.body.toString(), new RegExp(`^beta 1\\.0\\.0 ${info.md5}$`, 'm'));
     } finally {
-      await h.close();
+      await catalog.close();
+      await writer.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
