@@ -4,7 +4,10 @@
  *
  * Read like RubyGems: 512-byte blocks, `prefix + "/" + name` when the prefix is set, octal numeric
  * fields padded with spaces or NULs (uid and gid may also be base-256), the header checksum not
- * checked, reading stops at the first all-zero block or at the end of the input.
+ * required, reading stops at the first all-zero block or at the end of the input.
+ * A header whose checksum does not match is read all the same, but when it is also malformed the
+ * error says so without quoting its bytes: such input is most likely not a tar at all (a text file
+ * behind a symlink, say), and its contents have no place in an error message.
  * Stricter than RubyGems: truncated headers or data, NULs or invalid UTF-8 in names, absolute
  * paths, ".." segments and duplicate names are all errors, and by default only regular files
  * (typeflag "0" or NUL) are accepted.
@@ -126,6 +129,59 @@ function checkPath(path: string, index: number): void {
   if (path.split('/').includes('..')) throw invalid(`${label} ${shown} has a ".." path segment`);
 }
 
+/** Whether the header at `at` carries its own checksum (unsigned or, as old tars, signed sum). */
+function checksumMatches(buf: Buffer, at: number): boolean {
+  const stored = octal(buf, at + 148, 8);
+  if (stored < 0) return false;
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 32 : buf[at + i]!;
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+/** One header and its entry's bytes, checked. */
+function readHeader(
+  buf: Buffer,
+  at: number,
+  index: number,
+  regularOnly: boolean,
+  maxEntrySize: number,
+): TarEntry {
+  const name = entryPath(buf, at, index);
+  checkPath(name, index);
+  const label = JSON.stringify(name);
+  const size = checkOctal(buf, at, 124, 12, 'size', label);
+  checkOctal(buf, at, 100, 8, 'mode', label);
+  checkId(buf, at, 108, 'uid', label);
+  checkId(buf, at, 116, 'gid', label);
+  checkOctal(buf, at, 136, 12, 'mtime', label);
+  checkOctal(buf, at, 148, 8, 'checksum', label);
+  checkOctal(buf, at, 263, 2, 'version', label);
+  checkOctal(buf, at, 329, 8, 'devmajor', label);
+  checkOctal(buf, at, 337, 8, 'devminor', label);
+  const flag = buf[at + 156] ?? 0;
+  const type = flag === 0 ? '0' : String.fromCharCode(flag);
+  if (regularOnly && type !== '0') {
+    const what = TYPE_NAMES[type] ?? `of unsupported type ${JSON.stringify(type)}`;
+    throw invalid(`tar entry ${label} is ${what}; only regular files are allowed`);
+  }
+  if (size > maxEntrySize) {
+    throw new QuarryError(
+      'limit_exceeded',
+      `tar entry ${label} is ${size} bytes, over the ${maxEntrySize}-byte limit`,
+    );
+  }
+  const start = at + BLOCK;
+  if (start + size > buf.length) {
+    throw invalid(`tar entry ${label} is truncated: ${size} bytes declared, ${buf.length - start} present`);
+  }
+  return { name, type, size, data: buf.subarray(start, start + size) };
+}
+
 /**
  * Read every entry of a ustar archive. Throws invalid_gem for a malformed or unsafe archive and
  * limit_exceeded when an entry is too large or there are too many entries.
@@ -148,37 +204,23 @@ export function readTar(buf: Buffer, options: TarReadOptions = {}): TarEntry[] {
       throw new QuarryError('limit_exceeded', `tar has more than ${maxEntries} entries`);
     }
     const index = entries.length;
-    const name = entryPath(buf, at, index);
-    checkPath(name, index);
-    const label = JSON.stringify(name);
-    const size = checkOctal(buf, at, 124, 12, 'size', label);
-    checkOctal(buf, at, 100, 8, 'mode', label);
-    checkId(buf, at, 108, 'uid', label);
-    checkId(buf, at, 116, 'gid', label);
-    checkOctal(buf, at, 136, 12, 'mtime', label);
-    checkOctal(buf, at, 148, 8, 'checksum', label);
-    checkOctal(buf, at, 263, 2, 'version', label);
-    checkOctal(buf, at, 329, 8, 'devmajor', label);
-    checkOctal(buf, at, 337, 8, 'devminor', label);
-    const flag = buf[at + 156] ?? 0;
-    const type = flag === 0 ? '0' : String.fromCharCode(flag);
-    if (regularOnly && type !== '0') {
-      const what = TYPE_NAMES[type] ?? `of unsupported type ${JSON.stringify(type)}`;
-      throw invalid(`tar entry ${label} is ${what}; only regular files are allowed`);
-    }
-    if (size > maxEntrySize) {
-      throw new QuarryError(
-        'limit_exceeded',
-        `tar entry ${label} is ${size} bytes, over the ${maxEntrySize}-byte limit`,
+    let entry: TarEntry;
+    try {
+      entry = readHeader(buf, at, index, regularOnly, maxEntrySize);
+    } catch (e) {
+      if (!(e instanceof QuarryError) || e.code !== 'invalid_gem' || checksumMatches(buf, at)) throw e;
+      throw invalid(
+        index === 0
+          ? 'not a tar archive: the first 512 bytes are no tar header (is this a .gem file?)'
+          : `tar header #${index + 1} at byte ${at} is malformed and fails its checksum`,
       );
     }
+    const { name, size } = entry;
+    const label = JSON.stringify(name);
     const start = at + BLOCK;
-    if (start + size > buf.length) {
-      throw invalid(`tar entry ${label} is truncated: ${size} bytes declared, ${buf.length - start} present`);
-    }
     if (seen.has(name)) throw invalid(`tar entry ${label} appears more than once`);
     seen.add(name);
-    entries.push({ name, type, size, data: buf.subarray(start, start + size) });
+    entries.push(entry);
     at = start + Math.ceil(size / BLOCK) * BLOCK;
   }
   return entries;

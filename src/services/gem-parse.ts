@@ -3,21 +3,26 @@
  * into indexed files with their quick specs written (the full `quarry index` build), on worker
  * threads when there are enough files to pay for them.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { isQuarryError, QuarryError } from '../errors.ts';
+import { DEFAULT_GEM_LIMITS } from '../gem/limits.ts';
 import { readGem } from '../gem/package.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import type { IndexedFile, ParsedGem } from '../index/static-plan.ts';
 import { indexedFile, quickSpecBody, quickSpecPath } from '../index/static-plan.ts';
+import { readRegularFile } from '../util/regular-file.ts';
 import { checkGemFileName } from './gem-files.ts';
 
-/** Parses one file; errors name it. Small files: synchronous reads beat the thread pool here. */
+/**
+ * Parses one file; errors name it. Small files: synchronous reads beat the thread pool here. A
+ * directory, FIFO or device named *.gem is refused without reading (a FIFO would block forever).
+ */
 export function parseGemFile(gemsDir: string, file: string): ParsedGem {
   try {
-    const pkg = readGem(readFileSync(join(gemsDir, file)));
+    const pkg = readGem(readRegularFile(join(gemsDir, file), DEFAULT_GEM_LIMITS.maxGemSize));
     checkGemFileName(file, pkg.spec);
     return { file, spec: pkg.spec, sha256: pkg.sha256 };
   } catch (e) {

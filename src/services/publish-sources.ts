@@ -4,15 +4,16 @@
  * parses only the ones the planner asks for, and reads bytes only for the ones being uploaded.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
 import type { Catalog } from '../catalog/types.ts';
-import { QuarryError } from '../errors.ts';
+import { isQuarryError, QuarryError } from '../errors.ts';
+import { DEFAULT_GEM_LIMITS } from '../gem/limits.ts';
 import { gemFileName } from '../gem/name.ts';
 import type { ParsedGem } from '../index/static-plan.ts';
+import { readRegularFile } from '../util/regular-file.ts';
 import { parseGemFiles } from './gem-parse.ts';
 
 export interface SourceGem {
@@ -63,8 +64,14 @@ export function folderSource(dir: string): PublishSource {
       const files = names.filter((n) => n.endsWith('.gem') && !n.startsWith('.')).sort();
       const out: SourceGem[] = [];
       for (const file of files) {
-        // Small files: synchronous reads beat the thread pool's round trips.
-        const bytes = readFileSync(join(gemsDir, file));
+        // Small files: synchronous reads beat the thread pool's round trips. A directory or FIFO
+        // named *.gem is refused, not read (a FIFO would block).
+        let bytes: Buffer;
+        try {
+          bytes = readRegularFile(join(gemsDir, file), DEFAULT_GEM_LIMITS.maxGemSize);
+        } catch (e) {
+          throw isQuarryError(e) ? e.about(`gems/${file}`) : e;
+        }
         out.push({ file, sha256: sha256Hex(bytes), size: bytes.length, md5: md5Hex(bytes) });
         onProgress?.(out.length, files.length);
       }
@@ -82,7 +89,7 @@ export function folderSource(dir: string): PublishSource {
       return parsed;
     },
     async read(gem) {
-      const bytes = await readFile(join(gemsDir, gem.file));
+      const bytes = readRegularFile(join(gemsDir, gem.file), DEFAULT_GEM_LIMITS.maxGemSize);
       if (bytes.length !== gem.size || md5Hex(bytes) !== gem.md5) throw changed(label, gem.file);
       return bytes;
     },

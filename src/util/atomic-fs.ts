@@ -47,9 +47,10 @@ function alive(pid: number): boolean {
 
 /**
  * Takes the lock file `path` for this process, or returns the PID of the live process holding it.
- * A lock left by a process that is gone is taken over. Returns a release function on success.
+ * A lock left by a process that is gone is taken over (`onStale` is told: that process died
+ * mid-run). Returns a release function on success.
  */
-export function takeLock(path: string): (() => void) | number {
+export function takeLock(path: string, onStale?: (pid: number) => void): (() => void) | number {
   mkdirSync(dirname(path), { recursive: true });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -58,8 +59,16 @@ export function takeLock(path: string): (() => void) | number {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const holder = Number(readFileSync(path, 'utf8').trim());
+    let holder = Number.NaN;
+    try {
+      holder = Number(readFileSync(path, 'utf8').trim());
+    } catch (e) {
+      // Removed by its holder in the meantime: try again.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) return holder;
+    onStale?.(holder);
     rmSync(path, { force: true });
   }
   throw new Error(`could not take the lock ${path}`);

@@ -1,15 +1,29 @@
 /**
  * `quarry index` on bad input: a clear error naming the file and the problem, exit code 1, and
  * nothing written (a fresh build writes no file; an update leaves the published index as it was).
+ * Also: gems/ entries that are no regular files (directories, FIFOs, symlinks to non-gems), and
+ * what killed runs leave behind in DIR/.quarry.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { buildGem, gemspecYaml } from '../gem/support/ustar.ts';
 import { makeGem } from '../support/make-gem.ts';
+import { readPublished, servedFiles } from '../support/published.ts';
 import { ensureBuilt, runQuarry } from '../support/quarry.ts';
 
 const yamlBomb = () => {
@@ -74,12 +88,15 @@ const HOSTILE: [string, () => Buffer, RegExp][] = [
   ['misnamed-9.9.gem', () => makeGem({ name: 'other', version: '1.0' }), /does not match/],
 ];
 
+/** Every file (its bytes) and symlink (its target) under dir, symlinks not followed. */
 function listTree(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
+      else if (e.isSymbolicLink()) out[relative(dir, p)] = `-> ${readlinkSync(p)}`;
+      else if (!e.isFile()) out[relative(dir, p)] = 'not a regular file';
       else out[relative(dir, p)] = readFileSync(p).toString('base64');
     }
   };
@@ -136,5 +153,136 @@ describe('quarry index: hostile input', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /no gems\/ folder/);
     assert.deepEqual(readdirSync(dir), []);
+  });
+  /** A folder with one good gem and `setup` run on its gems/ folder; the run must fail on `file`. */
+  function refuses(file: string, setup: (gems: string) => void, message: RegExp, hidden?: RegExp): void {
+    const dir = mkdtempSync(join(root, 'kind-'));
+    const gems = join(dir, 'gems');
+    mkdirSync(gems, { recursive: true });
+    writeFileSync(join(gems, 'good-1.0.gem'), makeGem({ name: 'good', version: '1.0' }));
+    setup(gems);
+    const before = listTree(dir);
+    const r = runQuarry(['index', dir], { timeoutMs: 30_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`gems/${file.replace(/\./g, '\\.')}`), r.stderr);
+    assert.match(r.stderr, message, r.stderr);
+    assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, `one line, no stack trace: ${r.stderr}`);
+    if (hidden) assert.doesNotMatch(r.stderr, hidden, 'the message quotes nothing of the file');
+    assert.deepEqual(listTree(dir), before);
+  }
+
+  it('refuses a directory named *.gem, and names it', () => {
+    refuses(
+      'dir-1.0.gem',
+      (gems) => mkdirSync(join(gems, 'dir-1.0.gem')),
+      /is a directory, not a \.gem file/,
+    );
+  });
+
+  it('refuses a FIFO named *.gem without blocking on it', () => {
+    refuses(
+      'pipe-1.0.gem',
+      (gems) => {
+        const r = spawnSync('mkfifo', [join(gems, 'pipe-1.0.gem')]);
+        assert.equal(r.status, 0, String(r.stderr));
+      },
+      /is a FIFO \(named pipe\), not a \.gem file/,
+    );
+  });
+
+  it('refuses a symlink to a file that is not a gem without printing what that file holds', () => {
+    const secret = join(root, 'secret.txt');
+    writeFileSync(secret, `password=${'hunter2 '.repeat(20)}\n`.repeat(50));
+    refuses(
+      'evil-1.0.gem',
+      (gems) => symlinkSync(secret, join(gems, 'evil-1.0.gem')),
+      /not a tar archive/,
+      /hunter2|password/,
+    );
+  });
+
+  it('refuses symlinks to a directory and broken symlinks', () => {
+    refuses(
+      'todir-1.0.gem',
+      (gems) => symlinkSync(root, join(gems, 'todir-1.0.gem')),
+      /is a symlink to a directory/,
+    );
+    refuses(
+      'broken-1.0.gem',
+      (gems) => symlinkSync(join(root, 'nowhere'), join(gems, 'broken-1.0.gem')),
+      /broken symlink/,
+    );
+  });
+
+  it('reads a gem through a symlink to a regular file', () => {
+    const dir = mkdtempSync(join(root, 'link-'));
+    mkdirSync(join(dir, 'gems'));
+    const elsewhere = join(dir, 'linked-2.0.gem');
+    writeFileSync(elsewhere, makeGem({ name: 'linked', version: '2.0' }));
+    symlinkSync(elsewhere, join(dir, 'gems', 'linked-2.0.gem'));
+    const r = runQuarry(['index', dir]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(readFileSync(join(dir, 'versions'), 'utf8'), /^linked 2\.0 \w{32}$/m);
+  });
+
+  it('removes what killed runs left in .quarry (staging folders, old generations, pools, a dead lock)', () => {
+    const dir = mkdtempSync(join(root, 'leftovers-'));
+    mkdirSync(join(dir, 'gems'));
+    writeFileSync(join(dir, 'gems', 'good-1.0.gem'), makeGem({ name: 'good', version: '1.0' }));
+    assert.equal(runQuarry(['index', dir]).status, 0);
+    const published = readPublished(dir);
+    const q = join(dir, '.quarry');
+    const current = readlinkSync(join(q, 'current'));
+    mkdirSync(join(q, 'staging-1-dead', 'info'), { recursive: true });
+    writeFileSync(join(q, 'staging-1-dead', 'info', 'good'), 'half written');
+    mkdirSync(join(q, 'gen-900', 'info'), { recursive: true });
+    mkdirSync(join(q, 'pool-901', 'quick', 'Marshal.4.8'), { recursive: true });
+    writeFileSync(join(q, '.tmp-link-1-dead'), '');
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    writeFileSync(join(q, 'lock'), `${gone}\n`);
+    // An update with nothing to do still cleans up, and leaves the published index as it was.
+    const r = runQuarry(['index', dir, '--update']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /updated: \+0 -0/);
+    assert.deepEqual(readPublished(dir), published);
+    assert.equal(readlinkSync(join(q, 'current')), current);
+    const left = readdirSync(q).sort();
+    assert.deepEqual(
+      left.filter((e) => !/^(current|gen-\d+|pool-\d+)$/.test(e)),
+      [],
+      `left: ${left.join(' ')}`,
+    );
+    assert.ok(!left.includes('gen-900') && !left.includes('pool-901'), `left: ${left.join(' ')}`);
+    // The next full build removes the generation it replaces only on the run after it.
+    writeFileSync(join(dir, 'gems', 'good-2.0.gem'), makeGem({ name: 'good', version: '2.0' }));
+    assert.equal(runQuarry(['index', dir]).status, 0);
+    assert.equal(runQuarry(['index', dir]).status, 0);
+    const gens = readdirSync(q).filter((e) => e.startsWith('gen-'));
+    assert.equal(gens.length, 2, `generations kept: ${gens.join(' ')}`);
+  });
+
+  it('replaces the real files of an older layout with links, keeping the bytes a reader gets', () => {
+    const dir = mkdtempSync(join(root, 'old-layout-'));
+    mkdirSync(join(dir, 'gems'));
+    writeFileSync(join(dir, 'gems', 'good-1.0.gem'), makeGem({ name: 'good', version: '1.0' }));
+    assert.equal(runQuarry(['index', dir]).status, 0);
+    const served = Object.fromEntries(servedFiles(dir).map((f) => [f, readFileSync(join(dir, f))]));
+    // As an older Quarry (or gem generate_index) left it: real files and folders, no generations.
+    const flat = mkdtempSync(join(root, 'flat-'));
+    for (const [f, body] of Object.entries(served)) {
+      mkdirSync(dirname(join(flat, f)), { recursive: true });
+      writeFileSync(join(flat, f), body);
+    }
+    writeFileSync(join(flat, 'info', 'stale'), 'from an old run');
+    const r = runQuarry(['index', flat], { env: { SOURCE_DATE_EPOCH: undefined } });
+    assert.equal(r.status, 0, r.stderr);
+    for (const p of ['versions', 'info', 'quick', 'specs.4.8.gz']) {
+      assert.ok(lstatSync(join(flat, p)).isSymbolicLink(), `${p} is a link now`);
+    }
+    assert.equal(readPublished(flat).kind, 'index');
+    assert.deepEqual(readdirSync(join(flat, 'info')), ['good']);
+    for (const f of servedFiles(flat).filter((f) => f !== 'versions')) {
+      assert.ok(readFileSync(join(flat, f)).equals(served[f]!), `${f} differs`);
+    }
   });
 });

@@ -154,7 +154,8 @@ describe('readGem rejects hostile or broken gems', () => {
 
   test('an empty file and a file that is not a tar', () => {
     rejectsGem(Buffer.alloc(0), 'invalid_gem', /empty/);
-    rejectsGem(Buffer.from('hello, world\n'.repeat(100)), 'invalid_gem', /not an octal number|NUL/);
+    const err = rejectsGem(Buffer.from('hello, world\n'.repeat(100)), 'invalid_gem', /not a tar archive/);
+    assert.doesNotMatch(err.message, /hello/, 'the message quotes none of the bytes');
   });
 
   test('corrupt gzip in metadata.gz', () => {

@@ -5,18 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3BlobStore } from '../../src/blobs/s3.ts';
@@ -29,6 +20,7 @@ import { catalogSource, folderSource } from '../../src/services/publish-sources.
 import { buildStaticIndex } from '../../src/services/static-index.ts';
 import type { GemOptions } from '../support/make-gem.ts';
 import { makeGem } from '../support/make-gem.ts';
+import { servedFiles } from '../support/published.ts';
 import type { S3TestServer } from '../support/s3-server.ts';
 import { startS3Server } from '../support/s3-server.ts';
 
@@ -86,14 +78,8 @@ async function keysOf(store: BlobStore): Promise<Map<string, string>> {
   return out;
 }
 
-/** Every file under dir (relative, '/'-separated), except the .quarry state folder. */
-function filesUnder(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)).split('\\').join('/'))
-    .filter((f) => !f.startsWith('.quarry/'))
-    .sort();
-}
+/** Every file under dir as a file server serves it (symlinks followed), except the .quarry state folder. */
+const filesUnder = servedFiles;
 
 const PUT_PHASES: [RegExp, number][] = [
   [/^gems\//, 0],

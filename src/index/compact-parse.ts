@@ -1,0 +1,226 @@
+/**
+ * Parsers of compact index bodies: /versions and /info/NAME (PROTOCOL.md section 5), the inverse
+ * of compact.ts, for reading an upstream's index (the proxy) and for checking a published folder.
+ * Pure. They read what rubygems.org and Quarry write and refuse anything else with a QuarryError
+ * (code `invalid_index`) that names the line and the problem; they never throw anything else.
+ *
+ * Version tokens are split as Bundler splits them: at the first '-', VERSION then PLATFORM.
+ */
+import { QuarryError } from '../errors.ts';
+
+export interface ParsedVersionsLine {
+  name: string;
+  /** Version tokens as written (`VERSION` or `VERSION-PLATFORM`); a leading '-' marks a yank. */
+  tokens: string[];
+  /** MD5 (32 lower-case hex digits) of the name's /info body after this line's change. */
+  infoMd5: string;
+}
+
+export interface ParsedVersionsFile {
+  /** The `created_at:` header, or null when the header has none. */
+  createdAt: string | null;
+  /** Byte offset of the first line after the `---` separator. */
+  bodyStart: number;
+  lines: ParsedVersionsLine[];
+}
+
+export interface ParsedDependency {
+  name: string;
+  /** Each constraint as written, e.g. `>= 1.0` (the compact index joins them with '&'). */
+  requirements: string[];
+}
+
+export interface ParsedInfoLine {
+  /** The version token as written: `VERSION` or `VERSION-PLATFORM`. */
+  token: string;
+  version: string;
+  /** 'ruby' when the token has no platform. */
+  platform: string;
+  dependencies: ParsedDependency[];
+  /** Hex SHA-256 of the .gem, when the line has `checksum:`. */
+  checksum?: string;
+  /** `ruby:` constraints; empty when absent (>= 0). */
+  ruby: string[];
+  /** `rubygems:` constraints; empty when absent (>= 0). */
+  rubygems: string[];
+  /** `created_at:` (compact index v2), when present. */
+  createdAt?: string;
+  /** Any other `key:value` after the '|', in order (kept, not interpreted). */
+  extra: [key: string, value: string][];
+}
+
+/** Longest body accepted (rubygems.org's /versions is about 20 MiB): 256 MiB. */
+export const MAX_COMPACT_BODY = 256 * 1024 * 1024;
+
+const MD5 = /^[0-9a-f]{32}$/;
+/** Names and version tokens: visible ASCII without the separators of the format. */
+const NAME = /^[!-~]+$/;
+const TOKEN = /^-?[0-9A-Za-z][0-9A-Za-z._+-]*$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+/** A constraint as the compact index writes one: an operator, a space, a version. */
+const CONSTRAINT = /^(=|!=|>|<|>=|<=|~>) [0-9A-Za-z][0-9A-Za-z._-]*$/;
+
+const bad = (what: string, line: number | null, problem: string): QuarryError =>
+  new QuarryError('invalid_index', `${what}${line === null ? '' : ` line ${line}`}: ${problem}`);
+
+/** Shown in messages: at most 60 characters, as JSON. */
+const quote = (s: string): string => JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}…` : s);
+
+function asText(body: string | Uint8Array, what: string): string {
+  if (typeof body === 'string') {
+    if (body.length > MAX_COMPACT_BODY) throw bad(what, null, `body is over ${MAX_COMPACT_BODY} characters`);
+    return body;
+  }
+  if (body.length > MAX_COMPACT_BODY) throw bad(what, null, `body is over ${MAX_COMPACT_BODY} bytes`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw bad(what, null, 'body is not valid UTF-8');
+  }
+}
+
+/** Splits a body into lines; it must end with a newline (a missing one means a cut-off body). */
+function linesOf(text: string, what: string): string[] {
+  if (text.length === 0) throw bad(what, null, 'body is empty');
+  if (!text.endsWith('\n')) throw bad(what, null, 'body does not end with a newline (cut off?)');
+  const lines = text.split('\n');
+  lines.pop();
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.endsWith('\r')) throw bad(what, i + 1, 'carriage return before the newline');
+  }
+  return lines;
+}
+
+/**
+ * Parses a /versions body: header lines (`created_at: TIME`), a `---` line, then one
+ * `NAME TOKEN[,TOKEN...] MD5` line per change, in file order (a name may appear many times).
+ */
+export function parseVersionsFile(body: string | Uint8Array): ParsedVersionsFile {
+  const what = 'versions';
+  const text = asText(body, what);
+  const lines = linesOf(text, what);
+  const sep = lines.indexOf('---');
+  if (sep < 0) throw bad(what, null, 'no "---" line after the header');
+  let createdAt: string | null = null;
+  for (let i = 0; i < sep; i++) {
+    const l = lines[i]!;
+    const m = /^([a-z_]+): (\S+)$/.exec(l);
+    if (!m) throw bad(what, i + 1, `header line is not "key: value": ${quote(l)}`);
+    if (m[1] === 'created_at') createdAt = m[2]!;
+  }
+  let bodyStart = 0;
+  for (let i = 0; i <= sep; i++) bodyStart += Buffer.byteLength(lines[i]!) + 1;
+  const out: ParsedVersionsLine[] = [];
+  for (let i = sep + 1; i < lines.length; i++) {
+    const l = lines[i]!;
+    const parts = l.split(' ');
+    if (parts.length !== 3) throw bad(what, i + 1, `expected "NAME VERSIONS MD5": ${quote(l)}`);
+    const [name, list, md5] = parts as [string, string, string];
+    if (!NAME.test(name)) throw bad(what, i + 1, `bad gem name ${quote(name)}`);
+    const tokens = list.split(',');
+    for (const t of tokens) {
+      if (!TOKEN.test(t)) throw bad(what, i + 1, `bad version token ${quote(t)} for ${quote(name)}`);
+    }
+    if (!MD5.test(md5)) throw bad(what, i + 1, `bad info MD5 ${quote(md5)} for ${quote(name)}`);
+    out.push({ name, tokens, infoMd5: md5 });
+  }
+  return { createdAt, bodyStart, lines: out };
+}
+
+function constraints(s: string, what: string, line: number, of: string): string[] {
+  const list = s.split('&');
+  for (const c of list) {
+    if (!CONSTRAINT.test(c)) throw bad(what, line, `bad requirement ${quote(c)} in ${of}`);
+  }
+  return list;
+}
+
+function parseInfoLine(l: string, what: string, n: number): ParsedInfoLine {
+  const space = l.indexOf(' ');
+  if (space <= 0) throw bad(what, n, `expected "VERSION DEPS|REQUIREMENTS": ${quote(l)}`);
+  const token = l.slice(0, space);
+  if (!TOKEN.test(token) || token.startsWith('-')) throw bad(what, n, `bad version token ${quote(token)}`);
+  const dash = token.indexOf('-');
+  const version = dash < 0 ? token : token.slice(0, dash);
+  const platform = dash < 0 ? 'ruby' : token.slice(dash + 1);
+  if (platform === '') throw bad(what, n, `empty platform in ${quote(token)}`);
+  const rest = l.slice(space + 1);
+  const bar = rest.indexOf('|');
+  if (bar < 0 || rest.indexOf('|', bar + 1) >= 0) {
+    throw bad(what, n, `expected one "|" between dependencies and requirements: ${quote(l)}`);
+  }
+  const deps = rest.slice(0, bar);
+  const reqs = rest.slice(bar + 1);
+  const out: ParsedInfoLine = {
+    token,
+    version,
+    platform,
+    dependencies: [],
+    ruby: [],
+    rubygems: [],
+    extra: [],
+  };
+  if (deps !== '') {
+    for (const d of deps.split(',')) {
+      const colon = d.indexOf(':');
+      const name = colon < 0 ? '' : d.slice(0, colon);
+      if (colon <= 0 || !NAME.test(name)) throw bad(what, n, `bad dependency ${quote(d)}`);
+      out.dependencies.push({ name, requirements: constraints(d.slice(colon + 1), what, n, name) });
+    }
+  }
+  if (reqs !== '') {
+    const seen = new Set<string>();
+    for (const r of reqs.split(',')) {
+      const colon = r.indexOf(':');
+      const key = colon < 0 ? '' : r.slice(0, colon);
+      const value = r.slice(colon + 1);
+      if (colon <= 0 || value === '') throw bad(what, n, `bad requirement entry ${quote(r)}`);
+      if (seen.has(key)) throw bad(what, n, `${quote(key)} given twice`);
+      seen.add(key);
+      if (key === 'checksum') {
+        if (!SHA256.test(value)) throw bad(what, n, `bad checksum ${quote(value)}`);
+        out.checksum = value;
+      } else if (key === 'ruby' || key === 'rubygems') {
+        out[key] = constraints(value, what, n, key);
+      } else if (key === 'created_at') {
+        out.createdAt = value;
+      } else {
+        out.extra.push([key, value]);
+      }
+    }
+  }
+  return out;
+}
+
+/** Parses an /info/NAME body: a `---` line, then one line per version. */
+export function parseInfoFile(body: string | Uint8Array, name = 'info'): ParsedInfoLine[] {
+  const what = name === 'info' ? name : `info/${name}`;
+  const lines = linesOf(asText(body, what), what);
+  if (lines[0] !== '---') throw bad(what, 1, `expected "---", got ${quote(lines[0]!)}`);
+  const out: ParsedInfoLine[] = [];
+  for (let i = 1; i < lines.length; i++) out.push(parseInfoLine(lines[i]!, what, i + 1));
+  return out;
+}
+
+/**
+ * The live version tokens per name after every line of a /versions file: later lines add tokens,
+ * `-TOKEN` removes one; with the MD5 of each name's last line.
+ */
+export function liveVersions(file: ParsedVersionsFile): Map<string, { tokens: string[]; infoMd5: string }> {
+  const live = new Map<string, { tokens: Set<string>; infoMd5: string }>();
+  for (const l of file.lines) {
+    let cur = live.get(l.name);
+    if (!cur) {
+      cur = { tokens: new Set(), infoMd5: l.infoMd5 };
+      live.set(l.name, cur);
+    }
+    for (const t of l.tokens) {
+      if (t.startsWith('-')) cur.tokens.delete(t.slice(1));
+      else cur.tokens.add(t);
+    }
+    cur.infoMd5 = l.infoMd5;
+  }
+  const out = new Map<string, { tokens: string[]; infoMd5: string }>();
+  for (const [name, v] of live) out.set(name, { tokens: [...v.tokens], infoMd5: v.infoMd5 });
+  return out;
+}
