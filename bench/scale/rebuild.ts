@@ -1,0 +1,121 @@
+/**
+ * A full rebuild of every index file from the catalog, timed step by step, in its own process
+ * (so its peak memory is its own):
+ *   1. the /versions base: catalog.rebuildVersionsList() (one line per live gem, from gems.info_md5);
+ *   2. /names: catalog.liveNames() and the body;
+ *   3. the six legacy files (specs, latest_specs, prerelease_specs; Marshal and gzip), with the
+ *      code the server uses (IndexView's legacy build);
+ *   4. every /info body, as the server builds one (catalog.liveVersions(name), infoFor), 4 at a time;
+ *      each body's MD5 is checked against its line in the new /versions base.
+ *
+ *   node --import tsx bench/scale/rebuild.ts CATALOG_URL
+ * Prints progress on stderr and one line of JSON on stdout.
+ */
+import { readFileSync } from 'node:fs';
+import { infoFor } from '../../src/catalog/derive.ts';
+import { openCatalog } from '../../src/catalog/open.ts';
+import { md5Hex, namesBody } from '../../src/index/compact.ts';
+import { IndexView } from '../../src/services/index-view.ts';
+
+export interface RebuildResult {
+  versionsBaseS: number;
+  namesS: number;
+  legacyS: number;
+  infosS: number;
+  totalS: number;
+  gems: number;
+  legacyBytes: number;
+  infoBytes: number;
+  versionsBytes: number;
+  peakRssMiB: number;
+  mismatches: number;
+}
+
+const say = (msg: string): boolean => process.stderr.write(`bench:scale rebuild: ${msg}\n`);
+
+async function main(): Promise<void> {
+  const url = process.argv[2];
+  if (!url) throw new Error('usage: rebuild.ts CATALOG_URL');
+  const catalog = await openCatalog(url, () => new Date(), {});
+  const t = () => performance.now();
+  try {
+    let t0 = t();
+    await catalog.rebuildVersionsList(new Date());
+    const versionsBaseS = (t() - t0) / 1000;
+    const base = await catalog.versionsBase();
+    if (!base) throw new Error('no /versions base after a rebuild');
+    const md5s = new Map<string, string>();
+    const body = base.body;
+    for (let i = body.indexOf('\n---\n') + 5; i < body.length; ) {
+      const end = body.indexOf('\n', i);
+      const line = body.slice(i, end);
+      md5s.set(line.slice(0, line.indexOf(' ')), line.slice(line.lastIndexOf(' ') + 1));
+      i = end + 1;
+    }
+    say(`versions base: ${versionsBaseS.toFixed(1)} s, ${md5s.size} gems`);
+
+    t0 = t();
+    const names = await catalog.liveNames();
+    const namesBytes = Buffer.byteLength(namesBody(names));
+    const namesS = (t() - t0) / 1000;
+    say(`names: ${namesS.toFixed(1)} s (${namesBytes} bytes)`);
+
+    t0 = t();
+    const view = new IndexView(catalog, {}, () => new Date(), 0);
+    let legacyBytes = 0;
+    for (const f of [
+      'specs.4.8',
+      'specs.4.8.gz',
+      'latest_specs.4.8',
+      'latest_specs.4.8.gz',
+      'prerelease_specs.4.8',
+      'prerelease_specs.4.8.gz',
+    ]) {
+      const rep = await view.legacyFile(f);
+      if (!rep) throw new Error(`no ${f}`);
+      legacyBytes += rep.body.length;
+    }
+    const legacyS = (t() - t0) / 1000;
+    say(`legacy lists: ${legacyS.toFixed(1)} s (${legacyBytes} bytes)`);
+
+    t0 = t();
+    let next = 0;
+    let infoBytes = 0;
+    let mismatches = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        const info = infoFor(await catalog.liveVersions(name), {});
+        infoBytes += Buffer.byteLength(info);
+        if (md5Hex(info) !== md5s.get(name)) mismatches++;
+        if (next % 50_000 === 0) say(`infos: ${next}`);
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    const infosS = (t() - t0) / 1000;
+    say(`infos: ${infosS.toFixed(1)} s (${infoBytes} bytes, ${mismatches} MD5 mismatches)`);
+
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    const r: RebuildResult = {
+      versionsBaseS,
+      namesS,
+      legacyS,
+      infosS,
+      totalS: versionsBaseS + namesS + legacyS + infosS,
+      gems: names.length,
+      legacyBytes,
+      infoBytes,
+      versionsBytes: Buffer.byteLength(body),
+      peakRssMiB: hwm ? Number(hwm[1]) / 1024 : Number.NaN,
+      mismatches,
+    };
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  } finally {
+    await catalog.close();
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`rebuild: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
