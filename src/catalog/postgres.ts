@@ -7,7 +7,12 @@
  * both until commit: log rows therefore commit in sequence order, and a node that has read row N
  * never later finds a committed row below N. A gem whose hash is 0 shares the log lock, which is
  * harmless: advisory locks are re-entrant within a transaction.
+ *
+ * Every write transaction also sends NOTIFY on CHANNEL (delivered at commit, dropped on rollback),
+ * with the writing catalog's token as payload; subscribe() LISTENs on a connection of its own and
+ * tells a node's caches about other processes' writes at once instead of at their next poll.
  */
+import { randomUUID } from 'node:crypto';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { QuarryError } from '../errors.ts';
@@ -19,6 +24,10 @@ import type { Database } from './schema.ts';
 
 /** 'QRRY' as a 31-bit number: the advisory lock namespace. */
 const LOCK_NS = 0x51525259;
+/** The LISTEN/NOTIFY channel of catalog changes. */
+const CHANNEL = 'quarry_catalog';
+/** How long the listener waits before it connects again after losing its connection. */
+const RELISTEN_MS = 1_000;
 
 export const postgresWrites: WriteDialect = {
   name: 'postgres',
@@ -47,6 +56,78 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** postgresWrites, plus a NOTIFY with `token` in every write transaction. */
+const notifyingWrites = (token: string): WriteDialect => ({
+  ...postgresWrites,
+  write: (db, key, fn) =>
+    postgresWrites.write(db, key, async (trx) => {
+      const r = await fn(trx);
+      await sql`select pg_notify(${CHANNEL}, ${token})`.execute(trx);
+      return r;
+    }),
+});
+
+/**
+ * The PostgreSQL catalog: KyselyCatalog plus subscribe(). The listener connects on the first
+ * subscription, connects again after losing its connection, and ends with close().
+ */
+class PostgresCatalog extends KyselyCatalog {
+  private readonly listeners = new Set<() => void>();
+  private listener: pg.Client | null = null;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    db: Kysely<Database>,
+    options: ConstructorParameters<typeof KyselyCatalog>[2],
+    private readonly url: string,
+    private readonly token: string,
+  ) {
+    super(db, notifyingWrites(token), options);
+  }
+
+  subscribe(onChange: () => void): () => void {
+    this.listeners.add(onChange);
+    if (!this.listener && !this.retry) this.listen();
+    return () => {
+      this.listeners.delete(onChange);
+    };
+  }
+
+  private listen(): void {
+    this.retry = undefined;
+    if (this.closed || this.listeners.size === 0) return;
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000 });
+    this.listener = client;
+    const lost = () => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      client.end().catch(() => {});
+      // Changes made while nobody listened are found by the poll; tell the caches to look now.
+      for (const f of this.listeners) f();
+      if (!this.closed) this.retry = setTimeout(() => this.listen(), RELISTEN_MS).unref();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (n) => {
+      if (n.channel !== CHANNEL || n.payload === this.token) return;
+      for (const f of this.listeners) f();
+    });
+    client
+      .connect()
+      .then(() => client.query(`LISTEN ${CHANNEL}`))
+      .catch(lost);
+  }
+
+  override async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    const client = this.listener;
+    this.listener = null;
+    await Promise.all([client?.end().catch(() => {}), super.close()]);
+  }
+}
+
 export async function openPostgresCatalog(
   url: string,
   now: () => Date,
@@ -71,5 +152,5 @@ export async function openPostgresCatalog(
       cause: e,
     });
   }
-  return new KyselyCatalog(db, postgresWrites, { info, now });
+  return new PostgresCatalog(db, { info, now }, url, randomUUID());
 }

@@ -155,5 +155,12 @@ export interface Catalog {
   revokeKey(id: number, at: string): Promise<boolean>;
   touchKey(id: number, at: string): Promise<void>;
 
+  /**
+   * Optional: calls onChange soon after another process commits a write (PostgreSQL LISTEN/NOTIFY),
+   * so a node's caches need not wait for their next poll (index.refresh_ms). Best effort: a lost
+   * notification only means the poll finds the change. Returns a function that unsubscribes.
+   */
+  subscribe?(onChange: () => void): () => void;
+
   close(): Promise<void>;
 }

@@ -82,7 +82,17 @@ export class IndexView {
     private readonly options: InfoOptions,
     private readonly now: () => Date,
     private readonly refreshMs = 0,
-  ) {}
+  ) {
+    // A catalog that announces other processes' writes (PostgreSQL NOTIFY) ends the wait at once.
+    catalog.subscribe?.(this.stale);
+  }
+
+  /** Another process changed the catalog: the next read asks it (caches stay unless the generation moved). */
+  private readonly stale = () => {
+    this.checkedAt = Number.NEGATIVE_INFINITY;
+    this.fresh = false;
+    this.writes++;
+  };
 
   /** A cached entry while the view is fresh; undefined means: load it (which refreshes first). */
   private hit<T>(cache: Map<string, T>, key: string): T | undefined {

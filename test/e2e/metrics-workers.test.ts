@@ -10,7 +10,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { inBatches } from '../support/cluster.ts';
+import { eventually, inBatches } from '../support/cluster.ts';
 import type { QuarryServer } from '../support/server.ts';
 import { startQuarryServer } from '../support/server.ts';
 
@@ -69,6 +69,12 @@ describe('GET /metrics', () => {
   test('with --workers 2 counts every request, whichever worker answers', TIMEOUT, async () => {
     const server = await startWith(root, 2);
     servers.push(server);
+    // The server says it listens once its first worker does; the primary counts a worker in a scrape
+    // once it listens too, so wait for both before sending requests.
+    await eventually(30_000, async () => {
+      const r = await getFresh(`${server.url}/metrics`);
+      assert.equal(sample(r.body, 'quarry_cluster_workers'), 2, 'both workers listen');
+    });
     const N = 300;
     const answers = await inBatches(
       16,

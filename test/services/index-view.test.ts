@@ -1,7 +1,8 @@
 /**
  * The derived index view: cache hits come back synchronously while the view is known to be current,
  * this node's writes show at once, other nodes' writes within refresh_ms (another process writing to
- * the same SQLite file stands in for another node).
+ * the same SQLite file stands in for another node), or at once when the catalog announces changes
+ * (PostgreSQL LISTEN/NOTIFY).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { IndexView } from '../../src/services/index-view.ts';
 import { push, startHarness } from '../http/harness.ts';
 import { startCatalogWriter } from '../support/catalog-writer.ts';
 import { makeGem } from '../support/make-gem.ts';
+import { startPostgres } from '../support/postgres.ts';
 
 const now = () => new Date('2024-01-01T00:00:00Z');
 
@@ -94,6 +96,40 @@ describe('IndexView', () => {
       await catalog.close();
       await writer.stop();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("sees another process's writes to PostgreSQL at once, through LISTEN/NOTIFY", async () => {
+    const pg = await startPostgres();
+    try {
+      const url = await pg.createDatabase();
+      const writer = await startCatalogWriter(url);
+      const catalog = await openCatalog(url, now, {});
+      try {
+        await writer.push('alpha', '1.0.0');
+        // A poll a minute away: only the notification can make the view look sooner.
+        const view = new IndexView(catalog, { createdAt: false }, now, 60_000);
+        const before = await view.versionsFile();
+        assert.match(before.body.toString(), /^alpha 1\.0\.0 /m);
+        assert.equal(view.versionsFile(), before, 'a hit while fresh');
+        await writer.push('beta', '1.0.0');
+        const wrote = performance.now();
+        for (;;) {
+          const r = view.versionsFile();
+          const seen = r instanceof Promise ? await r : r;
+          if (/^beta 1\.0\.0 /m.test(seen.body.toString())) break;
+          assert.ok(performance.now() - wrote < 10_000, 'no notification within 10 s');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        // The view is fresh again: hits until the next change.
+        const after = await view.versionsFile();
+        assert.equal(view.versionsFile(), after);
+      } finally {
+        await catalog.close();
+        await writer.stop();
+      }
+    } finally {
+      await pg.stop();
     }
   });
 
