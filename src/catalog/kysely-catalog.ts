@@ -136,9 +136,14 @@ export class KyselyCatalog implements Catalog {
   ) {}
 
   /** A write transaction on one gem (or every gem, for null); unique violations become 409. */
-  private async write<T>(key: string | null, fn: (trx: Db) => Promise<T>): Promise<T> {
+  private write<T>(key: string | null, fn: (trx: Db) => Promise<T>): Promise<T> {
+    return this.mapConflict(() => this.dialect.write(this.db, key, fn));
+  }
+
+  /** Runs a write; a unique violation becomes a QuarryError 'conflict', not a driver error. */
+  private async mapConflict<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      return await this.dialect.write(this.db, key, fn);
+      return await fn();
     } catch (e) {
       if (this.dialect.isUniqueViolation(e)) {
         throw new QuarryError('conflict', 'a concurrent write created the same entry; retry', {
@@ -470,21 +475,23 @@ export class KyselyCatalog implements Catalog {
   }
 
   async createKey(k: NewApiKey): Promise<ApiKeyRecord> {
-    const r = await this.db
-      .insertInto('api_keys')
-      .values({
-        name: k.name,
-        prefix: k.prefix,
-        hash: k.hash,
-        scopes: k.scopes.join(','),
-        gem_pattern: k.gemPattern,
-        expires_at: k.expiresAt,
-        created_at: k.createdAt,
-        revoked_at: null,
-        last_used_at: null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const r = await this.mapConflict(() =>
+      this.db
+        .insertInto('api_keys')
+        .values({
+          name: k.name,
+          prefix: k.prefix,
+          hash: k.hash,
+          scopes: k.scopes.join(','),
+          gem_pattern: k.gemPattern,
+          expires_at: k.expiresAt,
+          created_at: k.createdAt,
+          revoked_at: null,
+          last_used_at: null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow(),
+    );
     return keyRecord(r);
   }
 

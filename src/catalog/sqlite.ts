@@ -8,6 +8,7 @@
  */
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { InfoOptions } from '../index/compact.ts';
@@ -42,6 +43,24 @@ export const sqliteWrites: WriteDialect = {
   byteOrder: (column) => sql.raw(column),
 };
 
+/**
+ * Switches the file to WAL. On a file still in rollback mode that takes an exclusive lock, and SQLite
+ * answers SQLITE_BUSY at once instead of calling the busy handler when another process holds the
+ * file (processes opening a fresh catalog together): retry until the busy timeout.
+ */
+async function enableWal(sqlite: Sqlite.Database): Promise<void> {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      sqlite.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw e;
+    }
+    await sleep(5 + Math.random() * 20);
+  }
+}
+
 export async function openSqliteCatalog(
   file: string,
   now: () => Date,
@@ -55,7 +74,12 @@ export async function openSqliteCatalog(
   }
   const sqlite = new Sqlite(file);
   sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  sqlite.pragma('journal_mode = WAL');
+  try {
+    await enableWal(sqlite);
+  } catch (e) {
+    sqlite.close();
+    throw e;
+  }
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
