@@ -10,7 +10,8 @@
  *      still holding it, so log rows become visible in sequence order: a reader that has seen row
  *      N has seen every row below N.
  */
-import type { Kysely, Selectable, sql } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import { sql } from 'kysely';
 import { asStorageFull, QuarryError } from '../errors.ts';
 import type { GemSpec } from '../gem/spec.ts';
 import type { InfoOptions } from '../index/compact.ts';
@@ -25,6 +26,7 @@ import type {
   Catalog,
   CatalogState,
   LiveTuple,
+  LiveTuplesPage,
   NewApiKey,
   NewVersion,
   PushOutcome,
@@ -170,7 +172,10 @@ export class KyselyCatalog implements Catalog {
       .onConflict((oc) =>
         oc
           .column('key')
-          .doUpdateSet({ value: (eb) => eb.cast(eb(eb.cast('meta.value', 'integer'), '+', 1), 'text') }),
+          // A literal 1: better-sqlite3 binds a JS number as REAL, and "4.0" is no integer to PostgreSQL.
+          .doUpdateSet({
+            value: (eb) => eb.cast(eb(eb.cast('meta.value', 'integer'), '+', sql.lit(1)), 'text'),
+          }),
       )
       .execute();
     await setMeta(trx, 'modified_at', isoSeconds(this.options.now()));
@@ -384,6 +389,34 @@ export class KyselyCatalog implements Catalog {
     return rows;
   }
 
+  async liveTuplesPage(after: string | null, limit: number): Promise<LiveTuplesPage> {
+    let q = this.db
+      .selectFrom('versions')
+      .innerJoin('gems', 'gems.id', 'versions.gem_id')
+      .select([
+        'versions.gem_id as gemId',
+        'versions.id as id',
+        'gems.name as name',
+        'versions.number as number',
+        'versions.platform as platform',
+      ])
+      .where('versions.yanked_at', 'is', null);
+    if (after !== null) {
+      const m = /^(\d+):(\d+)$/.exec(after);
+      if (!m) throw new Error(`not a live tuples cursor: ${after}`);
+      // (gem_id, id) > (g, v): a range over the versions_live index (migration 3).
+      q = q.where((eb) =>
+        eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(Number(m[1]), Number(m[2]))),
+      );
+    }
+    const rows = await q.orderBy('versions.gem_id').orderBy('versions.id').limit(limit).execute();
+    const last = rows.at(-1);
+    return {
+      tuples: rows.map((r) => ({ name: r.name, number: r.number, platform: r.platform })),
+      next: last && rows.length >= limit ? `${last.gemId}:${last.id}` : null,
+    };
+  }
+
   findVersion(name: string, number: string, platform: string): Promise<VersionRecord | null> {
     return findVersion(this.db, name, number, platform);
   }
@@ -421,6 +454,19 @@ export class KyselyCatalog implements Catalog {
     const seq = m.get('versions_base_seq');
     if (createdAt === undefined || body === undefined || seq === undefined) return null;
     return { createdAt, body, baseSeq: Number(seq) };
+  }
+
+  async versionsBaseStamp(): Promise<Omit<VersionsBase, 'body'> | null> {
+    const rows = await this.db
+      .selectFrom('meta')
+      .select(['key', 'value'])
+      .where('key', 'in', ['versions_created_at', 'versions_base_seq'])
+      .execute();
+    const m = new Map(rows.map((r) => [r.key, r.value]));
+    const createdAt = m.get('versions_created_at');
+    const seq = m.get('versions_base_seq');
+    if (createdAt === undefined || seq === undefined) return null;
+    return { createdAt, baseSeq: Number(seq) };
   }
 
   async versionsLogSince(seq: number): Promise<VersionsLogRow[]> {

@@ -128,13 +128,19 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   const limited = <T>(req: FastifyRequest, fn: () => Promise<T>): Promise<T> => limiter.guard(req.ip, fn);
 
   // Protected reads: a key with the read scope, sent as basic auth (as Bundler does) or raw.
-  const readGuard = (req: FastifyRequest): Promise<void> =>
-    limited(req, () => reads.guard(req.headers.authorization));
+  const readGuard = async (req: FastifyRequest): Promise<void> => {
+    if (reads.protectedReads) await limited(req, () => reads.guard(req.headers.authorization));
+  };
 
   // Pushes: the key and its scope are checked from the headers alone, before any body is read; a
   // refused request's connection is closed rather than drained. The gem-name pattern is checked
   // once the gem is read.
   const pushKeys = new WeakMap<FastifyRequest, ApiKeyRecord>();
+  /** Answers, then closes the connection instead of reading the rest of the request's body. */
+  const closeAfter = (reply: FastifyReply): void => {
+    reply.header('connection', 'close');
+    reply.raw.once('finish', () => reply.request.raw.socket?.destroy());
+  };
   const pushGuard = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     try {
       const length = Number(req.headers['content-length'] ?? 0);
@@ -145,7 +151,7 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
         await limited(req, () => d.keys.authorize(keyFrom(req.headers.authorization), 'push')),
       );
     } catch (e) {
-      reply.header('connection', 'close');
+      closeAfter(reply);
       throw e;
     }
   };
@@ -153,16 +159,23 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   const readPart = async (part: MultipartFile, reply: FastifyReply): Promise<Buffer> => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Busboy stops passing data at the limit but would go on reading to the part's end: stop now.
+    part.file.once('limit', () => {
+      closeAfter(reply);
+      part.file.destroy(
+        new QuarryError('too_large', `Request body is larger than ${d.config.limits.body_bytes} bytes`),
+      );
+    });
     for await (const chunk of part.file as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > d.config.limits.body_bytes || part.file.truncated) {
-        reply.header('connection', 'close');
+        closeAfter(reply);
         fail('too_large', `Request body is larger than ${d.config.limits.body_bytes} bytes`);
       }
       chunks.push(chunk);
     }
     if (part.file.truncated) {
-      reply.header('connection', 'close');
+      closeAfter(reply);
       fail('too_large', `Request body is larger than ${d.config.limits.body_bytes} bytes`);
     }
     return Buffer.concat(chunks);

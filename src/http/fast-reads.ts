@@ -9,8 +9,11 @@
  * unexpected errors, a closing server) goes on to Fastify untouched. Requests answered here are
  * counted in the same metrics and logged like Fastify's.
  */
+
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyBaseLogger, FastifyServerFactory } from 'fastify';
 import { isQuarryError } from '../errors.ts';
 import type { HttpStats, RouteStats } from '../services/metrics.ts';
@@ -177,17 +180,26 @@ export class FastReads {
       return;
     }
     const t0 = performance.now();
+    const failed = (err: unknown): void => {
+      const a = this.recover(err);
+      if (a) send(a);
+      else fallback(req, res);
+    };
     const send = (a: Answer) => {
+      if (a.stream && method !== 'HEAD') {
+        a.stream().then((body) => {
+          res.writeHead(a.status, a.headers);
+          pipeline(Readable.from(body), res).catch(() => res.destroy());
+          this.record(m, method, url, a.status, req.headers['user-agent'], t0);
+        }, failed);
+        return;
+      }
       res.writeHead(a.status, a.headers);
       if (a.body === null || method === 'HEAD') res.end();
       else res.end(a.body);
       this.record(m, method, url, a.status, req.headers['user-agent'], t0);
     };
-    const failed = (err: unknown) => {
-      const a = this.recover(err);
-      if (a) send(a);
-      else fallback(req, res);
-    };
+
     let a: Maybe<Answer>;
     try {
       a = this.answer(m, req.headers);

@@ -113,6 +113,24 @@ export class ReadRoutes {
     if (!m) return notFound();
     return then(this.d.index.gemFile(m[1]!), (v) => {
       if (!v) return notFound();
+      if (!this.d.gemBodies.holds(v.size)) {
+        // Too large to hold: streamed from the store, so memory stays flat whatever the clients.
+        return {
+          status: 200,
+          headers: {
+            'content-type': OCTET,
+            'cache-control': IMMUTABLE,
+            etag: `"${v.sha256}"`,
+            'content-length': String(v.size),
+          },
+          body: null,
+          stream: async () => {
+            const s = await this.d.gemBodies.stream(v.sha256);
+            if (!s) throw new Error(`blob missing for ${file} (sha256 ${v.sha256}); run quarry verify`);
+            return s;
+          },
+        };
+      }
       return then(this.d.gemBodies.get(v.sha256), (body) => {
         if (!body) throw new Error(`blob missing for ${file} (sha256 ${v.sha256}); run quarry verify`);
         let a = gemAnswers.get(body);

@@ -7,6 +7,7 @@
  * bytes. The headers of a representation are formatted once, on its first request.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { Representation } from '../services/index-view.ts';
 
@@ -16,8 +17,14 @@ export type Headers = Readonly<Record<string, string>>;
 export interface Answer {
   status: number;
   headers: Headers;
-  /** null: no body (304). */
+  /** null: no body (304), or a streamed one. */
   body: Buffer | null;
+  /**
+   * A body too large to hold in memory, opened when it is sent (never for HEAD) and written with
+   * backpressure. Content-Length is in headers. The socket-level responder hands such requests to
+   * node:http.
+   */
+  stream?: () => Promise<AsyncIterable<Uint8Array>>;
 }
 
 export const TEXT = 'text/plain; charset=utf-8';
@@ -34,8 +41,9 @@ export function textAnswer(status: number, text: string, extra: Headers = {}): A
 }
 
 /** Sends an Answer through Fastify (the routes that tests inject into, and the fallback). */
-export function sendAnswer(reply: FastifyReply, a: Answer): FastifyReply {
+export async function sendAnswer(reply: FastifyReply, a: Answer): Promise<FastifyReply> {
   reply.code(a.status).headers(a.headers);
+  if (a.stream && reply.request.method !== 'HEAD') return reply.send(Readable.from(await a.stream()));
   return a.body === null ? reply.send() : reply.send(a.body);
 }
 

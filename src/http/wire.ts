@@ -287,6 +287,11 @@ class Connection<M> {
    * (the connection closes, or waits for the socket to drain).
    */
   private send(head: Head, m: M, a: Answer, t0: number, used: number): boolean {
+    // A streamed body is node:http's job (backpressure, errors mid-body): it answers the request again.
+    if (a.stream) {
+      this.handOver();
+      return false;
+    }
     let text: string;
     try {
       text = headOf(a);

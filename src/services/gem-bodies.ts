@@ -5,6 +5,7 @@
  */
 import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
+import { readBlobStream } from '../blobs/types.ts';
 import type { Maybe } from '../util/maybe.ts';
 
 export class GemBodies {
@@ -18,6 +19,16 @@ export class GemBodies {
     /** Bodies larger than this are never cached. */
     private readonly maxItemBytes = 4 * 1024 * 1024,
   ) {}
+
+  /** True when a body of this size is read whole (and may be cached); larger ones are streamed. */
+  holds(size: number): boolean {
+    return size <= this.maxItemBytes;
+  }
+
+  /** The body as a stream, or null when the blob is missing. */
+  stream(sha256: string): Promise<AsyncIterable<Uint8Array> | null> {
+    return readBlobStream(this.blobs, gemBlobKey(sha256));
+  }
 
   /** The body, synchronously when it is in memory. */
   get(sha256: string): Maybe<Buffer | null> {

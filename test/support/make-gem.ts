@@ -14,6 +14,9 @@ export interface GemOptions {
   deps?: [name: string, ...constraints: string[]][];
   devDeps?: [name: string, ...constraints: string[]][];
   requiredRuby?: string[];
+  description?: string;
+  /** Extra bytes stored (uncompressible) in data.tar.gz as data/blob.bin, for large gems. */
+  payload?: Buffer;
 }
 
 function header(name: string, size: number, mode = 0o444): Buffer {
@@ -81,7 +84,7 @@ autorequire:
 bindir: bin
 cert_chain: []
 date: 2023-11-14 00:00:00.000000000 Z
-dependencies:${deps.length === 0 ? ' []\n' : `\n${deps.join('')}`}description:
+dependencies:${deps.length === 0 ? ' []\n' : `\n${deps.join('')}`}description:${o.description === undefined ? '' : ` ${JSON.stringify(o.description)}`}
 email: test@example.com
 executables: []
 extensions: []
@@ -109,10 +112,11 @@ test_files: []
 
 export function makeGem(o: GemOptions): Buffer {
   const metadata = gzipSync(gemspecYaml(o), { level: 9 });
-  const data = gzipSync(
-    tar([[`lib/${o.name}.rb`, Buffer.from(`module Gem${o.name.replace(/\W/g, '')}; end\n`)]]),
-    { level: 9 },
-  );
+  const files: [string, Buffer][] = [
+    [`lib/${o.name}.rb`, Buffer.from(`module Gem${o.name.replace(/\W/g, '')}; end\n`)],
+  ];
+  if (o.payload) files.push(['data/blob.bin', o.payload]);
+  const data = gzipSync(tar(files), { level: o.payload ? 1 : 9 });
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   const checksums = gzipSync(`---\nSHA256:\n  metadata.gz: ${sha(metadata)}\n  data.tar.gz: ${sha(data)}\n`, {
     level: 9,
