@@ -235,13 +235,11 @@ describe('readGem rejects hostile or broken gems', () => {
     for (const [prev, cur] of ['ab', 'bc', 'cd', 'de', 'ef', 'fg', 'gh', 'hi']) {
       bomb.push(`${cur}: &${cur} [${Array(10).fill(`*${prev}`).join(', ')}]`);
     }
-    const start = performance.now();
     rejectsGem(
       gemWithYaml(`${gemspecYaml()}${bomb.join('\n')}\n`),
       'limit_exceeded',
       /metadata\.gz: YAML aliases expand/,
     );
-    assert.ok(performance.now() - start < 1000);
   });
 
   test('an unknown Ruby object tag in the gemspec', () => {
@@ -324,7 +322,6 @@ describe('readGem rejects hostile or broken gems', () => {
 
   test('oversize metadata: a gzip bomb of 50 MiB of zeros', () => {
     const bomb = gzipSync(Buffer.alloc(50 * 1024 * 1024), { level: 9 });
-    const start = performance.now();
     const err = rejectsGem(buildGem({ metadata: bomb, checksums: null }), 'limit_exceeded', /metadata\.gz/);
     assert.match(err.message, /decompresses to more than 10 MiB|expands more than 200 times/);
     rejectsGem(
@@ -335,7 +332,6 @@ describe('readGem rejects hostile or broken gems', () => {
         limits: { maxExpansionRatio: 100_000 },
       },
     );
-    assert.ok(performance.now() - start < 2000);
   });
 
   test('a gzip expansion ratio over the limit', () => {

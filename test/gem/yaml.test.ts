@@ -267,9 +267,7 @@ describe('loadRubyYaml', () => {
     }
     const src = `--- !ruby/object:Gem::Specification\nname: bomb\n${lines.join('\n')}\n`;
     const heap = process.memoryUsage().heapUsed;
-    const start = performance.now();
     rejects(src, 'limit_exceeded', /aliases expand past the limit of 100/);
-    assert.ok(performance.now() - start < 1000, 'fails within a second');
     assert.ok(process.memoryUsage().heapUsed - heap < 64 * 1024 * 1024, 'uses less than 64 MiB');
   });
 

@@ -9,7 +9,6 @@
 #   ruby gems.rb tokenize        STDIN: JSON list of strings; Psych's typing of each as plain scalar
 #   ruby gems.rb dump-yaml       STDIN: JSON list of strings; for each, a gemspec using it in every
 #                                text field: [{yaml (as gem build writes it), spec (from_yaml of it)}]
-#   ruby gems.rb installed-yaml  the gemspec YAML of every installed specification: [yaml]
 #   ruby gems.rb tar OUT         write OUT with Gem::Package::TarWriter (long names); print the
 #                                names TarReader reads back
 
@@ -239,10 +238,6 @@ def dump_yaml(strings)
   end
 end
 
-def installed_yaml
-  Gem::Specification.to_a.map(&:to_yaml)
-end
-
 mode = ARGV.shift
 result =
   case mode
@@ -257,7 +252,6 @@ result =
     end
   when 'tokenize' then tokenize(JSON.parse($stdin.read))
   when 'dump-yaml' then dump_yaml(JSON.parse($stdin.read))
-  when 'installed-yaml' then installed_yaml
   when 'tar' then tar_names(File.expand_path(ARGV.fetch(0)))
   else abort "usage: ruby gems.rb build|real|read|from-yaml|tokenize|tar ..."
   end
