@@ -112,11 +112,21 @@ export async function composeServices(
   };
 }
 
+async function removeStaleTempFiles(blobs: BlobStore, olderThan: number): Promise<void> {
+  if (!blobs.tempFiles || !blobs.removeTempFile) return;
+  for await (const t of blobs.tempFiles()) {
+    if (t.modified.getTime() < olderThan) await blobs.removeTempFile(t.path);
+  }
+}
+
 export async function composeServer(
   config: Config,
   baseClock: () => Date,
 ): Promise<{ app: FastifyInstance; services: Services }> {
   const services = await composeServices(config, baseClock);
+  // Leftovers of writes interrupted by a crash: removed at start-up once an hour old (a younger
+  // one may belong to a push under way on another process sharing the store).
+  void removeStaleTempFiles(services.blobs, baseClock().getTime() - 3_600_000).catch(() => {});
   const app = await buildApp({ ...services, setTime: (at) => services.clock.set(at) });
   app.addHook('onClose', async () => services.close());
   return { app, services };
