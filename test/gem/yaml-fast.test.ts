@@ -130,18 +130,14 @@ describe('fastLoadGemspec', () => {
   test("gives the full loader's value (or declines) on Psych dumps of awkward strings", () => {
     const strings = awkwardStrings(400);
     const dumps = rubyGems<{ yaml: string; spec: RubySpec }[]>('dump-yaml', [], JSON.stringify(strings));
-    let engaged = 0;
     for (const { yaml, spec } of dumps) {
-      const slow = load(yaml);
-      const fast = fastLoadGemspec(yaml);
-      if (fast) {
-        engaged++;
-        assert.deepEqual(fast, slow, yaml);
-      }
-      // The loaders agree with Psych on the strings themselves.
-      assert.deepEqual(specAsRuby(specFromYaml(slow, DEFAULT_GEM_LIMITS)), spec, yaml);
+      // The full loader agrees with Psych on the strings themselves.
+      assert.deepEqual(specAsRuby(specFromYaml(load(yaml), DEFAULT_GEM_LIMITS)), spec, yaml);
     }
-    assert.ok(engaged > dumps.length / 2, `the fast reader took ${engaged} of ${dumps.length}`);
+    // The fast reader may decline a document; on each one it takes, it gives the same value.
+    const taken = dumps.filter(({ yaml }) => fastLoadGemspec(yaml) !== null);
+    assert.ok(taken.length > dumps.length / 2, `the fast reader took ${taken.length} of ${dumps.length}`);
+    for (const { yaml } of taken) assert.deepEqual(fastLoadGemspec(yaml), load(yaml), yaml);
   });
 
   test('declines what it does not support, so the full loader decides', () => {

@@ -132,6 +132,8 @@ describe('wire responder', () => {
   let port: number;
   /** Requests Fastify saw (over the socket). */
   const viaFastify: string[] = [];
+  /** Requests node:http parsed (the wire responder's own answers never reach it). */
+  const viaNodeHttp: string[] = [];
   const alpha = makeGem({ name: 'alpha', version: '1.0.0' });
   const beta = makeGem({ name: 'beta', version: '0.1.0' });
   let versions: Buffer;
@@ -144,12 +146,14 @@ describe('wire responder', () => {
     for (const g of [alpha, beta]) assert.equal((await push(h, g)).statusCode, 200);
     versions = (await h.app.inject({ url: '/versions' })).rawPayload;
     await h.app.listen({ port: 0, host: '127.0.0.1' });
+    h.app.server.prependListener('request', (req) => viaNodeHttp.push(`${req.method} ${req.url}`));
     port = (h.app.server.address() as { port: number }).port;
   });
   after(() => h.close());
 
   it('answers pipelined requests in order on one connection, keep-alive', async () => {
     viaFastify.length = 0;
+    viaNodeHttp.length = 0;
     const c = new Raw(port);
     c.write(
       get('/versions') + get('/info/alpha') + get('/info/nope') + get('/versions', 'Range: bytes=3-\r\n'),
@@ -172,6 +176,7 @@ describe('wire responder', () => {
     assert.equal(names!.body.toString(), '---\nalpha\nbeta\n');
     assert.equal(c.pending, 0, 'no bytes beyond the answers');
     assert.deepEqual(viaFastify, []);
+    assert.deepEqual(viaNodeHttp, [], 'the wire responder answered all of them');
     c.socket.destroy();
   });
 
@@ -189,6 +194,7 @@ describe('wire responder', () => {
 
   it('hands the connection to node:http at the first request it does not take, with its bytes', async () => {
     viaFastify.length = 0;
+    viaNodeHttp.length = 0;
     const c = new Raw(port);
     const body = Buffer.alloc(70_000, 1);
     c.write(get('/info/alpha'));
@@ -207,12 +213,15 @@ describe('wire responder', () => {
     assert.equal(info!.status, 200);
     assert.match(info!.body.toString(), /^---\n0\.1\.0 /);
     assert.equal(health!.status, 200);
-    // /info/beta was answered by the fast path behind node:http, not by Fastify.
+    // From the push on, node:http reads the connection; /info/beta was answered by the fast path
+    // behind node:http, not by Fastify.
+    assert.deepEqual(viaNodeHttp, ['POST /api/v1/gems', 'GET /info/beta', 'GET /health']);
     assert.deepEqual(viaFastify, ['POST /api/v1/gems', 'GET /health']);
     c.socket.destroy();
   });
 
   it('gives node:http a head that comes in pieces, and HTTP/1.0', async () => {
+    viaNodeHttp.length = 0;
     const c = new Raw(port);
     c.write('GET /info/al');
     await new Promise((r) => setTimeout(r, 20));
@@ -226,6 +235,8 @@ describe('wire responder', () => {
     const [r] = await old.read(1);
     assert.ok(r!.body.equals(versions));
     await old.ended();
+    // Both were handed over: node:http parsed them (the wire responder answers neither).
+    assert.deepEqual(viaNodeHttp, ['GET /info/alpha', 'GET /versions']);
   });
 
   it('closes after the answer on Connection: close and after the client’s FIN', async () => {

@@ -19,9 +19,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateSync } from 'node:zlib';
+import { readGem } from '../../src/gem/package.ts';
+import { liveVersions, parseVersionsFile } from '../../src/index/compact-parse.ts';
 import type { SpecTuple } from '../../src/marshal/rubygems.ts';
-import { loadSpecTuples } from '../../src/marshal/rubygems.ts';
+import { dumpQuickSpec, loadSpecTuples } from '../../src/marshal/rubygems.ts';
 import { cleanEnv, describeRun, runSync } from './ruby.ts';
 
 /** A response as the sequence reads it (the shape of Fastify's inject() result). */
@@ -269,11 +271,17 @@ export function conformanceSequence(start: () => Promise<ConformanceTarget>): vo
     assert.equal(last.split(' ')[0], name, `newest /versions line ${last}`);
     assert.equal(last.split(' ')[2], md5(infoBody), `MD5 on ${last} is not the MD5 of /info/${name}`);
   };
+  /** After a write: accepted, the newest line is the gem's; refused, /versions is as it was. */
+  const checkOutcome = async (before: string, name: string, accepted: boolean) => {
+    if (accepted) await checkNewestLine(name);
+    else assert.equal((await get(h, '/versions')).body, before, 'a refused write changes /versions');
+  };
   const pushGem = async (id: GemId, status: number) => {
     await beforeWrite();
+    const before = (await get(h, '/versions')).body;
     const r = await push(h, gem(id).bytes);
     assert.equal(r.statusCode, status, `push ${id}: ${r.body}`);
-    if (status === 200) await checkNewestLine(gem(id).name);
+    await checkOutcome(before, gem(id).name, status === 200);
     await advance(1);
   };
   const yankGem = async (name: string, version: string, platform: string | null, status: number) => {
@@ -281,9 +289,10 @@ export function conformanceSequence(start: () => Promise<ConformanceTarget>): vo
       new URLSearchParams({ gem_name: name, version }).toString() +
       (platform ? `&platform=${platform}` : '&platform');
     await beforeWrite();
+    const before = (await get(h, '/versions')).body;
     const r = await yank(h, form);
     assert.equal(r.statusCode, status, `yank ${name} ${version} ${platform}: ${r.body}`);
-    if (status === 200) await checkNewestLine(name);
+    await checkOutcome(before, name, status === 200);
     await advance(1);
   };
   const rebuild = async () => {
@@ -308,12 +317,11 @@ export function conformanceSequence(start: () => Promise<ConformanceTarget>): vo
       assert.equal(body, want, `/info/${name} body`);
       infoMd5.set(name, md5(body));
     }
-    // The last /versions line of each gem carries the MD5 (= ETag) of its /info file.
-    const lastMd5 = new Map<string, string>();
-    for (const line of versions.split('\n').slice(2)) {
-      const [name, , sum] = line.split(' ');
-      if (name && sum) lastMd5.set(name, sum);
-    }
+    // The last /versions line of each gem carries the MD5 (= ETag) of its /info file; every line
+    // parses (parseVersionsFile throws on any that does not).
+    const lastMd5 = new Map(
+      [...liveVersions(parseVersionsFile(versions))].map(([name, { infoMd5 }]) => [name, infoMd5]),
+    );
     assert.deepEqual(lastMd5, infoMd5, 'the last MD5 per gem in /versions is its /info MD5');
 
     assert.deepEqual(await specTuples(h, '/specs.4.8.gz'), sortTuples(e.specs), 'specs.4.8.gz');
@@ -344,9 +352,14 @@ export function conformanceSequence(start: () => Promise<ConformanceTarget>): vo
         String(q.rawPayload.length),
         `quick spec ${id} content-length`,
       );
-      const seen = quickSpecs.get(id);
-      if (seen) assert.ok(seen.equals(q.rawPayload), `quick spec ${id} changed between steps`);
-      else quickSpecs.set(id, q.rawPayload);
+      // The pushed gem's own spec, as Marshal.dump writes it, and the same bytes at every step.
+      assert.ok(
+        inflateSync(q.rawPayload).equals(dumpQuickSpec(readGem(g.bytes).spec)),
+        `quick spec ${id} is not the pushed gem's spec`,
+      );
+      const first = quickSpecs.get(id) ?? q.rawPayload;
+      quickSpecs.set(id, first);
+      assert.ok(first.equals(q.rawPayload), `quick spec ${id} changed between steps`);
     }
     for (const id of e.yanked) {
       const r = await get(h, `/gems/${id}.gem`);
