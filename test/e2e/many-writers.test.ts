@@ -154,6 +154,15 @@ async function manyWriters(t: TestContext, nodes: QuarryServer[], key: string): 
   assert.deepEqual(failed, [], `no push fails:\n${summary(many)}`);
   await checkDownloads(nodes, [...SAME, ...MANY]);
 
+  // The pushes reached several processes (workers of one node, or the nodes).
+  const pushers = new Set<unknown>();
+  for (const n of nodes) {
+    await n.flushLog();
+    for (const l of n.logs) if (l['msg'] === 'request' && l['method'] === 'POST') pushers.add(l['pid']);
+  }
+  t.diagnostic(`pushes answered by ${pushers.size} processes`);
+  assert.ok(pushers.size >= 2, `pushes answered by ${pushers.size} process(es)`);
+
   // 4. Converged: /versions agrees with /info on every node, and lists every gem.
   const names = [...new Set([...SAME, ...winners, ...MANY].map((g) => g.name))].sort();
   t0 = performance.now();

@@ -72,6 +72,19 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         await startQuarryServer({ data, config, env, testHooks: o.testHooks?.includes(i) ?? false }),
       );
     }
+    // A node says it listens once its first worker does: wait until the primary counts them all.
+    if ((o.workers ?? 1) > 1) {
+      for (const n of nodes) {
+        await eventually(30_000, async () => {
+          const text = await (await n.fetch('/metrics')).text();
+          assert.match(
+            text,
+            new RegExp(`^quarry_cluster_workers ${o.workers}$`, 'm'),
+            `${n.url}: workers listening`,
+          );
+        });
+      }
+    }
     const key = createKey(nodes[0]!.dataDir, ['push', 'yank'], { name: 'cluster', env });
     return { nodes, key, env, stop };
   } catch (e) {
