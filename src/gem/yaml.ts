@@ -193,6 +193,11 @@ export function loadRubyYaml(src: string, o: RubyYamlOptions): unknown {
     if (e instanceof RangeError) {
       throw new QuarryError(o.code, `${o.what}: YAML is nested too deeply`, { cause: e });
     }
+    // The yaml package says this with a ReferenceError; it is bad input, not a bug.
+    const alias = /^Unresolved alias \(the anchor must be set before the alias\): ?(\S*)/.exec(message);
+    if (alias) {
+      throw new QuarryError(o.code, `${o.what}: invalid YAML: alias *${alias[1]} has no anchor before it`);
+    }
     throw new QuarryError(o.code, `${o.what}: invalid YAML: ${message}`, { cause: e });
   }
 }

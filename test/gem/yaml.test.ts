@@ -283,6 +283,23 @@ describe('loadRubyYaml', () => {
     rejects(`a: ${'x'.repeat(200)}\n`, 'limit_exceeded', /over 100 characters/, { maxLength: 100 });
   });
 
+  test('an alias with no anchor before it is malformed YAML, said plainly (found by fuzzing)', () => {
+    for (const src of ['*a', '*a ', 'x: *a \n', '- *b\n- &b 1\n']) {
+      assert.throws(
+        () => load(src),
+        (e: unknown) => {
+          assert.ok(e instanceof QuarryError, String(e));
+          assert.equal(e.code, 'invalid_spec');
+          assert.match(e.message, /^metadata\.gz: invalid YAML: alias \*[ab] has no anchor before it$/);
+          // The yaml package throws a ReferenceError here: it must not reach callers as the cause.
+          assert.equal(e.cause, undefined);
+          return true;
+        },
+        JSON.stringify(src),
+      );
+    }
+  });
+
   test('deep nesting is an error, not a crash', () => {
     const depth = 100_000;
     rejects(`${'['.repeat(depth)}${']'.repeat(depth)}`, 'invalid_spec', /nested too deeply|invalid YAML/);

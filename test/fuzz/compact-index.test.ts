@@ -1,0 +1,106 @@
+/**
+ * Fuzzing the compact index parsers (compact-parse.ts): random and edited bodies parse or fail
+ * with a QuarryError; bodies written by compact.ts read back to what was written.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import type { Constraint } from '../../src/gem/spec.ts';
+import { infoLine, versionsBody } from '../../src/index/compact.ts';
+import { liveVersions, parseInfoFile, parseVersionsFile } from '../../src/index/compact-parse.ts';
+import type { IndexEntry } from '../../src/index/entry.ts';
+import { bytes, mutationsOf, onlyQuarryErrors, params, textMutationsOf, timeout } from './support.ts';
+
+const GOLDEN = fileURLToPath(new URL('../fixtures/golden/expected/', import.meta.url));
+const VERSIONS = readFileSync(`${GOLDEN}versions`, 'utf8');
+const INFOS = readdirSync(`${GOLDEN}info`).map((f) => readFileSync(`${GOLDEN}info/${f}`, 'utf8'));
+
+const gemName = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$/);
+const version = fc.stringMatching(/^[0-9]{1,3}(\.[0-9a-z]{1,3}){0,3}$/);
+const platform = fc.oneof(fc.constant('ruby'), fc.stringMatching(/^[a-z0-9_]{1,8}(-[a-z0-9_]{1,8}){0,2}$/));
+const constraint: fc.Arbitrary<Constraint> = fc.record({
+  op: fc.constantFrom('=', '!=', '>', '<', '>=', '<=', '~>'),
+  version,
+});
+const requirement = fc.array(constraint, { minLength: 1, maxLength: 3 });
+const md5 = fc.stringMatching(/^[0-9a-f]{32}$/);
+const sha = fc.stringMatching(/^[0-9a-f]{64}$/);
+
+const entry: fc.Arbitrary<IndexEntry> = fc.record({
+  name: gemName,
+  version,
+  platform,
+  sha256: sha,
+  dependencies: fc.array(fc.record({ name: gemName, requirement }), { maxLength: 4 }),
+  requiredRubyVersion: requirement,
+  requiredRubygemsVersion: requirement,
+  createdAt: fc.constantFrom('2024-01-01T00:00:00Z', '1999-12-31T23:59:59Z'),
+});
+
+describe('fuzz: compact index parsers', () => {
+  it('random and edited bodies: parsed or a QuarryError', { timeout: timeout(4000) }, () => {
+    const body = fc.oneof(
+      bytes(400),
+      fc.string({ maxLength: 200 }),
+      mutationsOf([Buffer.from(VERSIONS), ...INFOS.map((i) => Buffer.from(i))]),
+      textMutationsOf([VERSIONS, ...INFOS]),
+    );
+    fc.assert(
+      fc.property(body, (b) => {
+        const v = onlyQuarryErrors(() => parseVersionsFile(b));
+        if (!(v instanceof Error)) onlyQuarryErrors(() => liveVersions(v));
+        onlyQuarryErrors(() => parseInfoFile(b, 'x'));
+      }),
+      params(4000),
+    );
+  });
+
+  it('what versionsBody writes reads back', { timeout: timeout(2000) }, () => {
+    const line = fc
+      .record({
+        name: gemName,
+        tokens: fc.array(
+          fc
+            .tuple(fc.boolean(), version, platform)
+            .map(([y, v, p]) => `${y ? '-' : ''}${p === 'ruby' ? v : `${v}-${p}`}`),
+          { minLength: 1, maxLength: 4 },
+        ),
+        infoMd5: md5,
+      })
+      .map((l) => ({ ...l }));
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 8 }),
+        fc.date({ noInvalidDate: true, min: new Date(0) }),
+        (lines, d) => {
+          const parsed = parseVersionsFile(versionsBody(d, lines));
+          assert.equal(parsed.createdAt, d.toISOString().replace(/\.\d{3}Z$/, 'Z'));
+          const sorted = [...lines].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+          assert.deepEqual(parsed.lines, sorted);
+        },
+      ),
+      params(2000),
+    );
+  });
+
+  it('what infoLine writes reads back', { timeout: timeout(3000) }, () => {
+    fc.assert(
+      fc.property(entry, fc.boolean(), (e, withCreatedAt) => {
+        const [l] = parseInfoFile(`---\n${infoLine(e, { createdAt: withCreatedAt })}\n`);
+        assert.ok(l);
+        assert.equal(l.version, e.version);
+        assert.equal(l.platform, e.platform);
+        assert.equal(l.checksum, e.sha256);
+        assert.equal(l.createdAt, withCreatedAt ? e.createdAt : undefined);
+        const written = (r: Constraint[]) => r.map((c) => `${c.op} ${c.version}`).sort();
+        assert.deepEqual(
+          l.dependencies.map((d) => [d.name, [...d.requirements].sort()]).sort(),
+          e.dependencies.map((d) => [d.name, written(d.requirement)]).sort(),
+        );
+      }),
+      params(3000),
+    );
+  });
+});
