@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  copyFileSync,
   linkSync,
   mkdirSync,
   readdirSync,
@@ -182,7 +183,7 @@ function loadState(gen: Generation | null, info: InfoOptions | undefined): Previ
 function writeState(staging: string, plan: StaticPlan, prev: Previous | null): void {
   if (prev && plan.change && prev.loaded.logBlocks < LOG_MAX_BLOCKS) {
     const block = logBlock(plan.change, plan.state);
-    linkSync(join(prev.gen.path, STATE_FILE), join(staging, STATE_FILE));
+    linkOrCopy(join(prev.gen.path, STATE_FILE), join(staging, STATE_FILE));
     writeFileSync(join(staging, STATE_LOG), (prev.log ?? logHeader(prev.loaded.id)) + block);
     return;
   }
@@ -287,10 +288,10 @@ async function update(
     const written = new Set(plan.writes.map((w) => w.path));
     for (const f of readdirSync(prev.gen.path)) {
       if (f === 'info' || f === 'quick' || f === STATE_FILE || f === STATE_LOG || written.has(f)) continue;
-      linkSync(join(prev.gen.path, f), join(staging, f));
+      linkOrCopy(join(prev.gen.path, f), join(staging, f));
     }
     for (const f of readdirSync(join(prev.gen.path, 'info'))) {
-      if (!written.has(`info/${f}`)) linkSync(join(prev.gen.path, 'info', f), join(staging, 'info', f));
+      if (!written.has(`info/${f}`)) linkOrCopy(join(prev.gen.path, 'info', f), join(staging, 'info', f));
     }
     linkPool(staging, pool);
     writeState(staging, plan, prev);
@@ -312,6 +313,25 @@ async function update(
     result.deleted++;
   }
   return result;
+}
+
+/** Hard-links `from` to `to`; copies where the file system has no hard links. */
+function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (
+      code !== 'EPERM' &&
+      code !== 'ENOTSUP' &&
+      code !== 'EOPNOTSUPP' &&
+      code !== 'EXDEV' &&
+      code !== 'EMLINK'
+    ) {
+      throw e;
+    }
+    copyFileSync(from, to);
+  }
 }
 
 /** Writes one quick spec into a published pool: a temp file, then a rename. */

@@ -56,18 +56,21 @@ interface Run {
   stderr: string;
 }
 
-/** Spins (the child runs on the other core) until `done()` or `ms` pass; true if done() held. */
-function spinUntil(done: () => boolean, ms: number): boolean {
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Polls `done()` every `stepMs` (sleeping the thread in between, so the child keeps the CPU) until
+ * it holds or `ms` pass; true if done() held.
+ */
+function pollUntil(done: () => boolean, ms: number, stepMs = 0.2): boolean {
   const end = performance.now() + ms;
-  while (performance.now() < end) if (done()) return true;
+  while (performance.now() < end) {
+    if (done()) return true;
+    Atomics.wait(nap, 0, 0, stepMs);
+  }
   return done();
 }
 
-/**
- * Runs `quarry index DIR [--update]`. With `killAt` (a fraction of the run's work, or 'startup'),
- * SIGKILLs it that far into its work: the work starts when the run takes DIR/.quarry/lock, and
- * takes about `workMs`. The waits spin, so the kill lands within microseconds of the moment.
- */
 /** What a client would see change: a file's identity through any symlinks, or null when absent. */
 function identity(path: string): string | null {
   try {
@@ -113,20 +116,20 @@ async function runIndex(
   let workMs: number | null = null;
   const at = kill?.at;
   if (at === 'startup') {
-    spinUntil(() => false, random() * 60);
+    pollUntil(() => false, random() * 60, 1);
     child.kill('SIGKILL');
-  } else if (spinUntil(held, 10_000)) {
+  } else if (pollUntil(held, 10_000, 1)) {
     const t0 = performance.now();
     if (typeof at === 'object') {
       const path = join(dir, at.watch);
       const was = identity(path);
-      spinUntil(() => identity(path) !== was || !held(), 30_000);
-      spinUntil(() => false, at.ms);
+      pollUntil(() => identity(path) !== was || !held(), 30_000);
+      pollUntil(() => false, at.ms);
       child.kill('SIGKILL');
     } else if (typeof at === 'number') {
-      spinUntil(() => !held(), at * kill!.workMs);
+      pollUntil(() => !held(), at * kill!.workMs);
       child.kill('SIGKILL');
-    } else if (spinUntil(() => !held(), 30_000)) {
+    } else if (pollUntil(() => !held(), 30_000)) {
       workMs = performance.now() - t0;
     }
   }
