@@ -364,7 +364,23 @@ async function build(
 ): Promise<StaticIndexResult> {
   const { dir } = opts;
   const current = currentGeneration(dir);
-  const next = removeLeftovers(dir, current);
+  // What earlier runs left is deleted while this one works (and before it lets go of the lock).
+  const { next, done } = removeLeftovers(dir, current);
+  try {
+    return await buildNext(opts, files, crashed, current, next);
+  } finally {
+    await done;
+  }
+}
+
+async function buildNext(
+  opts: StaticIndexOptions,
+  files: string[],
+  crashed: boolean,
+  current: Generation | null,
+  next: number,
+): Promise<StaticIndexResult> {
+  const { dir } = opts;
   let fullReason: string | undefined;
   if (opts.update) {
     const prev = loadState(current, opts.info);

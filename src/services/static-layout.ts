@@ -23,6 +23,7 @@ import {
   type Stats,
   symlinkSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** The public names, in the order an old layout's real files are replaced by links. */
@@ -92,19 +93,22 @@ export function currentGeneration(dir: string): Generation | null {
 }
 
 /**
- * Removes what killed runs left in DIR/.quarry: staging folders, generations and pools other than
- * `keep`'s, temporary links. Returns the number after the highest generation or pool number seen.
+ * Removes what earlier runs left in DIR/.quarry: staging folders, generations and pools other than
+ * `keep`'s, temporary links. Each is first renamed to a `trash-*` name (so nothing half-deleted
+ * keeps a name a run looks for), then deleted in the background: the returned promise settles when
+ * the deletions are done. `next` is the number after the highest generation or pool number seen.
  */
-export function removeLeftovers(dir: string, keep: Generation | null): number {
+export function removeLeftovers(dir: string, keep: Generation | null): { next: number; done: Promise<void> } {
   const q = join(dir, QUARRY_DIR);
   let next = (keep?.n ?? 0) + 1;
   let entries: string[];
   try {
     entries = readdirSync(q);
   } catch {
-    return next;
+    return { next, done: Promise.resolve() };
   }
   const keepPool = keep?.pool ? basename(keep.pool) : null;
+  const doomed: string[] = [];
   for (const e of entries) {
     const gen = numberOf(e, 'gen');
     const pool = numberOf(e, 'pool');
@@ -116,9 +120,16 @@ export function removeLeftovers(dir: string, keep: Generation | null): number {
       e.startsWith('trash-') ||
       (gen !== null && e !== keep?.name) ||
       (pool !== null && e !== keepPool);
-    if (stale) rmSync(join(q, e), { recursive: true, force: true });
+    if (!stale) continue;
+    if (e.startsWith('trash-')) doomed.push(join(q, e));
+    else {
+      const trash = join(q, `trash-${randomBytes(4).toString('hex')}-${e}`);
+      renameSync(join(q, e), trash);
+      doomed.push(trash);
+    }
   }
-  return next;
+  const done = Promise.all(doomed.map((d) => rm(d, { recursive: true, force: true }))).then(() => {});
+  return { next, done };
 }
 
 export const newStaging = (dir: string): string =>
