@@ -155,7 +155,7 @@ describe('quarry index: hostile input', () => {
     assert.deepEqual(readdirSync(dir), []);
   });
   /** A folder with one good gem and `setup` run on its gems/ folder; the run must fail on `file`. */
-  function refuses(file: string, setup: (gems: string) => void, message: RegExp, hidden?: RegExp): void {
+  function refuses(file: string, setup: (gems: string) => void, message: RegExp): string {
     const dir = mkdtempSync(join(root, 'kind-'));
     const gems = join(dir, 'gems');
     mkdirSync(gems, { recursive: true });
@@ -167,8 +167,8 @@ describe('quarry index: hostile input', () => {
     assert.match(r.stderr, new RegExp(`gems/${file.replace(/\./g, '\\.')}`), r.stderr);
     assert.match(r.stderr, message, r.stderr);
     assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, `one line, no stack trace: ${r.stderr}`);
-    if (hidden) assert.doesNotMatch(r.stderr, hidden, 'the message quotes nothing of the file');
     assert.deepEqual(listTree(dir), before);
+    return r.stderr;
   }
 
   it('refuses a directory named *.gem, and names it', () => {
@@ -193,12 +193,12 @@ describe('quarry index: hostile input', () => {
   it('refuses a symlink to a file that is not a gem without printing what that file holds', () => {
     const secret = join(root, 'secret.txt');
     writeFileSync(secret, `password=${'hunter2 '.repeat(20)}\n`.repeat(50));
-    refuses(
+    const stderr = refuses(
       'evil-1.0.gem',
       (gems) => symlinkSync(secret, join(gems, 'evil-1.0.gem')),
       /not a tar archive/,
-      /hunter2|password/,
     );
+    assert.doesNotMatch(stderr, /hunter2|password/, 'the message quotes nothing of the file');
   });
 
   it('refuses symlinks to a directory and broken symlinks', () => {
