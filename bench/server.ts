@@ -240,7 +240,7 @@ async function main(): Promise<void> {
   try {
     // ---- Quarry: pushes -------------------------------------------------------------------------
     const qData = join(tmp, 'quarry-data');
-    const env = { ...process.env, QUARRY_LOG__LEVEL: 'warn' };
+    const env = { ...process.env, QUARRY_LOG__LEVEL: 'warn', QUARRY_UPSTREAMS: '[]' };
     const keyOut = execFileSync(
       process.execPath,
       [quarryBin, 'keys', 'create', '--scopes', 'push', '--data', qData],

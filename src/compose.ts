@@ -17,7 +17,10 @@ import { GemReaderPool } from './services/gem-reader-pool.ts';
 import { GemService } from './services/gems.ts';
 import { IndexView } from './services/index-view.ts';
 import { KeyService } from './services/keys.ts';
+import { MergedIndex } from './services/merged-index.ts';
 import { Metrics } from './services/metrics.ts';
+import { UpstreamSource } from './services/upstream-source.ts';
+import { UpstreamClient } from './upstream/client.ts';
 
 /** Bumped when the data directory's layout changes incompatibly. */
 export const DATA_LAYOUT = 1;
@@ -35,6 +38,9 @@ export class SettableClock {
 export interface Services extends AppDeps {
   blobs: BlobStore;
   clock: SettableClock;
+  upstreams: UpstreamSource[];
+  /** Where the proxy logs upstream trouble (the server's logger). */
+  setLogger(fn: (msg: string, detail: Record<string, unknown>) => void): void;
   close(): Promise<void>;
 }
 
@@ -62,7 +68,11 @@ function checkLayout(dataDir: string): void {
 export async function composeServices(
   config: Config,
   baseClock: () => Date,
-  options: { metricsDefaults?: boolean } = {},
+  options: {
+    metricsDefaults?: boolean;
+    /** The environment, for upstream credentials (BUNDLE_<HOST>). */
+    env?: Readonly<Record<string, string | undefined>>;
+  } = {},
 ): Promise<Services> {
   const dataDir = resolve(config.data);
   checkLayout(dataDir);
@@ -94,6 +104,43 @@ export async function composeServices(
   });
   await gems.ensureVersionsBase();
   const keys = new KeyService(catalog, clock.now);
+  const log: { fn?: (msg: string, detail: Record<string, unknown>) => void } = {};
+  const upstreams = config.upstreams.map(
+    (u) =>
+      new UpstreamSource({
+        client: new UpstreamClient(u, options.env ?? {}),
+        blobs,
+        catalog,
+        now: baseClock,
+        offline: config.offline,
+        onEvent: (event, _what, ms) => {
+          metrics.upstream.inc({ upstream: u.name, event });
+          if (ms !== undefined) metrics.upstreamLatency.observe({ upstream: u.name }, ms / 1000);
+        },
+        log: (msg, detail) => log.fn?.(msg, detail),
+      }),
+  );
+  let proxy: Services['proxy'];
+  if (upstreams.length > 0) {
+    const merged = upstreams.map((u) => new MergedIndex(index, u));
+    const bySource = new Map<string, MergedIndex>();
+    for (const m of merged) bySource.set(m.upstream.config.url.replace(/\/+$/, ''), m);
+    proxy = {
+      root: merged[0]!,
+      // Bundler names the Gemfile's source in X-Gemfile-Source: with several upstreams, it picks one.
+      pick: (h) => {
+        const src = h['x-gemfile-source'];
+        return (typeof src === 'string' && bySource.get(src.replace(/\/+$/, ''))) || merged[0]!;
+      },
+      prefixed: [
+        ['/private', index],
+        ...upstreams.map((u): [string, MergedIndex] => [
+          `/upstream/${u.name}`,
+          new MergedIndex(index, u, true),
+        ]),
+      ],
+    };
+  }
   return {
     config,
     catalog,
@@ -104,7 +151,13 @@ export async function composeServices(
     keys,
     metrics,
     clock,
+    proxy,
+    upstreams,
+    setLogger: (fn) => {
+      log.fn = fn;
+    },
     close: async () => {
+      await Promise.all(upstreams.map((u) => u.close()));
       await readers.close();
       await catalog.close();
       blobs.close?.();
@@ -122,12 +175,14 @@ async function removeStaleTempFiles(blobs: BlobStore, olderThan: number): Promis
 export async function composeServer(
   config: Config,
   baseClock: () => Date,
+  env: Readonly<Record<string, string | undefined>> = {},
 ): Promise<{ app: FastifyInstance; services: Services }> {
-  const services = await composeServices(config, baseClock);
+  const services = await composeServices(config, baseClock, { env });
   // Leftovers of writes interrupted by a crash: removed at start-up once an hour old (a younger
   // one may belong to a push under way on another process sharing the store).
   void removeStaleTempFiles(services.blobs, baseClock().getTime() - 3_600_000).catch(() => {});
   const app = await buildApp({ ...services, setTime: (at) => services.clock.set(at) });
+  services.setLogger((msg, detail) => app.log.warn(detail, msg));
   app.addHook('onClose', async () => services.close());
   return { app, services };
 }

@@ -20,6 +20,9 @@ export type ErrorCode =
   | 'too_large' // a request body over limits.body_bytes
   | 'rate_limited' // too many failed key checks or sign-ins from one client
   | 'storage_full' // the disk or database is full (ENOSPC, SQLITE_FULL)
+  | 'upstream_unavailable' // an upstream is down (or offline) and nothing is cached
+  | 'upstream_bad_gateway' // an upstream answered with an error, a bad body, or tampered bytes
+  | 'upstream_timeout' // an upstream did not answer within its timeout_ms
   | 'config'
   | 'io';
 

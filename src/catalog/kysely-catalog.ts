@@ -23,6 +23,7 @@ import type { Database, VersionsTable } from './schema.ts';
 import type {
   ApiKeyRecord,
   BlobRef,
+  CachedGem,
   Catalog,
   CatalogState,
   LiveTuple,
@@ -111,6 +112,15 @@ async function setMeta(db: Db, key: string, value: string): Promise<void> {
     .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
     .execute();
 }
+
+const cachedRecord = (r: Selectable<Database['cached_gems']>): CachedGem => ({
+  upstream: r.upstream,
+  file: r.file,
+  name: r.name,
+  sha256: r.sha256,
+  size: Number(r.size),
+  fetchedAt: r.fetched_at,
+});
 
 const keyRecord = (r: Selectable<Database['api_keys']>): ApiKeyRecord => ({
   id: r.id,
@@ -501,6 +511,10 @@ export class KyselyCatalog implements Catalog {
     return rows.map((r) => r.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
+  async gemNames(): Promise<string[]> {
+    return (await this.db.selectFrom('gems').select('name').execute()).map((r) => r.name);
+  }
+
   async blobRefs(): Promise<BlobRef[]> {
     const rows = await this.db
       .selectFrom('versions')
@@ -562,6 +576,44 @@ export class KyselyCatalog implements Catalog {
 
   async touchKey(id: number, at: string): Promise<void> {
     await this.db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute();
+  }
+
+  async recordCachedGem(g: CachedGem): Promise<void> {
+    await this.db
+      .insertInto('cached_gems')
+      .values({
+        upstream: g.upstream,
+        file: g.file,
+        name: g.name,
+        sha256: g.sha256,
+        size: g.size,
+        fetched_at: g.fetchedAt,
+      })
+      .onConflict((oc) => oc.columns(['upstream', 'file']).doNothing())
+      .execute();
+  }
+
+  async cachedGem(upstream: string, file: string): Promise<CachedGem | null> {
+    const r = await this.db
+      .selectFrom('cached_gems')
+      .selectAll()
+      .where('upstream', '=', upstream)
+      .where('file', '=', file)
+      .executeTakeFirst();
+    return r ? cachedRecord(r) : null;
+  }
+
+  async listCachedGems(): Promise<CachedGem[]> {
+    const rows = await this.db.selectFrom('cached_gems').selectAll().orderBy('fetched_at').execute();
+    return rows.map(cachedRecord);
+  }
+
+  async deleteCachedGem(upstream: string, file: string): Promise<void> {
+    await this.db
+      .deleteFrom('cached_gems')
+      .where('upstream', '=', upstream)
+      .where('file', '=', file)
+      .execute();
   }
 
   async close(): Promise<void> {

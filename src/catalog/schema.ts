@@ -59,11 +59,21 @@ export interface SchemaMigrationsTable {
   applied_at: string;
 }
 
+export interface CachedGemsTable {
+  upstream: string;
+  file: string;
+  name: string;
+  sha256: string;
+  size: number;
+  fetched_at: string;
+}
+
 export interface Database {
   gems: GemsTable;
   versions: VersionsTable;
   versions_log: VersionsLogTable;
   meta: MetaTable;
   api_keys: ApiKeysTable;
+  cached_gems: CachedGemsTable;
   schema_migrations: SchemaMigrationsTable;
 }

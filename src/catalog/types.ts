@@ -103,6 +103,24 @@ export interface LiveTuple {
   platform: string;
 }
 
+/** One page of live tuples, and the cursor of the next page (null: this was the last). */
+export interface LiveTuplesPage {
+  tuples: LiveTuple[];
+  next: string | null;
+}
+
+/** A .gem fetched from an upstream, cached forever (until pruned). */
+export interface CachedGem {
+  upstream: string;
+  /** The file name without .gem: name-version[-platform]. */
+  file: string;
+  name: string;
+  sha256: string;
+  size: number;
+  /** ISO 8601. */
+  fetchedAt: string;
+}
+
 /** A blob the catalog refers to, for `quarry verify`. */
 export interface BlobRef {
   sha256: string;
@@ -137,15 +155,25 @@ export interface Catalog {
   allLiveVersions(): Promise<VersionRecord[]>;
   /** Every live (name, number, platform), by name (byte order) then publication order: light. */
   liveTuples(): Promise<LiveTuple[]>;
+  /**
+   * The live tuples a page at a time, by gem then publication order (not by name): at most `limit`
+   * after the cursor `after` (null: from the start). Many short queries instead of one long one, so
+   * a 1.3-million-entry scan never holds the connection (or, with SQLite, the event loop) for long.
+   */
+  liveTuplesPage(after: string | null, limit: number): Promise<LiveTuplesPage>;
   findVersion(name: string, number: string, platform: string): Promise<VersionRecord | null>;
   /** Looks a .gem file name up: name-number[-gemPlatform].gem, live or yanked. */
   findByFullName(fullName: string): Promise<VersionRecord | null>;
   /** Every version (live and yanked) of one gem, newest push first. */
   allVersions(name: string): Promise<VersionRecord[]>;
   versionsBase(): Promise<VersionsBase | null>;
+  /** Which base is current, without its body (tens of MB at scale): changes only with a rebuild. */
+  versionsBaseStamp(): Promise<Omit<VersionsBase, 'body'> | null>;
   versionsLogSince(seq: number): Promise<VersionsLogRow[]>;
   /** Names with at least one live version, byte order. */
   liveNames(): Promise<string[]>;
+  /** Every gem name ever published here (live or fully yanked): the names that are private. */
+  gemNames(): Promise<string[]>;
   /** Every distinct blob any version (live or yanked) refers to. */
   blobRefs(): Promise<BlobRef[]>;
 
@@ -154,6 +182,13 @@ export interface Catalog {
   findKeyByHash(hash: string): Promise<(ApiKeyRecord & { hash: string }) | null>;
   revokeKey(id: number, at: string): Promise<boolean>;
   touchKey(id: number, at: string): Promise<void>;
+
+  /** Records a .gem fetched from an upstream and verified (its blob is stored); a second record is a no-op. */
+  recordCachedGem(g: CachedGem): Promise<void>;
+  cachedGem(upstream: string, file: string): Promise<CachedGem | null>;
+  /** Every cached upstream .gem, oldest fetch first. */
+  listCachedGems(): Promise<CachedGem[]>;
+  deleteCachedGem(upstream: string, file: string): Promise<void>;
 
   /**
    * Optional: calls onChange soon after another process commits a write (PostgreSQL LISTEN/NOTIFY),

@@ -10,6 +10,8 @@ import type { CommonOptions } from './common.ts';
 import { configFrom, withCommon } from './common.ts';
 
 interface ServeOptions extends CommonOptions {
+  upstream?: string;
+  offline?: boolean;
   port?: string;
   host?: string;
   workers?: string;
@@ -147,7 +149,7 @@ class MetricsGatherer {
 async function runServer(config: Config): Promise<void> {
   // Loaded on use, so other verbs start without the server stack.
   const { composeServer } = await import('../compose.ts');
-  const { app, services } = await composeServer(config, clockFromEnv(process.env));
+  const { app, services } = await composeServer(config, clockFromEnv(process.env), process.env);
   if (cluster.isWorker) workerMetrics(services.metrics);
   let closing = false;
   const shutdown = (signal: string) => {
@@ -222,12 +224,31 @@ async function runPrimary(config: Config): Promise<void> {
   process.on('SIGINT', shutdown);
 }
 
+/** `--upstream URL`: one upstream, named after its host. */
+function upstreamFromFlag(url: string): Record<string, unknown> {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    throw new QuarryError('config', `--upstream must be an http(s) URL, not "${url}"`);
+  }
+  const name =
+    host
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .replace(/^-+/, '')
+      .slice(0, 32) || 'upstream';
+  return { name, url };
+}
+
 export function registerServe(program: Command): void {
   withCommon(program.command('serve'))
     .description('run the gem server')
     .option('--port <port>', 'TCP port (default 9292)')
     .option('--host <host>', 'interface to listen on (default 0.0.0.0)')
     .option('--workers <n>', 'server processes sharing the port (default 1)')
+    .option('--upstream <url>', 'proxy and cache this gem source (replaces the configured upstreams)')
+    .option('--offline', 'answer from the cache alone; never contact an upstream')
     .option('--test-hooks', 'enable POST /set_time and /rebuild_versions_list (conformance tests only)')
     .action(async (opts: ServeOptions) => {
       const flags: Record<string, unknown> = {};
@@ -235,6 +256,8 @@ export function registerServe(program: Command): void {
       if (opts.workers !== undefined) flags['workers'] = number('--workers', opts.workers);
       if (opts.host !== undefined) flags['host'] = opts.host;
       if (opts.testHooks) flags['testing'] = { hooks: true };
+      if (opts.offline) flags['offline'] = true;
+      if (opts.upstream !== undefined) flags['upstreams'] = [upstreamFromFlag(opts.upstream)];
       const config = await configFrom(opts, flags);
       if (config.workers > 1 && config.testing.hooks) {
         throw new QuarryError(

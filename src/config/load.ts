@@ -37,7 +37,8 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     } catch {
       value = raw;
     }
-    if (['data', 'host', 'base_url', 'storage', 'endpoint', 'region'].includes(path.at(-1)!)) value = raw;
+    if (['data', 'host', 'base_url', 'storage', 'catalog', 'endpoint', 'region'].includes(path.at(-1)!))
+      value = raw;
     let node: Obj = { [path.at(-1)!]: value };
     for (const seg of path.slice(0, -1).reverse()) node = { [seg]: node };
     out = merge(out, node);

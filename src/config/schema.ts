@@ -62,6 +62,56 @@ export const configSchema = z
       })
       .strict()
       .default({ region: null, endpoint: null, force_path_style: false }),
+    /**
+     * Upstream gem sources this server proxies and caches (the first is the default at `/`);
+     * an empty list serves hosted gems alone.
+     */
+    upstreams: z
+      .array(
+        z
+          .object({
+            /** A short name: in /upstream/NAME/, metrics and blob keys. */
+            name: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be a short lower-case name (a-z, 0-9, _ and -)'),
+            /** Base URL of the source; user:password@ in it, or BUNDLE_<HOST> in the environment, for credentials. */
+            url: z.url({ protocol: /^https?$/ }),
+            /** Deadline of each upstream request, in milliseconds. */
+            timeout_ms: z.number().int().positive().default(10_000),
+            /** How long fetched index data counts as fresh, in milliseconds. */
+            max_age_ms: z.number().int().min(0).default(60_000),
+            /** After repeated failures, do not ask again for this long, in milliseconds. */
+            fail_timeout_ms: z.number().int().min(0).default(30_000),
+            /** Gem-name globs (`acme-*`) never asked of this upstream. */
+            exclude: z
+              .array(z.string().regex(/^[A-Za-z0-9._*-]+$/, 'a glob of letters, digits, . _ - and *'))
+              .default([]),
+            /** Verify the upstream's TLS certificate. */
+            tls_verify: z.boolean().default(true),
+          })
+          .strict(),
+      )
+      .default([
+        {
+          name: 'rubygems',
+          url: 'https://rubygems.org',
+          timeout_ms: 10_000,
+          max_age_ms: 60_000,
+          fail_timeout_ms: 30_000,
+          exclude: [],
+          tls_verify: true,
+        },
+      ])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        for (const u of list) {
+          if (seen.has(u.name))
+            ctx.addIssue({ code: 'custom', message: `upstream name "${u.name}" is used twice` });
+          seen.add(u.name);
+        }
+      }),
+    /** Answer from the cache alone: never contact an upstream (503 for anything not cached). */
+    offline: z.boolean().default(false),
     /** Public base URL used in JSON links; by default taken from each request's Host header. */
     base_url: z.url().nullable().default(null),
     auth: z

@@ -4,6 +4,7 @@
  */
 
 import { timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import formbody from '@fastify/formbody';
 import type { MultipartFile } from '@fastify/multipart';
 import multipart from '@fastify/multipart';
@@ -19,6 +20,7 @@ import type { GemService } from '../services/gems.ts';
 import type { IndexView } from '../services/index-view.ts';
 import { byPosition, gemJson, mostRecent, versionJson } from '../services/json-api.ts';
 import type { KeyService } from '../services/keys.ts';
+import type { ReadIndex } from '../services/merged-index.ts';
 import type { Metrics } from '../services/metrics.ts';
 import { FailureLimiter } from '../services/rate-limit.ts';
 import { authenticateUser, parseBasicAuth } from '../services/users.ts';
@@ -37,6 +39,15 @@ export interface AppDeps {
   gemBodies: GemBodies;
   keys: KeyService;
   metrics: Metrics;
+  /**
+   * The caching proxy, when upstreams are configured: the merged index at `/` (picked per request
+   * by X-Gemfile-Source), and the sources under their own prefixes (/private, /upstream/NAME).
+   */
+  proxy?: {
+    root: ReadIndex;
+    pick: (h: IncomingHttpHeaders) => ReadIndex;
+    prefixed: [prefix: string, index: ReadIndex][];
+  };
   /** Test hooks (POST /set_time): only when config.testing.hooks is on. */
   setTime?: (at: Date) => void;
 }
@@ -46,7 +57,10 @@ const fail = (code: ConstructorParameters<typeof QuarryError>[0], message: strin
 };
 
 export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
-  const reads = new ReadRoutes(d);
+  const reads = new ReadRoutes(
+    d.proxy ? { ...d, index: d.proxy.root, pick: d.proxy.pick } : { ...d, index: d.index },
+  );
+  const indexFor = (h: IncomingHttpHeaders): ReadIndex => (d.proxy ? d.proxy.pick(h) : d.index);
   // Hot GET/HEAD reads are answered in front of Fastify, from the same ReadRoutes.
   const fast = new FastReads(reads, d.metrics.http, d.config.wire);
   const app = Fastify({
@@ -222,20 +236,32 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   app.get('/', { preHandler: readGuard }, async (_req, reply) =>
     reply.type(TEXT).send('Quarry gem server\n'),
   );
-  get('/versions', (req) => reads.versions(req.headers));
-  get('/names', (req) => reads.names(req.headers));
-  get('/info/:name', (req) => reads.info(req.params['name']!, req.headers));
-  for (const file of LEGACY_FILES) get(`/${file}`, (req) => reads.legacy(file, req.headers));
-  get('/quick/Marshal.4.8/:file', (req) => reads.quickSpec(req.params['file']!));
-  get('/gems/:file', (req) => reads.gem(req.params['file']!));
-  get('/api/v1/dependencies', (req) => reads.dependencies(req.query.gems));
+  const readRoutes = (prefix: string, r: ReadRoutes) => {
+    get(`${prefix}/versions`, (req) => r.versions(req.headers));
+    get(`${prefix}/names`, (req) => r.names(req.headers));
+    get(`${prefix}/info/:name`, (req) => r.info(req.params['name']!, req.headers));
+    for (const file of LEGACY_FILES) get(`${prefix}/${file}`, (req) => r.legacy(file, req.headers));
+    get(`${prefix}/quick/Marshal.4.8/:file`, (req) => r.quickSpec(req.params['file']!, req.headers));
+    get(`${prefix}/gems/:file`, (req) => r.gem(req.params['file']!, req.headers));
+    get(`${prefix}/api/v1/dependencies`, (req) => r.dependencies(req.query.gems, req.headers));
+  };
+  readRoutes('', reads);
+  // One source alone under its prefix: /private (hosted gems), /upstream/NAME (one upstream).
+  for (const [prefix, index] of d.proxy?.prefixed ?? []) {
+    app.get(`${prefix}/`, { preHandler: readGuard }, async (_req, reply) =>
+      reply.type(TEXT).send('Quarry gem server\n'),
+    );
+    readRoutes(prefix, new ReadRoutes({ ...d, index }));
+  }
   app.get<{ Querystring: { gems?: string } }>(
     '/api/v1/dependencies.json',
     { preHandler: readGuard },
     async (req, reply) =>
       reply
         .type('application/json')
-        .send(dependenciesJson(await d.index.dependencies(reads.dependencyNames(req.query.gems)))),
+        .send(
+          dependenciesJson(await indexFor(req.headers).dependencies(reads.dependencyNames(req.query.gems))),
+        ),
   );
 
   // ---- JSON API -----------------------------------------------------------------------------

@@ -21,6 +21,9 @@ const STATUS: Record<ErrorCode, number> = {
   too_large: 413,
   rate_limited: 429,
   storage_full: 507,
+  upstream_unavailable: 503,
+  upstream_bad_gateway: 502,
+  upstream_timeout: 504,
   config: 500,
   io: 500,
 };
@@ -37,5 +40,6 @@ export function errorAnswer(err: QuarryError, protectedReads: boolean): Answer {
   const status = statusFor(err.code);
   const headers: Record<string, string> = status === 401 && protectedReads ? { ...CHALLENGE } : {};
   if (err.retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfter)));
+  else if (status === 503) headers['retry-after'] = '60';
   return textAnswer(status, `${err.message}\n`, headers);
 }

@@ -22,6 +22,7 @@ import { errorAnswer } from './errors.ts';
 import type { ReadRoutes } from './reads.ts';
 import { LEGACY_FILES } from './reads.ts';
 import type { Answer } from './representation.ts';
+import { textAnswer } from './representation.ts';
 import { Wire } from './wire.ts';
 
 type Kind = 'versions' | 'names' | 'info' | 'legacy' | 'quick' | 'gem' | 'deps';
@@ -150,17 +151,21 @@ export class FastReads {
       case 'legacy':
         return this.reads.legacy(m.param, h);
       case 'quick':
-        return this.reads.quickSpec(m.param);
+        return this.reads.quickSpec(m.param, h);
       case 'gem':
-        return this.reads.gem(m.param);
+        return this.reads.gem(m.param, h);
       case 'deps':
-        return this.reads.dependencies(m.param === '' ? undefined : m.param);
+        return this.reads.dependencies(m.param === '' ? undefined : m.param, h);
     }
   }
 
   /** The answer to an error: expected errors are answered here; null leaves it to Fastify. */
   recover(err: unknown): Answer | null {
-    return isQuarryError(err) ? errorAnswer(err, this.reads.protectedReads) : null;
+    if (isQuarryError(err)) return errorAnswer(err, this.reads.protectedReads);
+    // Answered here, once: handing it on would run the same failing read again (against a
+    // struggling upstream, three times over).
+    this.log?.error({ err }, 'unhandled error');
+    return textAnswer(500, 'Server error. Please try again.\n');
   }
 
   /** Counts an answered request in the metrics and logs it (as Fastify's onResponse hook does). */

@@ -10,8 +10,8 @@ import { QuarryError } from '../errors.ts';
 import { isValidGemName } from '../gem/name.ts';
 import { DEPENDENCY_API_MAX_NAMES, parseGemsParam } from '../index/dependencies.ts';
 import type { GemBodies } from '../services/gem-bodies.ts';
-import type { IndexView } from '../services/index-view.ts';
 import type { KeyService } from '../services/keys.ts';
+import type { ReadIndex } from '../services/merged-index.ts';
 import { parseBasicAuth } from '../services/users.ts';
 import type { Maybe } from '../util/maybe.ts';
 import { then } from '../util/maybe.ts';
@@ -59,7 +59,9 @@ const gemAnswers = new WeakMap<Buffer, Answer>();
 
 export interface ReadDeps {
   config: Config;
-  index: IndexView;
+  index: ReadIndex;
+  /** Picks the index for a request (X-Gemfile-Source); by default `index`. */
+  pick?: (h: IncomingHttpHeaders) => ReadIndex;
   gemBodies: GemBodies;
   keys: KeyService;
 }
@@ -71,22 +73,26 @@ export class ReadRoutes {
     this.protectedReads = d.config.auth.protected_reads;
   }
 
+  private idx(h: IncomingHttpHeaders | undefined): ReadIndex {
+    return this.d.pick && h ? this.d.pick(h) : this.d.index;
+  }
+
   /** Protected reads: a key with the read scope, sent as basic auth (as Bundler does) or raw. */
   async guard(authorization: string | undefined): Promise<void> {
     if (this.protectedReads) await this.d.keys.authorize(keyFrom(authorization), 'read');
   }
 
   versions(h: IncomingHttpHeaders): Maybe<Answer> {
-    return then(this.d.index.versionsFile(), (rep) => answerRepresentation(rep, COMPACT, h));
+    return then(this.idx(h).versionsFile(), (rep) => answerRepresentation(rep, COMPACT, h));
   }
 
   names(h: IncomingHttpHeaders): Maybe<Answer> {
-    return then(this.d.index.namesFile(), (rep) => answerRepresentation(rep, COMPACT, h));
+    return then(this.idx(h).namesFile(), (rep) => answerRepresentation(rep, COMPACT, h));
   }
 
   info(name: string, h: IncomingHttpHeaders): Maybe<Answer> {
     if (!isValidGemName(name)) throw new QuarryError('bad_request', `"${name}" is not a valid gem name`);
-    return then(this.d.index.info(name), (rep) =>
+    return then(this.idx(h).info(name), (rep) =>
       rep
         ? answerRepresentation(rep, COMPACT, h)
         : textAnswer(404, `This rubygem could not be found: ${name}\n`, { 'cache-control': 'max-age=60' }),
@@ -95,23 +101,23 @@ export class ReadRoutes {
 
   /** One of LEGACY_FILES. */
   legacy(file: string, h: IncomingHttpHeaders): Maybe<Answer> {
-    return then(this.d.index.legacyFile(file), (rep) => answerRepresentation(rep!, LEGACY, h));
+    return then(this.idx(h).legacyFile(file), (rep) => answerRepresentation(rep!, LEGACY, h));
   }
 
   /** `/quick/Marshal.4.8/FILE`. */
-  quickSpec(file: string): Maybe<Answer> {
+  quickSpec(file: string, h?: IncomingHttpHeaders): Maybe<Answer> {
     const m = /^(.+)\.gemspec\.rz$/.exec(file);
     const notFound = () => textAnswer(404, `Not found: ${file}\n`);
     if (!m) return notFound();
-    return then(this.d.index.quickSpec(m[1]!), (body) => (body ? immutable(body) : notFound()));
+    return then(this.idx(h).quickSpec(m[1]!), (body) => (body ? immutable(body) : notFound()));
   }
 
   /** `/gems/FILE`: the .gem bytes of a live version. */
-  gem(file: string): Maybe<Answer> {
+  gem(file: string, h?: IncomingHttpHeaders): Maybe<Answer> {
     const m = /^(.+)\.gem$/.exec(file);
     const notFound = () => textAnswer(404, `Not found: ${file}\n`);
     if (!m) return notFound();
-    return then(this.d.index.gemFile(m[1]!), (v) => {
+    return then(this.idx(h).gemFile(m[1]!), (v) => {
       if (!v) return notFound();
       if (!this.d.gemBodies.holds(v.size)) {
         // Too large to hold: streamed from the store, so memory stays flat whatever the clients.
@@ -155,10 +161,10 @@ export class ReadRoutes {
   }
 
   /** `/api/v1/dependencies?gems=A,B`: Marshal 4.8; no `gems` at all: an empty body. */
-  dependencies(gems: string | undefined): Maybe<Answer> {
+  dependencies(gems: string | undefined, h?: IncomingHttpHeaders): Maybe<Answer> {
     const names = this.dependencyNames(gems);
     if (names.length === 0 && !gems) return EMPTY;
-    return then(this.d.index.dependenciesBody(names), (body) => ({
+    return then(this.idx(h).dependenciesBody(names), (body) => ({
       status: 200,
       headers: { 'content-type': OCTET, 'content-length': String(body.length) },
       body,

@@ -3,17 +3,26 @@
  * cached per catalog generation. Many stateless nodes can share one catalog: each node notices a
  * new generation on its next request and rebuilds only what is asked for. While the view is known to
  * be current (within refreshMs of the last check), cache hits are returned synchronously.
+ *
+ * A new generation drops only what it changed: the /versions log rows since the last catch-up name
+ * the gems that changed (their /info, dependency records, quick specs and .gem lookups are dropped;
+ * everything else stays), and /versions grows by those rows. Only a new /versions base (a rebuild)
+ * drops everything. The legacy lists (1.3 million entries at rubygems.org's size) are built off
+ * the event loop: pages of tuples from the catalog, then sorting, Marshal and gzip on a worker thread.
  */
+import type { Hash } from 'node:crypto';
 import { createHash } from 'node:crypto';
+import { parentPort, Worker } from 'node:worker_threads';
 import { deflateSync } from 'node:zlib';
 import { infoFor, recordEntry } from '../catalog/derive.ts';
-import type { Catalog, VersionRecord } from '../catalog/types.ts';
+import type { Catalog, VersionRecord, VersionsLogRow } from '../catalog/types.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { md5Hex, namesBody } from '../index/compact.ts';
 import type { DependencyRecord } from '../index/dependencies.ts';
 import { dependenciesMarshal, dependencyRecords } from '../index/dependencies.ts';
-import type { LegacyFile } from '../index/legacy.ts';
+import type { SpecTuple } from '../index/legacy.ts';
 import { legacyFiles, legacyLists } from '../index/legacy.ts';
+import { byteCompare, groupByName } from '../index/order.ts';
 import { dumpQuickSpec } from '../marshal/rubygems.ts';
 import type { Maybe } from '../util/maybe.ts';
 
@@ -42,22 +51,108 @@ export { baseFor, infoFor, recordEntry } from '../catalog/derive.ts';
 
 /** Memory for cached dependency API bodies (clients ask for many different name lists). */
 const DEP_BODY_BYTES = 16 * 1024 * 1024;
+/**
+ * Memory for cached /info bodies, counted as body bytes plus INFO_ENTRY_BYTES per entry (the
+ * representation, its digests, and the headers the HTTP layer prepares for it). Enough for every
+ * gem of a catalog as large as rubygems.org's (190,000 names, about 0.9 KiB of body each).
+ */
+const INFO_CACHE_BYTES = 384 * 1024 * 1024;
+const INFO_ENTRY_BYTES = 1024;
+/** Live tuples per catalog query when building the legacy lists. */
+const LEGACY_PAGE = 5000;
+
+/**
+ * The /versions body: the base plus the log rows appended since, in a buffer with room to grow, so
+ * an append copies only the new rows; the MD5 and SHA-256 are carried forward the same way. Earlier
+ * representations stay valid: they view bytes that never change.
+ */
+class VersionsBody {
+  private buf: Buffer;
+  private length: number;
+  private readonly md5: Hash;
+  private readonly sha256: Hash;
+  rep: Representation;
+
+  constructor(
+    /** Which base this body grew from: `createdAt baseSeq`. */
+    readonly baseId: string,
+    base: string,
+    /** The last log row in the body. */
+    public seq: number,
+    modified: Date,
+  ) {
+    const bytes = Buffer.from(base, 'utf8');
+    this.buf = Buffer.allocUnsafe(bytes.length + Math.max(64 * 1024, bytes.length >> 4));
+    bytes.copy(this.buf);
+    this.length = bytes.length;
+    this.md5 = createHash('md5').update(bytes);
+    this.sha256 = createHash('sha256').update(bytes);
+    this.rep = this.represent(modified);
+  }
+
+  private represent(modified: Date): Representation {
+    return {
+      body: this.buf.subarray(0, this.length),
+      md5: this.md5.copy().digest('hex'),
+      sha256: this.sha256.copy().digest('base64'),
+      modified,
+    };
+  }
+
+  append(rows: readonly VersionsLogRow[], modified: Date): void {
+    if (rows.length === 0) return;
+    let text = '';
+    for (const r of rows) text += `${r.name} ${r.tokens} ${r.infoMd5}\n`;
+    const tail = Buffer.from(text, 'utf8');
+    if (this.length + tail.length > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.ceil((this.length + tail.length) * 1.25));
+      this.buf.copy(next, 0, 0, this.length);
+      this.buf = next;
+    }
+    tail.copy(this.buf, this.length);
+    this.length += tail.length;
+    this.md5.update(tail);
+    this.sha256.update(tail);
+    this.seq = rows.at(-1)!.seq;
+    this.rep = this.represent(modified);
+  }
+}
+
+/** The gems a run of log rows changed, and whether any may have left or joined /names. */
+function changedBy(rows: readonly VersionsLogRow[]): { names: Set<string>; yanks: boolean } {
+  const names = new Set<string>();
+  let yanks = false;
+  for (const r of rows) {
+    names.add(r.name);
+    if (r.tokens.startsWith('-') || r.tokens.includes(',-')) yanks = true;
+  }
+  return { names, yanks };
+}
 
 export class IndexView {
   private generation = -1;
   /** When the catalog generation was last read (performance.now(); never yet: -Infinity). */
   private checkedAt = Number.NEGATIVE_INFINITY;
   private readonly gemFiles = new Map<string, VersionRecord | null>();
-  private versions: { rep: Representation; seq: number; base: string } | null = null;
-  private versionsGeneration = -2;
+  /** /versions as of the last catch-up (null before the first). */
+  private versions: VersionsBody | null = null;
+  /** The catch-up under way, and the one queued behind it (see sync()). */
+  private syncing: Promise<void> | null = null;
+  private syncQueued: Promise<void> | null = null;
   private readonly depRecords = new Map<string, DependencyRecord[]>();
   /** Dependency API bodies by name list, at most DEP_BODY_BYTES in all. */
   private readonly depBodies = new Map<string, Buffer>();
   private depBodyBytes = 0;
   private names: Representation | null = null;
+  /** The names in `names`, sorted by bytes (to tell whether a log row adds a name). */
+  private nameList: readonly string[] = [];
+  /** /info bodies, oldest first; at most INFO_CACHE_BYTES (see infoCost). */
   private readonly infos = new Map<string, Representation | null>();
+  private infoBytes = 0;
   private legacy: Map<string, Representation> | null = null;
   private legacyGeneration = -2;
+  private hosted: ReadonlySet<string> | null = null;
+  private hostedGeneration = -2;
   private legacyBuild: Promise<void> | null = null;
   private readonly quick = new Map<string, Buffer | null>();
   private modified = new Date(0);
@@ -111,32 +206,143 @@ export class IndexView {
     return value;
   }
 
-  /** Drops caches when the catalog changed. Called at the start of every read that is not a hit. */
+  /** Catches up with the catalog. Called at the start of every read that is not a hit. */
   private async refresh(): Promise<void> {
     if (this.refreshMs > 0) {
       const t = performance.now();
-      if (t - this.checkedAt < this.refreshMs) return;
+      if (t - this.checkedAt < this.refreshMs && this.versions) return;
       this.checkedAt = t;
     }
     const writes = this.writes;
-    const { generation: gen, modifiedAt } = await this.catalog.state();
+    await this.sync();
     if (this.refreshMs > 0 && writes === this.writes) {
       this.fresh = true;
       clearTimeout(this.freshTimer);
       this.freshTimer = setTimeout(this.expire, this.refreshMs).unref();
     }
-    if (gen === this.generation) return;
-    this.generation = gen;
+  }
+
+  /**
+   * One catch-up at a time. A caller that arrives while one runs waits for the next, which starts
+   * after it arrived and so sees what was committed before; every caller arriving meanwhile shares
+   * that one.
+   */
+  private sync(): Promise<void> {
+    if (this.syncQueued) return this.syncQueued;
+    const start = (): Promise<void> => {
+      this.syncQueued = null;
+      const run: Promise<void> = this.catchUp().finally(() => {
+        if (this.syncing === run) this.syncing = null;
+      });
+      this.syncing = run;
+      return run;
+    };
+    if (!this.syncing) return start();
+    this.syncQueued = this.syncing.then(start, start);
+    return this.syncQueued;
+  }
+
+  /**
+   * Reads the generation; when it moved, appends the new /versions log rows and drops what they
+   * changed (or, after a rebuild made a new base, everything).
+   */
+  private async catchUp(): Promise<void> {
+    const { generation: gen, modifiedAt } = await this.catalog.state();
+    if (gen === this.generation && this.versions) return;
     // From the catalog, so that every node sends the same Last-Modified.
-    this.modified = new Date(modifiedAt);
-    // /versions is append-only between rebuilds: keep it and append, unless the base changed.
+    const modified = new Date(modifiedAt);
+    const stamp = await this.catalog.versionsBaseStamp();
+    if (!stamp) throw new Error('the catalog has no /versions base; the server creates one at start');
+    if (this.versions?.baseId === `${stamp.createdAt} ${stamp.baseSeq}`) {
+      const rows = await this.catalog.versionsLogSince(this.versions.seq);
+      this.versions.append(rows, modified);
+      this.forget(rows);
+    } else {
+      const base = await this.catalog.versionsBase();
+      if (!base) throw new Error('the catalog has no /versions base; the server creates one at start');
+      const body = new VersionsBody(`${base.createdAt} ${base.baseSeq}`, base.body, base.baseSeq, modified);
+      body.append(await this.catalog.versionsLogSince(base.baseSeq), modified);
+      this.versions = body;
+      this.forgetAll();
+    }
+    this.generation = gen;
+    this.modified = modified;
+  }
+
+  /** Drops what these log rows may have changed. */
+  private forget(rows: readonly VersionsLogRow[]): void {
+    if (rows.length === 0) return;
+    const { names, yanks } = changedBy(rows);
+    for (const name of names) {
+      this.dropInfo(name);
+      this.depRecords.delete(name);
+    }
+    // Quick specs and .gem lookups by file name: NAME-VERSION[-PLATFORM].
+    for (const cache of [this.quick, this.gemFiles] as Map<string, unknown>[])
+      for (const key of cache.keys())
+        for (const name of names)
+          if (key.startsWith(name) && key.charCodeAt(name.length) === 45 /* - */) {
+            cache.delete(key);
+            break;
+          }
+    this.depBodies.clear();
+    this.depBodyBytes = 0;
+    if (yanks || [...names].some((n) => !this.hasName(n))) {
+      this.names = null;
+      this.nameList = [];
+    }
+  }
+
+  private forgetAll(): void {
     this.names = null;
+    this.nameList = [];
     this.infos.clear();
+    this.infoBytes = 0;
     this.quick.clear();
     this.gemFiles.clear();
     this.depRecords.clear();
     this.depBodies.clear();
     this.depBodyBytes = 0;
+  }
+
+  /** True when /names (as cached) lists the name. */
+  private hasName(name: string): boolean {
+    const list = this.nameList;
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const c = byteCompare(list[mid]!, name);
+      if (c === 0) return true;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+
+  private static infoCost(rep: Representation | null): number {
+    return INFO_ENTRY_BYTES + (rep?.body.length ?? 0);
+  }
+
+  private dropInfo(name: string): void {
+    const old = this.infos.get(name);
+    if (old === undefined) return;
+    this.infos.delete(name);
+    this.infoBytes -= IndexView.infoCost(old);
+  }
+
+  /** Caches an /info loaded under generation `gen`, dropping the oldest past INFO_CACHE_BYTES. */
+  private keepInfo(gen: number, name: string, rep: Representation | null): Representation | null {
+    if (gen !== this.generation) return rep;
+    this.dropInfo(name);
+    this.infos.set(name, rep);
+    this.infoBytes += IndexView.infoCost(rep);
+    for (const [k, v] of this.infos) {
+      if (this.infoBytes <= INFO_CACHE_BYTES) break;
+      this.infos.delete(k);
+      this.infoBytes -= IndexView.infoCost(v);
+    }
+    return rep;
   }
 
   /** Called by writers after they commit, so this node sees its own write at once. */
@@ -148,34 +354,15 @@ export class IndexView {
   }
 
   versionsFile(): Maybe<Representation> {
-    if (this.fresh && this.versions && this.versionsGeneration === this.generation) return this.versions.rep;
+    if (this.fresh && this.versions) return this.versions.rep;
     return this.loadVersions();
   }
 
   private async loadVersions(): Promise<Representation> {
     await this.refresh();
-    // Unchanged generation: the body built for it is still right, no catalog round trip.
-    if (this.versions && this.versionsGeneration === this.generation) return this.versions.rep;
-    const generation = this.generation;
-    const base = await this.catalog.versionsBase();
-    if (!base) throw new Error('the catalog has no /versions base; the server creates one at start');
-    const baseId = `${base.createdAt} ${base.baseSeq}`;
-    let cur = this.versions;
-    if (!cur || cur.base !== baseId)
-      cur = { rep: represent(base.body, this.modified), seq: base.baseSeq, base: baseId };
-    const rows = await this.catalog.versionsLogSince(cur.seq);
-    if (rows.length > 0) {
-      let tail = '';
-      for (const r of rows) tail += `${r.name} ${r.tokens} ${r.infoMd5}\n`;
-      cur = {
-        rep: represent(Buffer.concat([cur.rep.body, Buffer.from(tail)]), this.modified),
-        seq: rows.at(-1)!.seq,
-        base: baseId,
-      };
-    }
-    this.versions = cur;
-    this.versionsGeneration = generation;
-    return cur.rep;
+    // Kept current by every catch-up: an append of the new log rows, or a new base.
+    if (!this.versions) await this.sync();
+    return this.versions!.rep;
   }
 
   namesFile(): Maybe<Representation> {
@@ -187,8 +374,12 @@ export class IndexView {
     await this.refresh();
     if (this.names) return this.names;
     const gen = this.generation;
-    const names = represent(namesBody(await this.catalog.liveNames()), this.modified);
-    if (gen === this.generation) this.names = names;
+    const list = await this.catalog.liveNames();
+    const names = represent(namesBody(list), this.modified);
+    if (gen === this.generation) {
+      this.names = names;
+      this.nameList = list;
+    }
     return names;
   }
 
@@ -207,7 +398,7 @@ export class IndexView {
     let rep: Representation | null = null;
     if (live.length > 0) rep = represent(infoFor(live, this.options), this.modified);
     else if ((await this.catalog.allVersions(name)).length > 0) rep = represent('---\n', this.modified);
-    return this.keep(gen, this.infos, name, rep, 50_000);
+    return this.keepInfo(gen, name, rep);
   }
 
   /** specs.4.8[.gz], latest_specs.4.8[.gz], prerelease_specs.4.8[.gz] by file name. */
@@ -219,32 +410,42 @@ export class IndexView {
 
   private async loadLegacy(file: string): Promise<Representation | null> {
     await this.refresh();
-    // Under a stream of writes, readers take the newest finished build after a few rounds.
-    for (let round = 0; round < 3 && (!this.legacy || this.legacyGeneration !== this.generation); round++) {
-      // Single flight: one build at a time, shared by every reader; pushes never wait for it.
+    // A reader waits for a build that started after it arrived (so it sees every write before it):
+    // the one under way if that started late enough, else the next one. Under a stream of writes
+    // that is at most two builds, never an endless chase. Pushes never wait for a build.
+    const want = this.generation;
+    for (let round = 0; round < 2 && !(this.legacy && this.legacyGeneration >= want); round++) {
+      // Single flight: one build at a time, shared by every reader.
       this.legacyBuild ??= this.buildLegacy().finally(() => {
         this.legacyBuild = null;
       });
       await this.legacyBuild;
-      await this.refresh();
     }
     return this.legacy?.get(file) ?? null;
   }
 
-  /** Builds the legacy lists as of the current generation; a file whose bytes did not change keeps its ETag and date. */
+  /**
+   * Builds the legacy lists as of the current generation, off the event loop (buildLegacyFiles);
+   * a file whose bytes did not change keeps its representation, so its ETag and date stay.
+   */
   private async buildLegacy(): Promise<void> {
+    await this.refresh();
     const gen = this.generation;
-    const live = await this.catalog.liveTuples();
-    const files: LegacyFile[] = legacyFiles(
-      legacyLists(live.map((v) => ({ name: v.name, version: v.number, platform: v.platform }))),
-    );
+    const modified = this.modified;
+    const files = await buildLegacyFiles(this.catalog);
     const old = this.legacy;
     const next = new Map<string, Representation>();
     for (const f of files) {
-      const rep = represent(f.body, this.modified);
       const prev = old?.get(f.path);
-      next.set(f.path, prev && prev.md5 === rep.md5 && prev.sha256 === rep.sha256 ? prev : rep);
+      next.set(
+        f.path,
+        prev && prev.md5 === f.md5 && prev.sha256 === f.sha256
+          ? prev
+          : { body: f.body, md5: f.md5, sha256: f.sha256, modified },
+      );
     }
+    // A build that finished after a newer one (it cannot: builds run one at a time) is dropped.
+    if (this.legacy && this.legacyGeneration > gen) return;
     this.legacy = next;
     this.legacyGeneration = gen;
   }
@@ -324,8 +525,158 @@ export class IndexView {
     return body;
   }
 
+  /** Every name published here (live or yanked): these names are private, never taken from an upstream. */
+  hostedNames(): Maybe<ReadonlySet<string>> {
+    if (this.fresh && this.hosted) return this.hosted;
+    return this.loadHostedNames();
+  }
+
+  private async loadHostedNames(): Promise<ReadonlySet<string>> {
+    await this.refresh();
+    if (this.hosted && this.hostedGeneration === this.generation) return this.hosted;
+    const gen = this.generation;
+    const names = new Set(await this.catalog.gemNames());
+    if (gen === this.generation) {
+      this.hosted = names;
+      this.hostedGeneration = gen;
+    }
+    return names;
+  }
+
+  /** Live (name, version, platform) of the hosted gems, for merged legacy lists. */
+  liveTuples(): Promise<{ name: string; number: string; platform: string }[]> {
+    return this.catalog.liveTuples();
+  }
+
   /** The time derived files last changed, to the second. */
   lastModified(): Date {
     return this.modified;
   }
+}
+
+// ---- the legacy lists, built on a worker thread -------------------------------------------------
+
+/** A legacy file as the worker thread hands it back: bytes and digests. */
+interface BuiltFile {
+  path: string;
+  body: Buffer;
+  md5: string;
+  sha256: string;
+}
+
+type ToWorker = { kind: 'page'; text: string } | { kind: 'end' };
+type FromWorker =
+  | { kind: 'files'; files: { path: string; body: Uint8Array; md5: string; sha256: string }[] }
+  | { kind: 'failed'; message: string };
+
+// From the TypeScript sources (tests) the worker registers tsx first; the built dist/ needs nothing.
+const fromSource = import.meta.url.endsWith('.ts');
+
+function startLegacyWorker(): Worker {
+  const self = JSON.stringify(import.meta.url);
+  const load = fromSource
+    ? `import('tsx/esm/api').then((t) => { t.register(); return import(${self}); })`
+    : `import(${self})`;
+  return new Worker(`${load}.then((m) => m.legacyWorkerMain())`, { eval: true });
+}
+
+/**
+ * The six legacy files from the catalog. The event loop only runs the page queries (LEGACY_PAGE
+ * tuples each) and passes each page on as text; a worker thread (one per build, so its memory goes
+ * with it) groups the tuples by name, sorts them, writes the Marshal dumps, gzips and digests them.
+ */
+export async function buildLegacyFiles(catalog: Catalog): Promise<BuiltFile[]> {
+  const worker = startLegacyWorker();
+  const done = new Promise<BuiltFile[]>((resolve, reject) => {
+    worker.once('message', (m: FromWorker) => {
+      if (m.kind === 'failed') reject(new Error(`legacy lists: ${m.message}`));
+      else
+        resolve(
+          m.files.map((f) => ({
+            path: f.path,
+            body: Buffer.from(f.body.buffer, f.body.byteOffset, f.body.byteLength),
+            md5: f.md5,
+            sha256: f.sha256,
+          })),
+        );
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the legacy lists thread exited with code ${code}`)));
+  });
+  done.catch(() => {}); // awaited below; a page query failing first must not leave it unhandled
+  try {
+    let after: string | null = null;
+    do {
+      const page = await catalog.liveTuplesPage(after, LEGACY_PAGE);
+      let text = '';
+      for (const t of page.tuples) text += `${t.name}\t${t.number}\t${t.platform}\n`;
+      worker.postMessage({ kind: 'page', text } satisfies ToWorker);
+      after = page.next;
+    } while (after !== null);
+    worker.postMessage({ kind: 'end' } satisfies ToWorker);
+    return await done;
+  } finally {
+    void worker.terminate();
+  }
+}
+
+/** The pure part: pages of `name\tnumber\tplatform` lines in, the six files with digests out. */
+export function legacyFilesFromPages(pages: readonly string[]): BuiltFile[] {
+  const tuples: SpecTuple[] = [];
+  // One string per distinct name and platform (a page repeats them line after line).
+  const strings = new Map<string, string>();
+  const intern = (s: string) => {
+    const have = strings.get(s);
+    if (have !== undefined) return have;
+    strings.set(s, s);
+    return s;
+  };
+  for (const text of pages) {
+    let i = 0;
+    while (i < text.length) {
+      const a = text.indexOf('\t', i);
+      const b = text.indexOf('\t', a + 1);
+      const end = text.indexOf('\n', b + 1);
+      tuples.push({
+        name: intern(text.slice(i, a)),
+        version: text.slice(a + 1, b),
+        platform: intern(text.slice(b + 1, end)),
+      });
+      i = end + 1;
+    }
+  }
+  strings.clear();
+  // Sorting each gem's few versions is far cheaper than one sort of every tuple.
+  const sorted: SpecTuple[] = [];
+  for (const group of groupByName(tuples).values()) for (const t of group) sorted.push(t);
+  return legacyFiles(legacyLists(sorted, { sorted: true })).map((f) => ({
+    path: f.path,
+    body: f.body,
+    md5: md5Hex(f.body),
+    sha256: createHash('sha256').update(f.body).digest('base64'),
+  }));
+}
+
+/** The worker thread's entry point (see startLegacyWorker). */
+export function legacyWorkerMain(): void {
+  const port = parentPort;
+  if (!port) throw new Error('legacyWorkerMain runs on a worker thread');
+  const pages: string[] = [];
+  port.on('message', (m: ToWorker) => {
+    if (m.kind === 'page') {
+      pages.push(m.text);
+      return;
+    }
+    try {
+      const files = legacyFilesFromPages(pages).map((f) => ({ ...f, body: new Uint8Array(f.body) }));
+      pages.length = 0;
+      const reply: FromWorker = { kind: 'files', files };
+      port.postMessage(
+        reply,
+        files.map((f) => f.body.buffer as ArrayBuffer),
+      );
+    } catch (e) {
+      port.postMessage({ kind: 'failed', message: (e as Error).message } satisfies FromWorker);
+    }
+  });
 }

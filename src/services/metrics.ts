@@ -181,6 +181,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Upstream (proxy) cache events by upstream: hit, miss, revalidated, stale, error, not_found, tampered. */
+  readonly upstream = new Counter({
+    name: 'quarry_upstream_events_total',
+    help: 'Caching proxy events per upstream: cache hits, misses, revalidations, stale answers, errors, 404s, tampered gems',
+    labelNames: ['upstream', 'event'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamLatency = new Histogram({
+    name: 'quarry_upstream_request_duration_seconds',
+    help: 'Latency of requests to upstreams (fetches and revalidations)',
+    labelNames: ['upstream'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'quarry_' });
   }

@@ -19,7 +19,10 @@ export interface Harness {
 
 export async function startHarness(extra: Record<string, unknown> = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'quarry-http-'));
-  const config = loadConfig({ env: {}, flags: { data: dir, log: { level: 'silent' }, ...extra } as never });
+  const config = loadConfig({
+    env: {},
+    flags: { data: dir, log: { level: 'silent' }, upstreams: [], ...extra } as never,
+  });
   const { app, services } = await composeServer(config, () => new Date('2024-01-01T00:00:00Z'));
   const pushKey = (await services.keys.create({ name: 'push', scopes: ['push'] })).key;
   const yankKey = (await services.keys.create({ name: 'yank', scopes: ['yank', 'push'] })).key;

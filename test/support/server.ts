@@ -82,6 +82,9 @@ function serverEnv(): Record<string, string> {
     if (v === undefined || /^(QUARRY_|SOURCE_DATE_EPOCH$|NODE_TEST_CONTEXT$|NODE_OPTIONS$)/.test(k)) continue;
     env[k] = v;
   }
+  // Hosted gems alone unless a test names an upstream (QUARRY_UPSTREAMS, or --upstream): a test
+  // server never reaches out to rubygems.org, the default upstream.
+  env['QUARRY_UPSTREAMS'] = '[]';
   return env;
 }
 

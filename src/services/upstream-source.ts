@@ -1,0 +1,439 @@
+/**
+ * One upstream's compact index and gems, cached: /versions and /info/NAME are fetched, checked,
+ * stored in the blob store (so they survive restarts and are shared by every node), served from
+ * memory while fresh (max_age_ms), revalidated after that (/versions with a Range from its size − 1
+ * and If-None-Match, as Bundler does; /info with If-None-Match), and served stale when the upstream
+ * fails. .gem files are verified against the upstream's /info checksum before they are stored, and
+ * cached forever. Concurrent misses for the same thing share one upstream request.
+ *
+ * Layout in the blob store, per upstream NAME:
+ *   upstream/NAME/docs/versions.json, upstream/NAME/docs/info/GEM.json   what was fetched, when
+ *   upstream/NAME/bodies/SHA256                                           the bodies they point to
+ *   upstream/NAME/quick/FILE.gemspec.rz                                   quick specs (immutable)
+ * and .gem files as every other gem: the content-addressed gems/sha256/XX/SHA256.gem, listed in the
+ * catalog's cached_gems.
+ */
+import { createHash } from 'node:crypto';
+import { gemBlobKey } from '../blobs/keys.ts';
+import type { BlobStore } from '../blobs/types.ts';
+import type { CachedGem, Catalog } from '../catalog/types.ts';
+import { QuarryError } from '../errors.ts';
+import { isValidGemName } from '../gem/name.ts';
+import { isoSeconds } from '../index/compact.ts';
+import type { ParsedInfoLine } from '../index/compact-parse.ts';
+import { liveVersions, parseInfoFile, parseVersionsFile } from '../index/compact-parse.ts';
+import type { UpstreamClient, UpstreamResponse } from '../upstream/client.ts';
+import { excluded, isFresh, NOT_FOUND_TTL_MS } from '../upstream/policy.ts';
+import type { Representation } from './index-view.ts';
+import { represent } from './index-view.ts';
+
+/** A cached upstream document. */
+export interface UpstreamDoc {
+  body: Buffer;
+  etag: string | null;
+  /** Wall-clock ms of the last fetch or revalidation. */
+  checkedAt: number;
+  sha256: string;
+  /** The representation served (MD5 ETag, digests), made once per body. */
+  rep: Representation;
+}
+
+interface StoredMeta {
+  etag: string | null;
+  checkedAt: string;
+  sha256: string;
+  size: number;
+}
+
+/** The parsed /versions of an upstream: live tokens and MD5 per name. */
+export interface UpstreamVersions {
+  doc: UpstreamDoc;
+  createdAt: string | null;
+  /** Offset of the first line after `---`. */
+  bodyStart: number;
+  live: Map<string, { tokens: string[]; infoMd5: string }>;
+}
+
+/** What happened, for metrics. */
+export type UpstreamEvent = 'hit' | 'miss' | 'revalidated' | 'stale' | 'error' | 'not_found' | 'tampered';
+
+export interface UpstreamSourceDeps {
+  client: UpstreamClient;
+  blobs: BlobStore;
+  catalog: Catalog;
+  /** Wall clock. */
+  now: () => Date;
+  /** Answer from the cache alone; never contact the upstream. */
+  offline: boolean;
+  onEvent?: (event: UpstreamEvent, what: string, ms?: number) => void;
+  log?: (msg: string, detail: Record<string, unknown>) => void;
+}
+
+const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** `sha-256=:BASE64:` from Repr-Digest (or Digest: SHA-256=BASE64), as hex; null when absent. */
+function declaredSha256(headers: Record<string, string>): string | null {
+  const rd = headers['repr-digest'];
+  const m = rd ? /sha-256=:([A-Za-z0-9+/=]+):/i.exec(rd) : null;
+  if (m) return Buffer.from(m[1]!, 'base64').toString('hex');
+  const d = headers['digest'];
+  const m2 = d ? /sha-256=([A-Za-z0-9+/=]+)/i.exec(d) : null;
+  return m2 ? Buffer.from(m2[1]!, 'base64').toString('hex') : null;
+}
+
+export class UpstreamSource {
+  readonly name: string;
+  private readonly docs = new Map<string, UpstreamDoc>();
+  /** Upstream 404s by path, with when they were seen. */
+  private readonly missing = new Map<string, number>();
+  private readonly flights = new Map<string, Promise<unknown>>();
+  private parsed: UpstreamVersions | null = null;
+  private readonly parsedInfos = new Map<string, { sha: string; lines: ParsedInfoLine[] }>();
+
+  constructor(private readonly d: UpstreamSourceDeps) {
+    this.name = d.client.name;
+  }
+
+  get config() {
+    return this.d.client.config;
+  }
+
+  /** True when the name may be asked of this upstream (not excluded by config). */
+  allows(name: string): boolean {
+    return !excluded(this.d.client.config.exclude, name);
+  }
+
+  private event(e: UpstreamEvent, what: string, ms?: number): void {
+    this.d.onEvent?.(e, what, ms);
+  }
+
+  /** One flight per key: concurrent callers share the promise. */
+  private single<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const cur = this.flights.get(key) as Promise<T> | undefined;
+    if (cur) return cur;
+    const p = fn().finally(() => this.flights.delete(key));
+    this.flights.set(key, p);
+    return p;
+  }
+
+  private docKey = (path: string) => `upstream/${this.name}/docs/${path}.json`;
+  private bodyKey = (sha: string) => `upstream/${this.name}/bodies/${sha}`;
+
+  private makeDoc(body: Buffer, etag: string | null, checkedAt: number, sha?: string): UpstreamDoc {
+    const sha256 = sha ?? sha256Hex(body);
+    return { body, etag, checkedAt, sha256, rep: represent(body, new Date(checkedAt)) };
+  }
+
+  /** The stored copy (another node's fetch, or one from before a restart), or null. */
+  private async loadStored(path: string): Promise<UpstreamDoc | null> {
+    const metaBytes = await this.d.blobs.get(this.docKey(path)).catch(() => null);
+    if (!metaBytes) return null;
+    let meta: StoredMeta;
+    try {
+      meta = JSON.parse(metaBytes.toString('utf8')) as StoredMeta;
+    } catch {
+      return null;
+    }
+    const body = await this.d.blobs.get(this.bodyKey(meta.sha256)).catch(() => null);
+    if (!body || sha256Hex(body) !== meta.sha256) return null;
+    return this.makeDoc(body, meta.etag, Date.parse(meta.checkedAt), meta.sha256);
+  }
+
+  /** Stores the body first, then the record pointing to it: readers never see a partial one. */
+  private async store(path: string, doc: UpstreamDoc): Promise<void> {
+    const bodyKey = this.bodyKey(doc.sha256);
+    if ((await this.d.blobs.head(bodyKey)) === null) await this.d.blobs.put(bodyKey, doc.body);
+    const meta: StoredMeta = {
+      etag: doc.etag,
+      checkedAt: new Date(doc.checkedAt).toISOString(),
+      sha256: doc.sha256,
+      size: doc.body.length,
+    };
+    await this.d.blobs.put(this.docKey(path), Buffer.from(JSON.stringify(meta)), {
+      contentType: 'application/json',
+    });
+  }
+
+  /**
+   * A compact index document: from memory while fresh, else revalidated (or loaded from the store),
+   * stale when the upstream fails, 503 when nothing is cached. null: the upstream has no such file.
+   */
+  private async doc(
+    path: string,
+    revalidate: (cur: UpstreamDoc | null) => Promise<UpstreamDoc | null>,
+    force = false,
+  ): Promise<UpstreamDoc | null> {
+    const now = this.d.now().getTime();
+    const maxAge = this.config.max_age_ms;
+    const mem = this.docs.get(path);
+    if (mem && !force && isFresh(mem.checkedAt, now, maxAge)) {
+      this.event('hit', path);
+      return mem;
+    }
+    const gone = this.missing.get(path);
+    if (!mem && gone !== undefined && now - gone < Math.min(maxAge, NOT_FOUND_TTL_MS)) return null;
+    return this.single(`doc:${path}${force ? ':force' : ''}`, async () => {
+      let cur = this.docs.get(path) ?? null;
+      if (!cur) {
+        cur = await this.loadStored(path);
+        if (cur) this.docs.set(path, cur);
+      }
+      const t = this.d.now().getTime();
+      if (cur && !force && isFresh(cur.checkedAt, t, maxAge)) {
+        this.event('hit', path);
+        return cur;
+      }
+      if (this.d.offline) {
+        if (cur) return cur;
+        throw new QuarryError('upstream_unavailable', `offline: ${this.d.client.urlOf(path)} is not cached`, {
+          retryAfter: 60,
+        });
+      }
+      const t0 = performance.now();
+      try {
+        const next = await revalidate(cur);
+        const ms = performance.now() - t0;
+        if (next === null) {
+          this.event('not_found', path, ms);
+          this.missing.set(path, this.d.now().getTime());
+          this.docs.delete(path);
+          return null;
+        }
+        this.missing.delete(path);
+        this.event(cur ? 'revalidated' : 'miss', path, ms);
+        if (!cur || cur.sha256 !== next.sha256 || cur.etag !== next.etag) await this.store(path, next);
+        else await this.store(path, next).catch(() => {});
+        this.docs.set(path, next);
+        return next;
+      } catch (e) {
+        if (cur && e instanceof QuarryError && e.code.startsWith('upstream_')) {
+          this.event('stale', path, performance.now() - t0);
+          this.d.log?.('upstream failed; serving the cached copy', {
+            upstream: this.name,
+            path,
+            error: e.message,
+          });
+          return cur;
+        }
+        this.event('error', path, performance.now() - t0);
+        if (e instanceof QuarryError && e.code.startsWith('upstream_')) throw e;
+        if (e instanceof QuarryError && e.code === 'invalid_index') {
+          throw new QuarryError('upstream_bad_gateway', `upstream ${this.name}: ${e.message}`, { cause: e });
+        }
+        throw e;
+      }
+    });
+  }
+
+  /** A full body from a 200 answer, checked against its Repr-Digest when the upstream sends one. */
+  private checked(r: UpstreamResponse, path: string): Buffer {
+    const want = declaredSha256(r.headers);
+    if (want && sha256Hex(r.body) !== want) {
+      throw new QuarryError(
+        'upstream_bad_gateway',
+        `${this.d.client.urlOf(path)}: body does not match its Repr-Digest`,
+      );
+    }
+    return r.body;
+  }
+
+  /** The upstream's /versions. */
+  async versions(): Promise<UpstreamVersions> {
+    const doc = await this.doc('versions', (cur) => this.fetchVersions(cur));
+    if (!doc) throw new QuarryError('upstream_bad_gateway', `upstream ${this.name} has no /versions`);
+    if (this.parsed?.doc !== doc) {
+      const file = parseVersionsFile(doc.body);
+      this.parsed = { doc, createdAt: file.createdAt, bodyStart: file.bodyStart, live: liveVersions(file) };
+    }
+    return this.parsed;
+  }
+
+  private async fetchVersions(cur: UpstreamDoc | null): Promise<UpstreamDoc | null> {
+    const now = this.d.now().getTime();
+    const full = async (): Promise<UpstreamDoc> => {
+      const r = await this.d.client.get('versions');
+      if (r.status !== 200) {
+        throw new QuarryError(
+          'upstream_bad_gateway',
+          `${this.d.client.urlOf('versions')} answered ${r.status}`,
+        );
+      }
+      const body = this.checked(r, 'versions');
+      parseVersionsFile(body);
+      return this.makeDoc(body, r.headers['etag'] ?? null, now);
+    };
+    if (!cur || cur.body.length === 0) return full();
+    const r = await this.d.client.get('versions', { etag: cur.etag, from: cur.body.length - 1 });
+    if (r.status === 304) return { ...cur, checkedAt: now };
+    if (r.status === 206) {
+      // The first byte repeats our last one ("\n"): a body that still extends ours.
+      if (r.body.length === 0 || r.body[0] !== cur.body[cur.body.length - 1]) return full();
+      const range = /bytes (\d+)-\d+\/(\d+)/.exec(r.headers['content-range'] ?? '');
+      if (!range || Number(range[1]) !== cur.body.length - 1) return full();
+      const body = Buffer.concat([cur.body, r.body.subarray(1)]);
+      const want = declaredSha256(r.headers);
+      if (want && sha256Hex(body) !== want) return full();
+      if (Number(range[2]) !== body.length) return full();
+      const file = parseVersionsFile(body);
+      // A new created_at is the monthly rewrite: take the whole new file.
+      if (file.createdAt !== this.createdAtOf(cur)) return full();
+      return this.makeDoc(body, r.headers['etag'] ?? null, now);
+    }
+    if (r.status === 200) {
+      const body = this.checked(r, 'versions');
+      parseVersionsFile(body);
+      return this.makeDoc(body, r.headers['etag'] ?? null, now);
+    }
+    // 416 (the file shrank: rewritten) or anything else: the whole file.
+    return full();
+  }
+
+  private createdAtOf(doc: UpstreamDoc): string | null {
+    const head = doc.body.subarray(0, Math.min(doc.body.length, 200)).toString('latin1');
+    return /^created_at: (\S+)$/m.exec(head)?.[1] ?? null;
+  }
+
+  /**
+   * The upstream's /info/NAME, or null. `expectMd5` is the MD5 this node's /versions gives for the
+   * name: a cached body that differs from it is revalidated at once, so that the merged /versions
+   * and /info agree.
+   */
+  async info(name: string, expectMd5?: string): Promise<UpstreamDoc | null> {
+    if (!isValidGemName(name) || !this.allows(name)) return null;
+    const path = `info/${name}`;
+    const fetch = async (cur: UpstreamDoc | null): Promise<UpstreamDoc | null> => {
+      const now = this.d.now().getTime();
+      const r = await this.d.client.get(path, { etag: cur?.etag ?? null });
+      if (r.status === 304 && cur) return { ...cur, checkedAt: now };
+      if (r.status === 404 || r.status === 410) return null;
+      if (r.status !== 200) {
+        throw new QuarryError('upstream_bad_gateway', `${this.d.client.urlOf(path)} answered ${r.status}`);
+      }
+      const body = this.checked(r, path);
+      parseInfoFile(body, name);
+      return this.makeDoc(body, r.headers['etag'] ?? null, now);
+    };
+    let doc = await this.doc(path, fetch);
+    if (doc && expectMd5 && doc.rep.md5 !== expectMd5 && !this.d.offline) {
+      doc = await this.doc(path, fetch, true);
+    }
+    return doc;
+  }
+
+  /** The parsed lines of a cached /info. */
+  async infoLines(name: string): Promise<ParsedInfoLine[] | null> {
+    const doc = await this.info(name);
+    if (!doc) return null;
+    const hit = this.parsedInfos.get(name);
+    if (hit && hit.sha === doc.sha256) return hit.lines;
+    const lines = parseInfoFile(doc.body, name);
+    if (this.parsedInfos.size > 20_000) this.parsedInfos.clear();
+    this.parsedInfos.set(name, { sha: doc.sha256, lines });
+    return lines;
+  }
+
+  /**
+   * A .gem of this upstream by file name (no .gem), verified against the checksum in its /info
+   * before it is stored and served; cached forever. null: not a file of this upstream.
+   */
+  async gem(name: string, token: string, file: string): Promise<CachedGem | null> {
+    const cached = await this.d.catalog.cachedGem(this.name, file);
+    if (cached) {
+      this.event('hit', `gems/${file}`);
+      return cached;
+    }
+    if (!this.allows(name)) return null;
+    if (this.d.offline) {
+      throw new QuarryError('upstream_unavailable', `offline: gems/${file}.gem is not cached`, {
+        retryAfter: 60,
+      });
+    }
+    return this.single(`gem:${file}`, async () => {
+      const again = await this.d.catalog.cachedGem(this.name, file);
+      if (again) return again;
+      const lines = await this.infoLines(name);
+      const line = lines?.find((l) => l.token === token);
+      if (!line) return null;
+      if (!line.checksum) {
+        throw new QuarryError(
+          'upstream_bad_gateway',
+          `upstream ${this.name} gives no checksum for ${file}; refusing to serve an unverified gem`,
+        );
+      }
+      const t0 = performance.now();
+      const r = await this.d.client.get(`gems/${file}.gem`);
+      if (r.status === 404 || r.status === 410) {
+        this.event('not_found', `gems/${file}`, performance.now() - t0);
+        return null;
+      }
+      if (r.status !== 200) {
+        throw new QuarryError(
+          'upstream_bad_gateway',
+          `${this.d.client.urlOf(`gems/${file}.gem`)} answered ${r.status}`,
+        );
+      }
+      const sha = sha256Hex(r.body);
+      if (sha !== line.checksum) {
+        this.event('tampered', `gems/${file}`);
+        this.d.log?.('upstream gem does not match its checksum; refused', {
+          upstream: this.name,
+          file,
+          expected: line.checksum,
+          got: sha,
+        });
+        throw new QuarryError(
+          'upstream_bad_gateway',
+          `${this.d.client.urlOf(`gems/${file}.gem`)}: SHA-256 ${sha} does not match the upstream's checksum ${line.checksum}; not stored`,
+        );
+      }
+      const key = gemBlobKey(sha);
+      if ((await this.d.blobs.head(key)) === null) {
+        await this.d.blobs.put(key, r.body, { contentType: 'application/octet-stream' });
+      }
+      const g: CachedGem = {
+        upstream: this.name,
+        file,
+        name,
+        sha256: sha,
+        size: r.body.length,
+        fetchedAt: isoSeconds(this.d.now()),
+      };
+      await this.d.catalog.recordCachedGem(g);
+      this.event('miss', `gems/${file}`, performance.now() - t0);
+      return g;
+    });
+  }
+
+  /** A quick spec of this upstream (immutable once published): cached forever. */
+  async quickSpec(name: string, file: string): Promise<Buffer | null> {
+    if (!this.allows(name)) return null;
+    const key = `upstream/${this.name}/quick/${file}`;
+    const stored = await this.d.blobs.get(key);
+    if (stored) {
+      this.event('hit', `quick/${file}`);
+      return stored;
+    }
+    if (this.d.offline) {
+      throw new QuarryError('upstream_unavailable', `offline: quick/Marshal.4.8/${file} is not cached`, {
+        retryAfter: 60,
+      });
+    }
+    return this.single(`quick:${file}`, async () => {
+      const r = await this.d.client.get(`quick/Marshal.4.8/${file}`);
+      if (r.status === 404 || r.status === 410) return null;
+      if (r.status !== 200) {
+        throw new QuarryError(
+          'upstream_bad_gateway',
+          `${this.d.client.urlOf(`quick/Marshal.4.8/${file}`)} answered ${r.status}`,
+        );
+      }
+      await this.d.blobs.put(key, r.body, { contentType: 'application/octet-stream' });
+      this.event('miss', `quick/${file}`);
+      return r.body;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.d.client.close();
+  }
+}

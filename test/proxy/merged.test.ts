@@ -1,0 +1,122 @@
+/**
+ * The caching proxy in process: an upstream Quarry (hosted gems, the whole protocol) on loopback,
+ * and a proxy in front of it that hosts gems of its own.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { load } from '../../src/marshal/reader.ts';
+import type { Harness } from '../http/harness.ts';
+import { push, startHarness } from '../http/harness.ts';
+import { makeGem } from '../support/make-gem.ts';
+
+const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** name -> md5 of its last /versions line. */
+function lastMd5s(versions: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const body = versions.slice(versions.indexOf('---\n') + 4);
+  for (const line of body.split('\n')) {
+    if (!line) continue;
+    const [name, , m] = line.split(' ');
+    out.set(name!, m!);
+  }
+  return out;
+}
+
+describe('caching proxy: one merged source', () => {
+  let upstream: Harness;
+  let proxy: Harness;
+  let upUrl: string;
+  const gems = {
+    rack: makeGem({ name: 'rack', version: '3.0.0' }),
+    rack2: makeGem({ name: 'rack', version: '3.1.0' }),
+    app: makeGem({ name: 'webapp', version: '1.0.0', deps: [['rack', '>= 3.0']] }),
+    clash: makeGem({ name: 'acme-secret', version: '9.9.9' }),
+  };
+
+  before(async () => {
+    upstream = await startHarness();
+    for (const g of Object.values(gems)) assert.equal((await push(upstream, g)).statusCode, 200);
+    await upstream.app.listen({ port: 0, host: '127.0.0.1' });
+    upUrl = `http://127.0.0.1:${(upstream.app.server.address() as { port: number }).port}`;
+    proxy = await startHarness({
+      upstreams: [{ name: 'up', url: upUrl, timeout_ms: 2000, max_age_ms: 60_000, exclude: ['acme-*'] }],
+    });
+    assert.equal((await push(proxy, makeGem({ name: 'private-only', version: '0.1.0' }))).statusCode, 200);
+    assert.equal((await push(proxy, makeGem({ name: 'rack', version: '0.0.1' }))).statusCode, 200);
+  });
+  after(async () => {
+    await proxy?.close();
+    await upstream?.close();
+  });
+
+  it('merges /versions: upstream names, hosted names, private names win, MD5s match /info', async () => {
+    const v = await proxy.app.inject({ url: '/versions' });
+    assert.equal(v.statusCode, 200);
+    const md5s = lastMd5s(v.body);
+    assert.ok(md5s.has('webapp'));
+    assert.ok(md5s.has('private-only'));
+    assert.ok(!md5s.has('acme-secret'), 'excluded names never appear');
+    // rack is hosted here: only the hosted line.
+    assert.equal(v.body.match(/^rack /gm)?.length, 1);
+    assert.match(v.body, /^rack 0\.0\.1 /m);
+    for (const [name, m] of md5s) {
+      const info = await proxy.app.inject({ url: `/info/${name}` });
+      assert.equal(info.statusCode, 200, name);
+      assert.equal(md5(info.rawPayload), m, `/info/${name} matches /versions`);
+    }
+  });
+
+  it('serves upstream /info byte for byte, and hides upstream versions of a private name everywhere', async () => {
+    const up = await upstream.app.inject({ url: '/info/webapp' });
+    const via = await proxy.app.inject({ url: '/info/webapp' });
+    assert.ok(via.rawPayload.equals(up.rawPayload));
+    const rack = await proxy.app.inject({ url: '/info/rack' });
+    assert.doesNotMatch(rack.body, /3\.0\.0/);
+    assert.equal((await proxy.app.inject({ url: '/gems/rack-3.0.0.gem' })).statusCode, 404);
+    const deps = await proxy.app.inject({ url: '/api/v1/dependencies.json?gems=rack,webapp' });
+    const records = JSON.parse(deps.body) as { name: string; number: string }[];
+    assert.deepEqual(
+      records.map((r) => `${r.name}-${r.number}`),
+      ['rack-0.0.1', 'webapp-1.0.0'],
+    );
+    const specs = load(
+      gunzipSync((await proxy.app.inject({ url: '/specs.4.8.gz' })).rawPayload),
+    ) as unknown[];
+    const text = JSON.stringify(specs);
+    assert.match(text, /webapp/);
+    assert.doesNotMatch(text, /acme-secret/);
+    assert.equal((await proxy.app.inject({ url: '/info/acme-secret' })).statusCode, 404);
+  });
+
+  it('downloads an upstream .gem, verified against the upstream checksum, and caches it', async () => {
+    const r = await proxy.app.inject({ url: '/gems/webapp-1.0.0.gem' });
+    assert.equal(r.statusCode, 200);
+    assert.equal(sha256(r.rawPayload), sha256(gems.app));
+    const cached = await proxy.services.catalog.listCachedGems();
+    assert.deepEqual(
+      cached.map((c) => c.file),
+      ['webapp-1.0.0'],
+    );
+    const q = await proxy.app.inject({ url: '/quick/Marshal.4.8/webapp-1.0.0.gemspec.rz' });
+    assert.equal(q.statusCode, 200);
+  });
+
+  it('/private and /upstream/NAME serve one source alone', async () => {
+    const priv = await proxy.app.inject({ url: '/private/versions' });
+    assert.doesNotMatch(priv.body, /webapp/);
+    assert.match(priv.body, /private-only/);
+    const up = await proxy.app.inject({ url: '/upstream/up/names' });
+    assert.match(up.body, /webapp/);
+    assert.doesNotMatch(up.body, /private-only/);
+  });
+
+  it('names lists the union', async () => {
+    const n = (await proxy.app.inject({ url: '/names' })).body.split('\n');
+    for (const name of ['private-only', 'rack', 'webapp']) assert.ok(n.includes(name), name);
+    assert.ok(!n.includes('acme-secret'));
+  });
+});
