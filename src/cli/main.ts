@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { isQuarryError } from '../errors.ts';
 import { registerAdmin } from './admin-commands.ts';
+import { registerCache } from './cache-command.ts';
 import { registerCatalog } from './catalog-command.ts';
 import { registerIndex } from './index-command.ts';
 import { registerPublish } from './publish-command.ts';
@@ -18,6 +19,7 @@ program
   .showHelpAfterError();
 registerIndex(program);
 registerServe(program);
+registerCache(program);
 registerAdmin(program);
 registerPublish(program);
 registerVerify(program);

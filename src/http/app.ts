@@ -20,7 +20,7 @@ import type { GemService } from '../services/gems.ts';
 import type { IndexView } from '../services/index-view.ts';
 import { byPosition, gemJson, mostRecent, versionJson } from '../services/json-api.ts';
 import type { KeyService } from '../services/keys.ts';
-import type { ReadIndex } from '../services/merged-index.ts';
+import type { MergedIndex, ReadIndex } from '../services/merged-index.ts';
 import type { Metrics } from '../services/metrics.ts';
 import { FailureLimiter } from '../services/rate-limit.ts';
 import { authenticateUser, parseBasicAuth } from '../services/users.ts';
@@ -275,7 +275,14 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
       if (!m || !isValidGemName(m[1]!))
         return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
       const v = mostRecent(await d.catalog.liveVersions(m[1]!));
-      if (!v) return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
+      if (!v) {
+        // Through the proxy: an upstream gem, said to come from there.
+        const root = d.proxy?.pick(req.headers);
+        const up =
+          root && 'describe' in root ? await (root as MergedIndex).describe(m[1]!, baseUrl(req)) : null;
+        if (up) return reply.type('application/json').send(up);
+        return reply.code(404).type(TEXT).send('This rubygem could not be found.\n');
+      }
       return reply.type('application/json').send(gemJson(v, baseUrl(req)));
     },
   );

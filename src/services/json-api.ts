@@ -63,6 +63,7 @@ export function gemJson(v: VersionRecord, baseUrl: string): Record<string, unkno
     spec_sha: specSha(v),
     project_uri: `${baseUrl}/gems/${v.name}`,
     gem_uri: `${baseUrl}/gems/${fileName}.gem`,
+    source: 'hosted',
   };
   for (const k of URI_KEYS)
     out[k] = k === 'homepage_uri' ? (s.metadata[k] ?? s.homepage ?? null) : (s.metadata[k] ?? null);
@@ -90,5 +91,6 @@ export function versionJson(v: VersionRecord): Record<string, unknown> {
     requirements: [],
     sha: v.sha256,
     spec_sha: specSha(v),
+    source: 'hosted',
   };
 }

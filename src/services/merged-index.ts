@@ -14,7 +14,9 @@
 import type { VersionRecord } from '../catalog/types.ts';
 import { QuarryError } from '../errors.ts';
 import { isValidGemName } from '../gem/name.ts';
+import { compareVersions } from '../gem/version.ts';
 import { namesBody } from '../index/compact.ts';
+import type { ParsedInfoLine } from '../index/compact-parse.ts';
 import type { DependencyRecord } from '../index/dependencies.ts';
 import { dependenciesMarshal } from '../index/dependencies.ts';
 import type { LegacyFile } from '../index/legacy.ts';
@@ -242,6 +244,41 @@ export class MergedIndex implements ReadIndex {
       }
     }
     return out;
+  }
+
+  /**
+   * The JSON API's view of an upstream gem (its newest release, else its newest version), saying
+   * where it comes from; null for private, excluded or unknown names.
+   */
+  async describe(name: string, baseUrl: string): Promise<Record<string, unknown> | null> {
+    const hosted = await this.privateNames();
+    if (!this.servesUpstream(name, hosted)) return null;
+    const lines = await this.upstream.infoLines(name);
+    if (!lines || lines.length === 0) return null;
+    const pre = (v: string) => /[a-zA-Z]/.test(v);
+    const newest = (ls: ParsedInfoLine[]) =>
+      ls.reduce<ParsedInfoLine | null>(
+        (best, l) => (!best || compareVersions(l.version, best.version) > 0 ? l : best),
+        null,
+      );
+    const l = newest(lines.filter((x) => !pre(x.version))) ?? newest(lines)!;
+    const file = l.platform === 'ruby' ? `${name}-${l.version}` : `${name}-${l.version}-${l.platform}`;
+    const cached = await this.upstream.cachedGem(file);
+    return {
+      name,
+      version: l.version,
+      platform: l.platform,
+      sha: l.checksum ?? null,
+      yanked: false,
+      project_uri: `${baseUrl}/gems/${name}`,
+      gem_uri: `${baseUrl}/gems/${file}.gem`,
+      dependencies: {
+        development: [],
+        runtime: l.dependencies.map((d) => ({ name: d.name, requirements: d.requirements.join(', ') })),
+      },
+      source: `upstream:${this.upstream.name}`,
+      cached: cached !== null,
+    };
   }
 
   async dependenciesBody(names: readonly string[]): Promise<Buffer> {

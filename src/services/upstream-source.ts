@@ -404,6 +404,11 @@ export class UpstreamSource {
     });
   }
 
+  /** The cached .gem of this upstream by file name (no .gem), without fetching. */
+  cachedGem(file: string): Promise<CachedGem | null> {
+    return this.d.catalog.cachedGem(this.name, file);
+  }
+
   /** A quick spec of this upstream (immutable once published): cached forever. */
   async quickSpec(name: string, file: string): Promise<Buffer | null> {
     if (!this.allows(name)) return null;

@@ -114,6 +114,52 @@ describe('caching proxy: one merged source', () => {
     assert.doesNotMatch(up.body, /private-only/);
   });
 
+  it('the JSON API says where a gem comes from', async () => {
+    const own = JSON.parse((await proxy.app.inject({ url: '/api/v1/gems/private-only.json' })).body);
+    assert.equal(own.source, 'hosted');
+    const up = JSON.parse((await proxy.app.inject({ url: '/api/v1/gems/webapp.json' })).body);
+    assert.equal(up.source, 'upstream:up');
+    assert.equal(up.version, '1.0.0');
+    assert.equal(up.sha, sha256(gems.app));
+    assert.equal((await proxy.app.inject({ url: '/api/v1/gems/acme-secret.json' })).statusCode, 404);
+  });
+
+  it('cache prune forgets old cached gems and frees their bytes, never touching hosted gems', async () => {
+    const { pruneCachedGems } = await import('../../src/services/upstream-cache-admin.ts');
+    assert.equal((await proxy.app.inject({ url: '/gems/webapp-1.0.0.gem' })).statusCode, 200);
+    const before = await proxy.services.catalog.listCachedGems();
+    assert.ok(before.length >= 1);
+    // Nothing is older than a day ago.
+    const none = await pruneCachedGems(
+      proxy.services.catalog,
+      proxy.services.blobs,
+      new Date(proxy.services.clock.now().getTime() - 86_400_000),
+    );
+    assert.equal(none.forgotten.length, 0);
+    const dry = await pruneCachedGems(
+      proxy.services.catalog,
+      proxy.services.blobs,
+      new Date(proxy.services.clock.now().getTime() + 60_000),
+      {
+        dryRun: true,
+      },
+    );
+    assert.equal(dry.forgotten.length, before.length);
+    assert.equal((await proxy.services.catalog.listCachedGems()).length, before.length);
+    const r = await pruneCachedGems(
+      proxy.services.catalog,
+      proxy.services.blobs,
+      new Date(proxy.services.clock.now().getTime() + 60_000),
+    );
+    assert.equal(r.forgotten.length, before.length);
+    assert.equal(r.removedBlobs, before.length);
+    assert.deepEqual(await proxy.services.catalog.listCachedGems(), []);
+    // Hosted gems are still served; the pruned gem is fetched (and verified) again on demand.
+    assert.equal((await proxy.app.inject({ url: '/gems/private-only-0.1.0.gem' })).statusCode, 200);
+    const again = await proxy.app.inject({ url: '/gems/webapp-1.0.0.gem' });
+    assert.equal(sha256(again.rawPayload), sha256(gems.app));
+  });
+
   it('names lists the union', async () => {
     const n = (await proxy.app.inject({ url: '/names' })).body.split('\n');
     for (const name of ['private-only', 'rack', 'webapp']) assert.ok(n.includes(name), name);
