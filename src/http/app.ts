@@ -27,7 +27,8 @@ import { authenticateUser, parseBasicAuth } from '../services/users.ts';
 import type { Maybe } from '../util/maybe.ts';
 import { errorAnswer } from './errors.ts';
 import { FastReads } from './fast-reads.ts';
-import { keyFrom, LEGACY_FILES, ReadRoutes } from './reads.ts';
+import { answerRead, READ_ROUTES } from './read-table.ts';
+import { keyFrom, ReadRoutes } from './reads.ts';
 import type { Answer } from './representation.ts';
 import { sendAnswer, TEXT } from './representation.ts';
 
@@ -236,14 +237,19 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   app.get('/', { preHandler: readGuard }, async (_req, reply) =>
     reply.type(TEXT).send('Quarry gem server\n'),
   );
+  // The one table of read routes (read-table.ts), as the fast path in front builds it too.
   const readRoutes = (prefix: string, r: ReadRoutes) => {
-    get(`${prefix}/versions`, (req) => r.versions(req.headers));
-    get(`${prefix}/names`, (req) => r.names(req.headers));
-    get(`${prefix}/info/:name`, (req) => r.info(req.params['name']!, req.headers));
-    for (const file of LEGACY_FILES) get(`${prefix}/${file}`, (req) => r.legacy(file, req.headers));
-    get(`${prefix}/quick/Marshal.4.8/:file`, (req) => r.quickSpec(req.params['file']!, req.headers));
-    get(`${prefix}/gems/:file`, (req) => r.gem(req.params['file']!, req.headers));
-    get(`${prefix}/api/v1/dependencies`, (req) => r.dependencies(req.query.gems, req.headers));
+    for (const route of READ_ROUTES) {
+      const param = (req: Read): string | undefined =>
+        route.param
+          ? req.params[route.param.name]
+          : route.kind === 'deps'
+            ? req.query.gems
+            : route.kind === 'legacy'
+              ? route.path.slice(1)
+              : undefined;
+      get(`${prefix}${route.path}`, (req) => answerRead(r, route.kind, param(req), req.headers));
+    }
   };
   readRoutes('', reads);
   // One source alone under its prefix: /private (hosted gems), /upstream/NAME (one upstream).

@@ -19,13 +19,14 @@ import { isQuarryError } from '../errors.ts';
 import type { HttpStats, RouteStats } from '../services/metrics.ts';
 import type { Maybe } from '../util/maybe.ts';
 import { errorAnswer } from './errors.ts';
+import type { ReadKind } from './read-table.ts';
+import { answerRead, READ_ROUTES } from './read-table.ts';
 import type { ReadRoutes } from './reads.ts';
-import { LEGACY_FILES } from './reads.ts';
 import type { Answer } from './representation.ts';
 import { textAnswer } from './representation.ts';
 import { Wire } from './wire.ts';
 
-type Kind = 'versions' | 'names' | 'info' | 'legacy' | 'quick' | 'gem' | 'deps';
+type Kind = ReadKind;
 
 /** A matched request: which route, its metrics, and its one parameter. */
 export interface Match {
@@ -62,7 +63,8 @@ export class FastReads {
   log: FastifyBaseLogger | null = null;
   /** Paths without parameters (the dependency API's query aside), as ready matches. */
   private readonly exact = new Map<string, Match>();
-  private readonly stats: Record<'info' | 'quick' | 'gem', RouteStats>;
+  /** Routes with one path parameter: the text before it, and their kind and metrics. */
+  private readonly withParams: { prefix: string; kind: Kind; stats: RouteStats }[] = [];
 
   constructor(
     private readonly reads: ReadRoutes,
@@ -71,17 +73,10 @@ export class FastReads {
     private readonly useWire = true,
   ) {
     // Metric labels are Fastify's route patterns, so both paths count under the same names.
-    const add = (path: string, kind: Kind) =>
-      this.exact.set(path, { kind, stats: http.route(path), param: path.slice(1) });
-    add('/versions', 'versions');
-    add('/names', 'names');
-    for (const f of LEGACY_FILES) add(`/${f}`, 'legacy');
-    add('/api/v1/dependencies', 'deps');
-    this.stats = {
-      info: http.route('/info/:name'),
-      quick: http.route('/quick/Marshal.4.8/:file'),
-      gem: http.route('/gems/:file'),
-    };
+    for (const r of READ_ROUTES) {
+      if (r.param) this.withParams.push({ prefix: r.param.prefix, kind: r.kind, stats: http.route(r.path) });
+      else this.exact.set(r.path, { kind: r.kind, stats: http.route(r.path), param: r.path.slice(1) });
+    }
   }
 
   /** For Fastify's `serverFactory`: the server Fastify would create, with this path in front. */
@@ -113,8 +108,6 @@ export class FastReads {
     if (ENCODED.test(url)) return null;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (path.startsWith('/info/')) return this.withParam(path, '/info/', 'info');
-    if (path.startsWith('/gems/')) return this.withParam(path, '/gems/', 'gem');
     const hit = this.exact.get(path);
     if (hit) {
       if (hit.kind !== 'deps') return hit;
@@ -123,15 +116,14 @@ export class FastReads {
       if (!query.startsWith('gems=') || !PLAIN_GEMS.test(query.slice(5))) return null;
       return { kind: 'deps', stats: hit.stats, param: query.slice(5) };
     }
-    if (path.startsWith('/quick/Marshal.4.8/')) return this.withParam(path, '/quick/Marshal.4.8/', 'quick');
+    // A route with one path parameter, as Fastify's router would match it.
+    for (const r of this.withParams) {
+      if (!path.startsWith(r.prefix)) continue;
+      const p = path.slice(r.prefix.length);
+      if (p === '' || p.length > MAX_PARAM || p.includes('/')) return null;
+      return { kind: r.kind, stats: r.stats, param: p };
+    }
     return null;
-  }
-
-  /** A route with one path parameter, as Fastify's router would match it. */
-  private withParam(path: string, prefix: string, kind: 'info' | 'quick' | 'gem'): Match | null {
-    const p = path.slice(prefix.length);
-    if (p === '' || p.length > MAX_PARAM || p.includes('/')) return null;
-    return { kind, stats: this.stats[kind], param: p };
   }
 
   /** The answer, at once when it comes from memory (see util/maybe.ts). May throw. */
@@ -141,22 +133,7 @@ export class FastReads {
   }
 
   private route(m: Match, h: IncomingHttpHeaders): Maybe<Answer> {
-    switch (m.kind) {
-      case 'versions':
-        return this.reads.versions(h);
-      case 'names':
-        return this.reads.names(h);
-      case 'info':
-        return this.reads.info(m.param, h);
-      case 'legacy':
-        return this.reads.legacy(m.param, h);
-      case 'quick':
-        return this.reads.quickSpec(m.param, h);
-      case 'gem':
-        return this.reads.gem(m.param, h);
-      case 'deps':
-        return this.reads.dependencies(m.param === '' ? undefined : m.param, h);
-    }
+    return answerRead(this.reads, m.kind, m.param, h);
   }
 
   /** The answer to an error: expected errors are answered here; null leaves it to Fastify. */
