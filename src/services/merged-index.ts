@@ -141,14 +141,18 @@ export class MergedIndex implements ReadIndex {
     const hosted = await this.privateNames();
     if (hosted.has(name)) return this.alone ? null : this.hosted.info(name);
     if (!this.upstream.allows(name)) return null;
-    // The MD5 the merged /versions gives for the name, when /versions is to be had.
-    let expect: string | undefined;
-    try {
-      expect = (await this.upstream.versions()).live.get(name)?.infoMd5;
-    } catch (e) {
-      if (!(e instanceof QuarryError)) throw e;
-    }
-    const doc = await this.upstream.info(name, expect);
+    // The MD5 the merged /versions gives for the name (when /versions is to be had), asked together
+    // with /info: a failing upstream costs one deadline, not two in a row.
+    const expecting = this.upstream.versions().then(
+      (v) => v.live.get(name)?.infoMd5,
+      (e: unknown) => {
+        if (e instanceof QuarryError) return undefined;
+        throw e;
+      },
+    );
+    const [expect, first] = await Promise.all([expecting, this.upstream.info(name)]);
+    // A body that no longer matches that MD5 is revalidated at once.
+    const doc = first && expect && first.rep.md5 !== expect ? await this.upstream.info(name, expect) : first;
     return doc ? doc.rep : null;
   }
 
@@ -210,11 +214,14 @@ export class MergedIndex implements ReadIndex {
     const candidates = fileCandidates(fullName).filter((c) => this.servesUpstream(c.name, hosted));
     if (candidates.length === 0) return null;
     // A cached gem stays downloadable after the upstream yanks it, and while it is down.
+    // /versions only tells candidates apart: a single one (a cached .gem above all) does not wait for it.
     let live: Map<string, unknown> | null = null;
-    try {
-      live = (await this.upstream.versions()).live;
-    } catch (e) {
-      if (!(e instanceof QuarryError)) throw e;
+    if (candidates.length > 1) {
+      try {
+        live = (await this.upstream.versions()).live;
+      } catch (e) {
+        if (!(e instanceof QuarryError)) throw e;
+      }
     }
     for (const c of candidates) {
       if (live && !live.has(c.name) && candidates.length > 1) continue;

@@ -14,6 +14,7 @@
  * catalog's cached_gems.
  */
 import { createHash } from 'node:crypto';
+import { inflateSync } from 'node:zlib';
 import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
 import type { CachedGem, Catalog } from '../catalog/types.ts';
@@ -22,7 +23,7 @@ import { isValidGemName } from '../gem/name.ts';
 import { isoSeconds } from '../index/compact.ts';
 import type { ParsedInfoLine } from '../index/compact-parse.ts';
 import { liveVersions, parseInfoFile, parseVersionsFile } from '../index/compact-parse.ts';
-import type { UpstreamClient, UpstreamResponse } from '../upstream/client.ts';
+import type { GetOptions, UpstreamClient, UpstreamResponse } from '../upstream/client.ts';
 import { excluded, isFresh, NOT_FOUND_TTL_MS } from '../upstream/policy.ts';
 import type { Representation } from './index-view.ts';
 import { represent } from './index-view.ts';
@@ -114,6 +115,24 @@ export class UpstreamSource {
     const p = fn().finally(() => this.flights.delete(key));
     this.flights.set(key, p);
     return p;
+  }
+
+  /**
+   * A GET of the upstream. A call that fails (no answer within the deadline, a reset, a cut-off
+   * body, a 5xx, an open breaker) is upstream_unavailable with a Retry-After: the caller serves its
+   * cached copy, and with none the client gets 503, never 502 or 504. Bytes that arrive whole but
+   * fail a check (digest, checksum) stay upstream_bad_gateway (502), raised by the callers.
+   */
+  private async get(path: string, o?: GetOptions): Promise<UpstreamResponse> {
+    try {
+      return await this.d.client.get(path, o);
+    } catch (e) {
+      if (!(e instanceof QuarryError) || e.code === 'upstream_unavailable') throw e;
+      throw new QuarryError('upstream_unavailable', e.message, {
+        cause: e,
+        retryAfter: this.d.client.retryAfter(),
+      });
+    }
   }
 
   private docKey = (path: string) => `upstream/${this.name}/docs/${path}.json`;
@@ -251,7 +270,7 @@ export class UpstreamSource {
   private async fetchVersions(cur: UpstreamDoc | null): Promise<UpstreamDoc | null> {
     const now = this.d.now().getTime();
     const full = async (): Promise<UpstreamDoc> => {
-      const r = await this.d.client.get('versions');
+      const r = await this.get('versions');
       if (r.status !== 200) {
         throw new QuarryError(
           'upstream_bad_gateway',
@@ -263,7 +282,7 @@ export class UpstreamSource {
       return this.makeDoc(body, r.headers['etag'] ?? null, now);
     };
     if (!cur || cur.body.length === 0) return full();
-    const r = await this.d.client.get('versions', { etag: cur.etag, from: cur.body.length - 1 });
+    const r = await this.get('versions', { etag: cur.etag, from: cur.body.length - 1 });
     if (r.status === 304) return { ...cur, checkedAt: now };
     if (r.status === 206) {
       // The first byte repeats our last one ("\n"): a body that still extends ours.
@@ -303,7 +322,7 @@ export class UpstreamSource {
     const path = `info/${name}`;
     const fetch = async (cur: UpstreamDoc | null): Promise<UpstreamDoc | null> => {
       const now = this.d.now().getTime();
-      const r = await this.d.client.get(path, { etag: cur?.etag ?? null });
+      const r = await this.get(path, { etag: cur?.etag ?? null });
       if (r.status === 304 && cur) return { ...cur, checkedAt: now };
       if (r.status === 404 || r.status === 410) return null;
       if (r.status !== 200) {
@@ -361,7 +380,7 @@ export class UpstreamSource {
         );
       }
       const t0 = performance.now();
-      const r = await this.d.client.get(`gems/${file}.gem`);
+      const r = await this.get(`gems/${file}.gem`);
       if (r.status === 404 || r.status === 410) {
         this.event('not_found', `gems/${file}`, performance.now() - t0);
         return null;
@@ -424,12 +443,21 @@ export class UpstreamSource {
       });
     }
     return this.single(`quick:${file}`, async () => {
-      const r = await this.d.client.get(`quick/Marshal.4.8/${file}`);
+      const r = await this.get(`quick/Marshal.4.8/${file}`);
       if (r.status === 404 || r.status === 410) return null;
       if (r.status !== 200) {
         throw new QuarryError(
           'upstream_bad_gateway',
           `${this.d.client.urlOf(`quick/Marshal.4.8/${file}`)} answered ${r.status}`,
+        );
+      }
+      // Cached forever, so checked first: a deflate stream ends with a checksum (Adler-32) of its bytes.
+      try {
+        inflateSync(r.body, { maxOutputLength: 64 * 1024 * 1024 });
+      } catch {
+        throw new QuarryError(
+          'upstream_bad_gateway',
+          `${this.d.client.urlOf(`quick/Marshal.4.8/${file}`)}: not a whole deflated spec; not stored`,
         );
       }
       await this.d.blobs.put(key, r.body, { contentType: 'application/octet-stream' });
