@@ -183,6 +183,16 @@ export async function copyCatalog(
         progress('api_keys', apiKeys);
       }
 
+      // Gems cached from upstreams (the proxy): their blobs are shared, only the list moves.
+      const cached = await src.selectFrom('cached_gems').selectAll().orderBy('upstream').orderBy('file').execute();
+      for (let i = 0; i < cached.length; i += batch) {
+        await dst
+          .insertInto('cached_gems')
+          .values(cached.slice(i, i + batch))
+          .execute();
+      }
+      progress('cached_gems', cached.length);
+
       // The /versions base, its seq and created_at, the generation and modified_at: the source's
       // replace whatever a node starting on the empty target may have written.
       const meta = (await src.selectFrom('meta').selectAll().orderBy('key').execute()).map(integralMeta);

@@ -70,6 +70,7 @@ const toRecord = (r: Row): VersionRecord => ({
   spec: reviveSpec(JSON.parse(r.spec) as GemSpec),
   createdAt: r.created_at,
   yankedAt: r.yanked_at,
+  origin: r.origin ?? null,
 });
 
 const reviveSpec = (s: GemSpec): GemSpec => ({ ...s, date: new Date(s.date) });
@@ -213,13 +214,16 @@ export class KyselyCatalog implements Catalog {
       .where('versions.canonical', '=', v.canonical)
       .where('versions.platform', '=', v.platform)
       .executeTakeFirst();
-    if (dupe) return { kind: 'canonical_conflict', record: toRecord(dupe) };
+    // The same number is the same version (committed between this read and the one above, when
+    // not in one transaction): an identical push, not a conflict.
+    if (dupe) return { kind: dupe.number === v.number ? 'exists' : 'canonical_conflict', record: toRecord(dupe) };
     const sameFile = await versionsQuery(db)
       .where('versions.gem_id', '=', gem.id)
       .where('versions.number', '=', v.number)
       .where('versions.gem_platform', '=', v.gemPlatform)
       .executeTakeFirst();
-    if (sameFile) return { kind: 'file_conflict', record: toRecord(sameFile) };
+    if (sameFile)
+      return { kind: sameFile.platform === v.platform ? 'exists' : 'file_conflict', record: toRecord(sameFile) };
     return { kind: 'new', gemId: gem.id };
   }
 
@@ -262,6 +266,7 @@ export class KyselyCatalog implements Catalog {
           created_at: v.createdAt,
           yanked_at: null,
           pushed_by: v.pushedBy,
+          origin: v.origin ?? null,
         })
         .returningAll()
         .executeTakeFirstOrThrow();

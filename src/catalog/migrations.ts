@@ -134,6 +134,15 @@ export const migrations: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    version: 5,
+    name: 'versions.origin',
+    async up(db0) {
+      const db = db0 as AnyDb;
+      // Mirrored (mirror:UPSTREAM) and imported versions are marked; pushed ones stay null.
+      await db.schema.alterTable('versions').addColumn('origin', 'text').execute();
+    },
+  },
 ];
 
 /**

@@ -26,6 +26,8 @@ export interface VersionsTable {
   created_at: string;
   yanked_at: string | null;
   pushed_by: number | null;
+  /** Where the version came from: null (pushed here), `mirror:UPSTREAM` or `import` (migration 5). */
+  origin: string | null;
 }
 
 export interface VersionsLogTable {

@@ -21,6 +21,8 @@ export interface VersionRecord {
   /** Push time, ISO 8601 UTC with seconds. */
   createdAt: string;
   yankedAt: string | null;
+  /** null: pushed here; `mirror:UPSTREAM` or `import`. */
+  origin?: string | null;
 }
 
 /** A version about to be inserted: a record without its id and yank state, plus who pushed it. */

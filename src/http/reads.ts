@@ -47,8 +47,8 @@ export function keyFrom(authorization: string | undefined): string | undefined {
 }
 
 /** The immutable responses (quick specs, and .gem files with their ETag): cached forever. */
-const immutable = (body: Buffer, etag?: string): Answer => {
-  const headers: Record<string, string> = { 'content-type': OCTET, 'cache-control': IMMUTABLE };
+const immutable = (body: Buffer, etag?: string, cacheControl = IMMUTABLE): Answer => {
+  const headers: Record<string, string> = { 'content-type': OCTET, 'cache-control': cacheControl };
   if (etag) headers['etag'] = etag;
   headers['content-length'] = String(body.length);
   return { status: 200, headers, body };
@@ -69,8 +69,17 @@ export interface ReadDeps {
 export class ReadRoutes {
   readonly protectedReads: boolean;
 
+  /** With protected reads, caches between client and server must not keep answers: `private`. */
+  private readonly compact: ServeOptions;
+  private readonly legacyOptions: ServeOptions;
+  private readonly forever: string;
+
   constructor(private readonly d: ReadDeps) {
     this.protectedReads = d.config.auth.protected_reads;
+    const p = this.protectedReads;
+    this.compact = p ? { ...COMPACT, cacheControl: 'private, max-age=60' } : COMPACT;
+    this.legacyOptions = p ? { ...LEGACY, cacheControl: 'private, max-age=60' } : LEGACY;
+    this.forever = p ? 'private, max-age=31536000, immutable' : IMMUTABLE;
   }
 
   private idx(h: IncomingHttpHeaders | undefined): ReadIndex {
@@ -83,25 +92,25 @@ export class ReadRoutes {
   }
 
   versions(h: IncomingHttpHeaders): Maybe<Answer> {
-    return then(this.idx(h).versionsFile(), (rep) => answerRepresentation(rep, COMPACT, h));
+    return then(this.idx(h).versionsFile(), (rep) => answerRepresentation(rep, this.compact, h));
   }
 
   names(h: IncomingHttpHeaders): Maybe<Answer> {
-    return then(this.idx(h).namesFile(), (rep) => answerRepresentation(rep, COMPACT, h));
+    return then(this.idx(h).namesFile(), (rep) => answerRepresentation(rep, this.compact, h));
   }
 
   info(name: string, h: IncomingHttpHeaders): Maybe<Answer> {
     if (!isValidGemName(name)) throw new QuarryError('bad_request', `"${name}" is not a valid gem name`);
     return then(this.idx(h).info(name), (rep) =>
       rep
-        ? answerRepresentation(rep, COMPACT, h)
+        ? answerRepresentation(rep, this.compact, h)
         : textAnswer(404, `This rubygem could not be found: ${name}\n`, { 'cache-control': 'max-age=60' }),
     );
   }
 
   /** One of LEGACY_FILES. */
   legacy(file: string, h: IncomingHttpHeaders): Maybe<Answer> {
-    return then(this.idx(h).legacyFile(file), (rep) => answerRepresentation(rep!, LEGACY, h));
+    return then(this.idx(h).legacyFile(file), (rep) => answerRepresentation(rep!, this.legacyOptions, h));
   }
 
   /** `/quick/Marshal.4.8/FILE`. */
@@ -109,7 +118,7 @@ export class ReadRoutes {
     const m = /^(.+)\.gemspec\.rz$/.exec(file);
     const notFound = () => textAnswer(404, `Not found: ${file}\n`);
     if (!m) return notFound();
-    return then(this.idx(h).quickSpec(m[1]!), (body) => (body ? immutable(body) : notFound()));
+    return then(this.idx(h).quickSpec(m[1]!), (body) => (body ? immutable(body, undefined, this.forever) : notFound()));
   }
 
   /** `/gems/FILE`: the .gem bytes of a live version. */
@@ -125,7 +134,7 @@ export class ReadRoutes {
           status: 200,
           headers: {
             'content-type': OCTET,
-            'cache-control': IMMUTABLE,
+            'cache-control': this.forever,
             etag: `"${v.sha256}"`,
             'content-length': String(v.size),
           },
@@ -141,7 +150,7 @@ export class ReadRoutes {
         if (!body) throw new Error(`blob missing for ${file} (sha256 ${v.sha256}); run quarry verify`);
         let a = gemAnswers.get(body);
         if (!a) {
-          a = immutable(body, `"${v.sha256}"`);
+          a = immutable(body, `"${v.sha256}"`, this.forever);
           gemAnswers.set(body, a);
         }
         return a;

@@ -62,12 +62,46 @@ export class GemService {
     authorize: (gemName: string) => Promise<{ id: number } | null>,
   ): Promise<PushResult> {
     const pkg = this.d.read ? await this.d.read(bytes) : readGem(bytes);
+    validateGemName(pkg.spec.name);
+    checkPublishable(pkg.spec);
+    const key = await authorize(pkg.spec.name);
+    return this.publish(pkg, bytes, { pushedBy: key?.id ?? null, origin: null });
+  }
+
+  /**
+   * Imports a .gem (quarry import): the checks of a push, no key, marked as imported.
+   * Already present with the same bytes: alreadyPushed.
+   */
+  async importGem(bytes: Buffer): Promise<PushResult> {
+    const pkg = this.d.read ? await this.d.read(bytes) : readGem(bytes);
+    validateGemName(pkg.spec.name);
+    checkPublishable(pkg.spec);
+    return this.publish(pkg, bytes, { pushedBy: null, origin: 'import' });
+  }
+
+  /**
+   * Records a gem mirrored from an upstream (quarry mirror), already verified against the
+   * upstream's checksum; the upstream's publishing rules apply, not ours.
+   */
+  async mirrorGem(bytes: Buffer, upstream: string, createdAt?: string): Promise<PushResult> {
+    const pkg = this.d.read ? await this.d.read(bytes) : readGem(bytes);
+    validateGemName(pkg.spec.name);
+    return this.publish(pkg, bytes, {
+      pushedBy: null,
+      origin: `mirror:${upstream}`,
+      ...(createdAt ? { createdAt } : {}),
+    });
+  }
+
+  /** Stores the blob and records the version: the one write path of push, import and mirror. */
+  private async publish(
+    pkg: GemPackage,
+    bytes: Buffer,
+    o: { pushedBy: number | null; origin: string | null; createdAt?: string },
+  ): Promise<PushResult> {
     const spec = pkg.spec;
-    validateGemName(spec.name);
-    checkPublishable(spec);
     const number = normalizeVersion(spec.version);
     const platform = spec.platform || 'ruby';
-    const key = await authorize(spec.name);
     const fileLabel = label(spec.name, number, platform);
 
     const version: NewVersion = {
@@ -80,8 +114,9 @@ export class GemService {
       sha256: pkg.sha256,
       size: bytes.length,
       spec: { ...spec, version: number, platform },
-      createdAt: isoSeconds(this.d.now()),
-      pushedBy: key?.id ?? null,
+      createdAt: o.createdAt ?? isoSeconds(this.d.now()),
+      pushedBy: o.pushedBy,
+      origin: o.origin,
     };
     // Refusals and repeated pushes are answered before any blob is written.
     let outcome = await this.d.catalog.previewPush(version);
