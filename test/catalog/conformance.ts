@@ -118,7 +118,7 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         const r = (o as { record: VersionRecord }).record;
         assert.equal(typeof r.id, 'number');
         const { pushedBy: _, ...fields } = v;
-        assert.deepEqual({ ...r, id: 0 }, { ...fields, id: 0, yankedAt: null });
+        assert.deepEqual({ ...r, id: 0 }, { origin: null, ...fields, id: 0, yankedAt: null });
         assert.ok(r.spec.date instanceof Date);
 
         const win = await created(c, 'rack', '1.0', 'i386-mingw32');
