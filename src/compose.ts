@@ -111,7 +111,7 @@ export async function composeServices(
         client: new UpstreamClient(u, options.env ?? {}),
         blobs,
         catalog,
-        now: baseClock,
+        now: clock.now,
         offline: config.offline,
         onEvent: (event, _what, ms) => {
           metrics.upstream.inc({ upstream: u.name, event });
