@@ -19,6 +19,7 @@ import { IndexView } from './services/index-view.ts';
 import { KeyService } from './services/keys.ts';
 import { MergedIndex } from './services/merged-index.ts';
 import { Metrics } from './services/metrics.ts';
+import { Mirror } from './services/mirror.ts';
 import { UpstreamSource } from './services/upstream-source.ts';
 import { UpstreamClient } from './upstream/client.ts';
 
@@ -163,6 +164,28 @@ export async function composeServices(
       blobs.close?.();
     },
   };
+}
+
+/**
+ * The mirror of one upstream (`quarry mirror`): its own client (keep-alive, `concurrency`
+ * connections) and a copy of the upstream's index that stays valid until its /versions says a
+ * name changed.
+ */
+export function composeMirror(
+  s: Services,
+  upstream: Config['upstreams'][number],
+  env: Readonly<Record<string, string | undefined>>,
+): Mirror {
+  const client = new UpstreamClient({ ...upstream, max_age_ms: 100 * 365 * 86_400_000 }, env);
+  const source = new UpstreamSource({
+    client,
+    blobs: s.blobs,
+    catalog: s.catalog,
+    now: s.clock.now,
+    offline: false,
+  });
+  s.upstreams.push(source);
+  return new Mirror({ source, client, catalog: s.catalog, gems: s.gems });
 }
 
 async function removeStaleTempFiles(blobs: BlobStore, olderThan: number): Promise<void> {

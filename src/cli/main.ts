@@ -6,6 +6,7 @@ import { registerAdmin } from './admin-commands.ts';
 import { registerCache } from './cache-command.ts';
 import { registerCatalog } from './catalog-command.ts';
 import { registerIndex } from './index-command.ts';
+import { registerMirror } from './mirror-command.ts';
 import { registerPublish } from './publish-command.ts';
 import { registerServe } from './serve-command.ts';
 import { registerVerify } from './verify-command.ts';
@@ -20,6 +21,7 @@ program
 registerIndex(program);
 registerServe(program);
 registerCache(program);
+registerMirror(program);
 registerAdmin(program);
 registerPublish(program);
 registerVerify(program);

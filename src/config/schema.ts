@@ -110,6 +110,43 @@ export const configSchema = z
           seen.add(u.name);
         }
       }),
+    /** What `quarry mirror` copies when it is given no gems or flags (its flags override these). */
+    mirror: z
+      .object({
+        /** Gem names, each optionally followed by requirements: ["rails", ">= 7.1", "rack"]. */
+        gems: z.array(z.string().min(1)).default([]),
+        /** A Gemfile.lock whose gems to copy, at the locked versions. */
+        lockfile: z.string().min(1).nullable().default(null),
+        /** The whole upstream. */
+        all: z.boolean().default(false),
+        /** Only the newest N versions of each gem (0: all). */
+        latest: z.number().int().min(0).default(0),
+        /** Platforms to copy. */
+        platforms: z.array(z.string().min(1)).default(['ruby']),
+        /** Prerelease versions too. */
+        pre: z.boolean().default(false),
+        /** Gem-name globs never copied. */
+        exclude: z.array(z.string().min(1)).default([]),
+        /** Parallel downloads. */
+        concurrency: z.number().int().min(1).max(256).default(8),
+        /** Yank here what the upstream yanked. */
+        sync_yanks: z.boolean().default(false),
+        /** A folder to copy into (DIR/gems, then quarry index) instead of the catalog. */
+        to: z.string().min(1).nullable().default(null),
+      })
+      .strict()
+      .default({
+        gems: [],
+        lockfile: null,
+        all: false,
+        latest: 0,
+        platforms: ['ruby'],
+        pre: false,
+        exclude: [],
+        concurrency: 8,
+        sync_yanks: false,
+        to: null,
+      }),
     /** Answer from the cache alone: never contact an upstream (503 for anything not cached). */
     offline: z.boolean().default(false),
     /** Public base URL used in JSON links; by default taken from each request's Host header. */

@@ -82,6 +82,9 @@ function declaredSha256(headers: Record<string, string>): string | null {
   return m2 ? Buffer.from(m2[1]!, 'base64').toString('hex') : null;
 }
 
+/** How long a cached .gem record is taken from memory before the catalog is asked again. */
+const KNOWN_GEM_TTL_MS = 60_000;
+
 export class UpstreamSource {
   readonly name: string;
   private readonly docs = new Map<string, UpstreamDoc>();
@@ -90,6 +93,12 @@ export class UpstreamSource {
   private readonly flights = new Map<string, Promise<unknown>>();
   private parsed: UpstreamVersions | null = null;
   private readonly parsedInfos = new Map<string, { sha: string; lines: ParsedInfoLine[] }>();
+  /**
+   * Cached .gem records by file name, remembered for KNOWN_GEM_TTL_MS (monotonic): a download that
+   * hits the cache asks the catalog at most once a minute per file (a query per download was most of
+   * its cost), and a prune by another process shows within that time.
+   */
+  private readonly knownGems = new Map<string, { g: CachedGem; at: number }>();
 
   constructor(private readonly d: UpstreamSourceDeps) {
     this.name = d.client.name;
@@ -257,8 +266,9 @@ export class UpstreamSource {
   }
 
   /** The upstream's /versions. */
-  async versions(): Promise<UpstreamVersions> {
-    const doc = await this.doc('versions', (cur) => this.fetchVersions(cur));
+  /** @param revalidate ask the upstream even while the cached copy is fresh (quarry mirror). */
+  async versions(revalidate = false): Promise<UpstreamVersions> {
+    const doc = await this.doc('versions', (cur) => this.fetchVersions(cur), revalidate);
     if (!doc) throw new QuarryError('upstream_bad_gateway', `upstream ${this.name} has no /versions`);
     if (this.parsed?.doc !== doc) {
       const file = parseVersionsFile(doc.body);
@@ -340,8 +350,8 @@ export class UpstreamSource {
   }
 
   /** The parsed lines of a cached /info. */
-  async infoLines(name: string): Promise<ParsedInfoLine[] | null> {
-    const doc = await this.info(name);
+  async infoLines(name: string, expectMd5?: string): Promise<ParsedInfoLine[] | null> {
+    const doc = await this.info(name, expectMd5);
     if (!doc) return null;
     const hit = this.parsedInfos.get(name);
     if (hit && hit.sha === doc.sha256) return hit.lines;
@@ -356,7 +366,9 @@ export class UpstreamSource {
    * before it is stored and served; cached forever. null: not a file of this upstream.
    */
   async gem(name: string, token: string, file: string): Promise<CachedGem | null> {
-    const cached = await this.d.catalog.cachedGem(this.name, file);
+    const known = this.knownGems.get(file);
+    const cached =
+      known && performance.now() - known.at < KNOWN_GEM_TTL_MS ? known.g : await this.cachedGemRecord(file);
     if (cached) {
       this.event('hit', `gems/${file}`);
       return cached;
@@ -421,6 +433,17 @@ export class UpstreamSource {
       this.event('miss', `gems/${file}`, performance.now() - t0);
       return g;
     });
+  }
+
+  private async cachedGemRecord(file: string): Promise<CachedGem | null> {
+    const at = performance.now();
+    const g = await this.d.catalog.cachedGem(this.name, file);
+    if (!g) this.knownGems.delete(file);
+    else {
+      if (this.knownGems.size >= 50_000) this.knownGems.clear();
+      this.knownGems.set(file, { g, at });
+    }
+    return g;
   }
 
   /** The cached .gem of this upstream by file name (no .gem), without fetching. */

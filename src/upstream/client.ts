@@ -170,6 +170,22 @@ export class UpstreamClient {
     }
   }
 
+  /** The Content-Length a HEAD request reports, or null. */
+  async size(path: string): Promise<number | null> {
+    const url = new URL(path, this.base);
+    const headers: Record<string, string> = { 'user-agent': 'Quarry (gem mirror)' };
+    if (this.auth) headers['authorization'] = this.auth;
+    const r = await this.pool.request({
+      method: 'HEAD',
+      path: url.pathname + url.search,
+      headers,
+      signal: AbortSignal.timeout(this.config.timeout_ms),
+    });
+    await r.body.dump();
+    const n = Number(r.headers['content-length']);
+    return r.statusCode === 200 && Number.isFinite(n) ? n : null;
+  }
+
   async close(): Promise<void> {
     await this.pool.close().catch(() => {});
   }

@@ -1,0 +1,136 @@
+/** quarry mirror in process: an upstream Quarry on loopback, a mirror into a fresh catalog. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { composeMirror } from '../../src/compose.ts';
+import { parseLockfile, resolveClosure } from '../../src/index/closure.ts';
+import { parseInfoFile } from '../../src/index/compact-parse.ts';
+import type { Harness } from '../http/harness.ts';
+import { push, startHarness, yank } from '../http/harness.ts';
+import { makeGem } from '../support/make-gem.ts';
+
+const plan = (names: string[]) => ({
+  roots: names.map((name) => ({ name, requirement: [] as string[] })),
+  all: false,
+  latest: 0,
+  platforms: ['ruby'],
+  pre: false,
+  exclude: [],
+  follow: true,
+});
+const opts = { concurrency: 4, retries: 1, dryRun: false, syncYanks: false };
+
+describe('quarry mirror (in process)', () => {
+  let upstream: Harness;
+  let mirror: Harness;
+  let url: string;
+  before(async () => {
+    upstream = await startHarness();
+    const gems = [
+      makeGem({ name: 'leaf', version: '1.0.0' }),
+      makeGem({ name: 'leaf', version: '2.0.0' }),
+      makeGem({ name: 'leaf', version: '2.1.0.pre' }),
+      makeGem({ name: 'leaf', version: '2.0.0', platform: 'java' }),
+      makeGem({ name: 'mid', version: '1.0.0', deps: [['leaf', '~> 2.0']] }),
+      makeGem({ name: 'top', version: '1.0.0', deps: [['mid', '>= 1.0']], devDeps: [['devonly', '>= 0']] }),
+      makeGem({ name: 'devonly', version: '1.0.0' }),
+      makeGem({ name: 'other', version: '1.0.0' }),
+    ];
+    for (const g of gems) assert.equal((await push(upstream, g)).statusCode, 200);
+    await upstream.app.listen({ port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${(upstream.app.server.address() as { port: number }).port}`;
+    mirror = await startHarness();
+  });
+  after(async () => {
+    await mirror?.close();
+    await upstream?.close();
+  });
+
+  const upstreamConfig = () => ({
+    name: 'up',
+    url,
+    timeout_ms: 5000,
+    max_age_ms: 0,
+    fail_timeout_ms: 0,
+    exclude: [],
+    tls_verify: true,
+  });
+
+  it('copies the runtime closure of a named gem, and serves it', async () => {
+    const m = composeMirror(mirror.services, upstreamConfig(), {});
+    const r = await m.run(plan(['top']), opts);
+    assert.deepEqual(r.failed, []);
+    assert.deepEqual(r.fetched, ['leaf-2.0.0', 'mid-1.0.0', 'top-1.0.0']);
+    const versions = (await mirror.app.inject({ url: '/versions' })).body;
+    assert.match(versions, /^top 1\.0\.0 /m);
+    assert.doesNotMatch(versions, /devonly|other|2\.1\.0\.pre|java/);
+    const g = await mirror.app.inject({ url: '/gems/leaf-2.0.0.gem' });
+    assert.equal(g.statusCode, 200);
+    const v = await mirror.services.catalog.findVersion('leaf', '2.0.0', 'ruby');
+    assert.equal(v?.origin, 'mirror:up');
+  });
+
+  it('a second run fetches nothing already here; new versions and yanks upstream are picked up', async () => {
+    const m = composeMirror(mirror.services, upstreamConfig(), {});
+    const again = await m.run(plan(['top']), opts);
+    assert.deepEqual(again.fetched, []);
+    assert.equal(again.present.length, 3);
+    assert.equal((await push(upstream, makeGem({ name: 'leaf', version: '2.2.0' }))).statusCode, 200);
+    assert.equal((await yank(upstream, 'gem_name=leaf&version=2.0.0')).statusCode, 200);
+    const third = await composeMirror(mirror.services, upstreamConfig(), {}).run(plan(['top']), {
+      ...opts,
+      syncYanks: true,
+    });
+    assert.deepEqual(third.fetched, ['leaf-2.2.0']);
+    assert.deepEqual(third.yanked, ['leaf-2.0.0']);
+    assert.equal((await mirror.app.inject({ url: '/gems/leaf-2.0.0.gem' })).statusCode, 404);
+  });
+
+  it('--dry-run lists what would be fetched, with sizes, and stores nothing', async () => {
+    const m = composeMirror(mirror.services, upstreamConfig(), {});
+    const r = await m.run(plan(['other']), { ...opts, dryRun: true });
+    assert.deepEqual(r.fetched, ['other-1.0.0']);
+    assert.ok(r.wouldFetchBytes > 0);
+    assert.equal(await mirror.services.catalog.findVersion('other', '1.0.0', 'ruby'), null);
+  });
+});
+
+describe('closure and lockfile parsing', () => {
+  it('follows runtime dependencies across platforms and stops on cycles', async () => {
+    const infos: Record<string, string> = {
+      a: '---\n1.0 b:>= 1.0|checksum:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n1.0-java b:>= 1.0|checksum:abababababababababababababababababababababababababababababababab\n',
+      b: '---\n1.0 a:>= 0|checksum:babababababababababababababababababababababababababababababababa\n2.0.rc1 |checksum:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n',
+    };
+    const r = await resolveClosure(
+      [{ name: 'a', requirement: [] }],
+      async (n) => (infos[n] ? parseInfoFile(infos[n]!, n) : null),
+      { platforms: ['ruby', 'java'], pre: false, latest: 0, excluded: () => false, follow: true },
+    );
+    assert.deepEqual(
+      r.entries.map((e) => `${e.name}-${e.token}`),
+      ['a-1.0-java', 'a-1.0', 'b-1.0'],
+    );
+  });
+
+  it('reads the GEM specs of a Gemfile.lock', () => {
+    const lock = `GEM
+  remote: https://rubygems.org/
+  specs:
+    nokogiri (1.16.0-x86_64-linux)
+      racc (~> 1.4)
+    racc (1.7.3)
+    rack (3.0.8)
+
+PLATFORMS
+  x86_64-linux
+
+DEPENDENCIES
+  nokogiri
+  rack
+`;
+    assert.deepEqual(parseLockfile(lock), [
+      { name: 'nokogiri', version: '1.16.0', platform: 'x86_64-linux' },
+      { name: 'racc', version: '1.7.3', platform: 'ruby' },
+      { name: 'rack', version: '3.0.8', platform: 'ruby' },
+    ]);
+  });
+});
