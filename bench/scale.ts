@@ -34,6 +34,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -43,14 +44,16 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { openSqliteCatalog } from '../src/catalog/sqlite.ts';
 import { makeGem } from '../test/support/make-gem.ts';
 import type { PgServer } from '../test/support/postgres.ts';
 import { startPostgres } from '../test/support/postgres.ts';
 import type { Blob } from './scale/fill.ts';
 import { fillPostgres, fillSqlite, makeBlobs, writeBlobs } from './scale/fill.ts';
+import { startScaleNginx } from './scale/nginx.ts';
 import type { Driver, Options } from './scale/options.ts';
 import { parseArgs } from './scale/options.ts';
+import type { Quarry } from './scale/quarry.ts';
+import { quarryAt } from './scale/quarry.ts';
 import type { RebuildResult } from './scale/rebuild.ts';
 import type { DriverReport, PushStats, ReadResult } from './scale/report.ts';
 import { markdown } from './scale/report.ts';
@@ -61,7 +64,6 @@ import type { Client } from './server/http.ts';
 import { client, getAll, percentile } from './server/http.ts';
 import type { Mix } from './server/lists.ts';
 import { infoMix, shuffled, versionsMix, writeList } from './server/lists.ts';
-import { startNginx } from './server/nginx.ts';
 import { freePort, killAllNow, run, start, stop, stopAll } from './server/procs.ts';
 import type { WrkResult } from './server/wrk.ts';
 import { writeScript, wrk } from './server/wrk.ts';
@@ -70,7 +72,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work');
 const scaleWork = join(work, 'scale');
 const distDir = join(scaleWork, 'dist');
-const quarryMain = join(distDir, 'cli', 'main.js');
 /** Bump when bench/scale/synth.ts or fill.ts change what a filled catalog holds. */
 const GENERATOR = 1;
 const BLOBS = 4;
@@ -96,17 +97,20 @@ function build(): void {
     { cwd: root, encoding: 'utf8' },
   );
   // Type errors elsewhere in a shared tree still emit JavaScript; only a missing entry point fails.
-  if (!existsSync(quarryMain)) throw new Error(`tsc did not produce ${quarryMain}:\n${r.stdout}${r.stderr}`);
+  const main = join(distDir, 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`tsc did not produce ${main}:\n${r.stdout}${r.stderr}`);
   if (r.status !== 0) say(`tsc reported errors (JavaScript emitted anyway):\n${r.stdout.slice(0, 2000)}`);
 }
 
 /** The cached SQLite catalog for this size and seed, filled when missing. */
 async function cachedCatalog(
   o: Options,
+  q: Quarry,
   blobs: readonly Blob[],
 ): Promise<{ file: string; fill: DriverReport['fill'] }> {
   mkdirSync(scaleWork, { recursive: true });
-  const file = join(scaleWork, `catalog-n${o.names}-v${o.versions}-s${o.seed}-g${GENERATOR}.sqlite3`);
+  const file =
+    o.catalogFile ?? join(scaleWork, `catalog-n${o.names}-v${o.versions}-s${o.seed}-g${GENERATOR}.sqlite3`);
   let fill: DriverReport['fill'] = { cached: true, insertS: Number.NaN, versionsBaseS: Number.NaN };
   if (!existsSync(file)) {
     say(
@@ -116,14 +120,14 @@ async function cachedCatalog(
     const p = plan(o.names, o.versions, o.seed);
     say(`planned in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const part = `${file}.part`;
-    const r = await fillSqlite(part, p, blobs);
+    const r = await fillSqlite(part, p, blobs, q.open);
     renameSync(part, file);
     fill = { cached: false, ...r };
     say(`filled: inserts ${r.insertS.toFixed(1)} s, versions base ${r.versionsBaseS.toFixed(1)} s`);
   }
   // New migrations (e.g. an index) are applied to the cached file once, not at each server start.
   const t0 = performance.now();
-  await (await openSqliteCatalog(file, () => new Date())).close();
+  await (await q.open(`sqlite:${file}`)).close();
   const migrateS = (performance.now() - t0) / 1000;
   if (migrateS > 1) say(`migrations on the cached catalog: ${migrateS.toFixed(1)} s`);
   return { file, fill };
@@ -300,6 +304,7 @@ async function measure(
 
 async function runDriver(
   o: Options,
+  q: Quarry,
   driver: Driver,
   tmp: string,
   cached: { file: string; fill: DriverReport['fill'] },
@@ -309,7 +314,7 @@ async function runDriver(
   const data = join(dir, 'data');
   mkdirSync(data, { recursive: true });
   writeBlobs(data, blobs);
-  const env: NodeJS.ProcessEnv = { ...process.env, QUARRY_LOG__LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, QUARRY_LOG__LEVEL: 'warn', QUARRY_UPSTREAMS: '[]' };
   let fill = cached.fill;
   let catalogUrl: string;
   if (driver === 'sqlite') {
@@ -322,7 +327,7 @@ async function runDriver(
     pgServer ??= await startPostgres();
     catalogUrl = await pgServer.createDatabase();
     say('postgres: filling from the SQLite catalog');
-    fill = { cached: false, ...(await fillPostgres(catalogUrl, cached.file)) };
+    fill = { cached: false, ...(await fillPostgres(catalogUrl, cached.file, q.open)) };
     say(
       `postgres: filled: inserts ${fill.insertS.toFixed(1)} s, versions base ${fill.versionsBaseS.toFixed(1)} s`,
     );
@@ -331,7 +336,7 @@ async function runDriver(
 
   const keyOut = execFileSync(
     process.execPath,
-    [quarryMain, 'keys', 'create', '--scopes', 'push', '--data', data],
+    [q.main, 'keys', 'create', '--scopes', 'push', '--data', data],
     {
       env,
       encoding: 'utf8',
@@ -345,7 +350,7 @@ async function runDriver(
   const pid = start(
     'quarry',
     process.execPath,
-    [quarryMain, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', data],
+    [q.main, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', data],
     {
       env,
       log: join(dir, 'quarry.log'),
@@ -399,6 +404,16 @@ async function runDriver(
   const names = (await c.get('/names')).body.toString('utf8').split('\n').slice(1, -1);
   const probeName = names[Math.floor(names.length / 2)]!;
   await c.get(`/info/${probeName}`);
+  // The same prober on an idle server first: the noise floor (other processes, the scheduler).
+  await c.get('/specs.4.8.gz');
+  const idle = prober(port, `/info/${probeName}`);
+  await sleep(2000);
+  await idle.stop();
+  const idleMs = idle.samples.map((x) => x.ms);
+  const idleProbe = { count: idleMs.length, maxMs: Math.max(0, ...idleMs), p99Ms: percentile(idleMs, 99) };
+  say(
+    `${driver}: /info back to back on an idle server: ${idleProbe.count} answers in 2 s, slowest ${idleProbe.maxMs.toFixed(1)} ms`,
+  );
   const regen: number[] = [];
   const stallMax: number[] = [];
   const stallP99: number[] = [];
@@ -464,6 +479,8 @@ async function runDriver(
 
   // ---- reads -----------------------------------------------------------------------------------
   const reads: Record<string, ReadResult> = {};
+  let status: { rss: number; hwm: number } | null = null;
+  let workersRssMiB: number[] = [];
   if (o.reads) {
     const lists = join(dir, 'lists');
     mkdirSync(lists);
@@ -500,35 +517,74 @@ async function runDriver(
         connections: o.connections,
       },
     ];
-    for (const { mix, connections } of mixes) {
-      if (mix.id === 'info-hot')
-        await getAll(
-          port,
-          hot.map((n) => `/info/${n}`),
-          4,
-        );
-      const r = await measure(o, script, lists, port, mix, connections);
-      reads[mix.id] = { label: mix.label, connections, quarry: r };
-      say(
-        `${driver}: quarry ${mix.id}: ${Math.round((r.requests * 1e6) / r.duration_us)} req/s, p99 ${(r.p99_us / 1000).toFixed(1)} ms`,
-      );
-    }
+    // nginx runs beside Quarry (an idle server costs nothing) and the two are measured in turn on
+    // each mix, so that load from other processes on the machine falls on both alike.
     const nPort = await freePort();
-    const nPid = await startNginx({ dir: join(dir, 'nginx'), root: www, port: nPort, workers: 2 });
+    const nPid = await startScaleNginx({ dir: join(dir, 'nginx'), root: www, port: nPort, workers: 2 });
+    const rps = (r: WrkResult) => Math.round((r.requests * 1e6) / r.duration_us);
     try {
       for (const { mix, connections } of mixes) {
-        const r = await measure(o, script, lists, nPort, mix, connections);
-        reads[mix.id]!.nginx = r;
+        if (mix.id === 'info-hot')
+          await getAll(
+            port,
+            hot.map((n) => `/info/${n}`),
+            4,
+          );
+        const q = await measure(o, script, lists, port, mix, connections);
+        const n = await measure(o, script, lists, nPort, mix, connections);
+        reads[mix.id] = { label: mix.label, connections, quarry: q, nginx: n };
         say(
-          `${driver}: nginx ${mix.id}: ${Math.round((r.requests * 1e6) / r.duration_us)} req/s, p99 ${(r.p99_us / 1000).toFixed(1)} ms`,
+          `${driver}: ${mix.id}: quarry ${rps(q)} req/s (p99 ${(q.p99_us / 1000).toFixed(1)} ms), nginx ${rps(n)} req/s (p99 ${(n.p99_us / 1000).toFixed(1)} ms): ${(rps(q) / rps(n)).toFixed(2)}x`,
         );
+      }
+      status = readStatus(pid);
+      await stop(pid, 20_000);
+
+      // The same node with `serve --workers N` (node:cluster), on the ranged /versions and the hot
+      // /info set: each worker keeps caches of its own, warmed by a longer wrk warm-up.
+      if (o.quarryWorkers > 1) {
+        const wPort = await freePort();
+        const wPid = start(
+          'quarry-workers',
+          process.execPath,
+          [
+            q.main,
+            'serve',
+            '--workers',
+            String(o.quarryWorkers),
+            '--host',
+            '127.0.0.1',
+            '--port',
+            String(wPort),
+            '--data',
+            data,
+          ],
+          { env, log: join(dir, 'quarry-workers.log') },
+        );
+        await firstOk(wPid, `http://127.0.0.1:${wPort}/versions`, performance.now());
+        const warm = { ...o, warmup: Math.max(o.warmup, 5) };
+        for (const { mix, connections } of mixes.filter(
+          (m) => m.mix.id === 'versions' || m.mix.id === 'info-hot',
+        )) {
+          const w = await measure(warm, script, lists, wPort, mix, connections);
+          const n = await measure(o, script, lists, nPort, mix, connections);
+          reads[mix.id]!.workers = w;
+          reads[mix.id]!.nginxAgain = n;
+          say(
+            `${driver}: ${mix.id}: quarry --workers ${o.quarryWorkers} ${rps(w)} req/s, nginx ${rps(n)} req/s: ${(rps(w) / rps(n)).toFixed(2)}x`,
+          );
+        }
+        workersRssMiB = workerPids(wPid).map((p) => rssMiB(p));
+        await stop(wPid, 20_000);
       }
     } finally {
       await stop(nPid);
     }
   }
-  const status = readStatus(pid);
-  await stop(pid, 20_000);
+  if (!status) {
+    status = readStatus(pid);
+    await stop(pid, 20_000);
+  }
 
   // ---- full rebuild ------------------------------------------------------------------------------
   say(`${driver}: full rebuild of every index file`);
@@ -536,7 +592,7 @@ async function runDriver(
   const rb = await run(
     'rebuild',
     process.execPath,
-    ['--import', 'tsx', join(root, 'bench', 'scale', 'rebuild.ts'), catalogUrl],
+    ['--import', 'tsx', join(root, 'bench', 'scale', 'rebuild.ts'), catalogUrl, q.dist],
     {
       ...process.env,
     },
@@ -556,6 +612,7 @@ async function runDriver(
     regenMs: regen,
     stallMaxMs: stallMax,
     stallP99Ms: stallP99,
+    idleProbe,
     specsGzBytes,
     etag: etagCheck,
     versionsBytes: versions.length,
@@ -564,8 +621,23 @@ async function runDriver(
     reads,
     rssAfterReadsMiB: status.rss,
     peakRssMiB: status.hwm,
+    quarryWorkers: o.quarryWorkers,
+    workersRssMiB,
     rebuild,
   };
+}
+
+/** The worker processes of a node:cluster primary. */
+function workerPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
 }
 
 function readStatus(pid: number): { rss: number; hwm: number } {
@@ -578,7 +650,7 @@ function readStatus(pid: number): { rss: number; hwm: number } {
   }
 }
 
-function software(): string[] {
+function software(o: Options): string[] {
   const out = (cmd: string, args: string[]) => {
     const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } });
     return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '?';
@@ -586,7 +658,9 @@ function software(): string[] {
   const commit = out('git', ['-C', root, 'rev-parse', '--short', 'HEAD']);
   const dirty = out('git', ['-C', root, 'status', '--porcelain', '--', 'src']) !== '';
   return [
-    `Quarry at commit ${commit}${dirty ? ' with uncommitted changes under src/' : ''}`,
+    o.dist
+      ? `Quarry compiled in ${o.dist}`
+      : `Quarry at commit ${commit}${dirty ? ' with uncommitted changes under src/' : ''}`,
     `Node ${process.version}; ${out('wrk', ['--version']).replace(/ Copyright.*/, '')}; ${out('nginx', ['-v']).replace(/^nginx version: /, '')}`,
     `PostgreSQL ${out('psql', ['--version']).replace(/^psql \(PostgreSQL\) /, '')} (throwaway server: fsync off, default shared_buffers)`,
   ];
@@ -596,9 +670,10 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const began = performance.now();
   ensureTools();
-  if (o.build || !existsSync(quarryMain)) build();
+  if (o.build || (!o.dist && !existsSync(join(distDir, 'cli', 'main.js')))) build();
+  const q = quarryAt(o.dist ?? distDir);
   const blobs = makeBlobs(BLOBS);
-  const cached = await cachedCatalog(o, blobs);
+  const cached = await cachedCatalog(o, q, blobs);
   const tmp = mkdtempSync(join(tmpdir(), 'quarry-bench-scale-'));
   chmodSync(tmp, 0o755);
   if (!o.keep) tempDir = tmp;
@@ -606,7 +681,7 @@ async function main(): Promise<void> {
   const results: DriverReport[] = [];
   try {
     for (const d of o.drivers) {
-      results.push(await runDriver(o, d, tmp, cached, blobs));
+      results.push(await runDriver(o, q, d, tmp, cached, blobs));
       if (!o.keep) rmSync(join(tmp, d), { recursive: true, force: true });
     }
   } finally {
@@ -619,7 +694,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     command: `npm run bench:scale -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}`,
-    software: software(),
+    software: software(o),
     options: o,
     foreign: foreignShare(cpu0, cpuSample()),
     minutes: (performance.now() - began) / 60000,

@@ -15,9 +15,7 @@ import pg from 'pg';
 import { gemBlobKey } from '../../src/blobs/keys.ts';
 import { infoMd5For } from '../../src/catalog/derive.ts';
 import { fullNameOf } from '../../src/catalog/kysely-catalog.ts';
-import { openCatalog } from '../../src/catalog/open.ts';
-import { openSqliteCatalog } from '../../src/catalog/sqlite.ts';
-import type { VersionRecord } from '../../src/catalog/types.ts';
+import type { Catalog, VersionRecord } from '../../src/catalog/types.ts';
 import { normalizePlatform } from '../../src/gem/platform.ts';
 import { canonicalVersion } from '../../src/gem/version.ts';
 import { makeGem } from '../../test/support/make-gem.ts';
@@ -46,6 +44,9 @@ export function writeBlobs(dataDir: string, blobs: readonly Blob[]): void {
   }
 }
 
+/** Opens a catalog by URL with the migrations of the Quarry being measured (see quarry.ts). */
+export type OpenCatalog = (url: string) => Promise<Catalog>;
+
 /** The fixed created_at of the filled catalog's /versions base (a rebuild later uses the clock). */
 export const BASE_CREATED_AT = new Date(Date.UTC(2026, 0, 1));
 
@@ -56,11 +57,12 @@ export async function fillSqlite(
   file: string,
   p: Plan,
   blobs: readonly Blob[],
+  open: OpenCatalog,
 ): Promise<{ insertS: number; versionsBaseS: number }> {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
   const t0 = performance.now();
   // The schema, by the catalog's own migrations.
-  await (await openSqliteCatalog(file, () => new Date())).close();
+  await (await open(`sqlite:${file}`)).close();
   const db = new Sqlite(file);
   db.pragma('journal_mode = DELETE');
   db.pragma('journal_mode = OFF');
@@ -134,7 +136,7 @@ export async function fillSqlite(
   const insertS = (performance.now() - t0) / 1000;
 
   const t1 = performance.now();
-  const catalog = await openSqliteCatalog(file, () => new Date());
+  const catalog = await open(`sqlite:${file}`);
   await catalog.rebuildVersionsList(BASE_CREATED_AT);
   await catalog.close();
   return { insertS, versionsBaseS: (performance.now() - t1) / 1000 };
@@ -199,10 +201,11 @@ async function copyTable(
 export async function fillPostgres(
   url: string,
   sqliteFile: string,
+  open: OpenCatalog,
 ): Promise<{ insertS: number; versionsBaseS: number }> {
   const t0 = performance.now();
-  // The schema, by the catalog's own migrations (open.ts loads the PostgreSQL driver on use).
-  await (await openCatalog(url, () => new Date(), {})).close();
+  // The schema, by the catalog's own migrations.
+  await (await open(url)).close();
   const src = new Sqlite(sqliteFile, { readonly: true });
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   try {
@@ -215,7 +218,7 @@ export async function fillPostgres(
   }
   const insertS = (performance.now() - t0) / 1000;
   const t1 = performance.now();
-  const catalog = await openCatalog(url, () => new Date(), {});
+  const catalog = await open(url);
   await catalog.rebuildVersionsList(BASE_CREATED_AT);
   await catalog.close();
   return { insertS, versionsBaseS: (performance.now() - t1) / 1000 };

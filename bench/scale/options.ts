@@ -27,9 +27,15 @@ export interface Options {
   hotNames: number;
   /** Build Quarry into bench/.work/scale/dist first (false: reuse the last build). */
   build: boolean;
+  /** A compiled Quarry (a dist/ folder) to measure instead of building one, e.g. an older commit's. */
+  dist: string | null;
+  /** A filled SQLite catalog to use instead of the cached one for --names/--versions/--seed. */
+  catalogFile: string | null;
   keep: boolean;
   /** Skip the wrk runs (quick checks of the rest). */
   reads: boolean;
+  /** Also measure `serve --workers N` on the ranged /versions and hot /info (1: do not). */
+  quarryWorkers: number;
 }
 
 const HELP = `usage: node --import tsx bench/scale.ts [options]     (npm run bench:scale -- [options])
@@ -49,7 +55,10 @@ const HELP = `usage: node --import tsx bench/scale.ts [options]     (npm run ben
   --behind K          ranged /versions from clients 1..K lines behind (default 100)
   --hot-names K       names in the hot /info mix (default 10000)
   --no-build          reuse bench/.work/scale/dist instead of compiling Quarry first
+  --dist DIR          measure this compiled Quarry (a dist/ folder, e.g. of an older commit)
+  --catalog-file F    start from this filled SQLite catalog (migrated in place by the Quarry measured)
   --no-reads          skip the wrk runs
+  --quarry-workers N  also measure \`serve --workers N\` on ranged /versions and hot /info (default 2; 1: not)
   --keep              keep the temp dir`;
 
 export function parseArgs(argv: readonly string[]): Options {
@@ -69,8 +78,11 @@ export function parseArgs(argv: readonly string[]): Options {
     behind: 100,
     hotNames: 10_000,
     build: true,
+    dist: null,
+    catalogFile: null,
     keep: false,
     reads: true,
+    quarryWorkers: 2,
   };
   const int = (flag: string, v: string | undefined): number => {
     if (v === undefined || !/^\d+$/.test(v)) throw new Error(`${flag} needs a number\n${HELP}`);
@@ -137,6 +149,16 @@ export function parseArgs(argv: readonly string[]): Options {
         break;
       case '--no-build':
         o.build = false;
+        break;
+      case '--dist':
+        o.dist = next() ?? null;
+        o.build = false;
+        break;
+      case '--catalog-file':
+        o.catalogFile = next() ?? null;
+        break;
+      case '--quarry-workers':
+        o.quarryWorkers = Math.max(1, int(a, next()));
         break;
       case '--no-reads':
         o.reads = false;

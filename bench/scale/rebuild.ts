@@ -8,14 +8,13 @@
  *   4. every /info body, as the server builds one (catalog.liveVersions(name), infoFor), 4 at a time;
  *      each body's MD5 is checked against its line in the new /versions base.
  *
- *   node --import tsx bench/scale/rebuild.ts CATALOG_URL
+ *   node --import tsx bench/scale/rebuild.ts CATALOG_URL DIST
+ * with the code of the compiled Quarry in DIST (the one the benchmark measures).
  * Prints progress on stderr and one line of JSON on stdout.
  */
 import { readFileSync } from 'node:fs';
-import { infoFor } from '../../src/catalog/derive.ts';
-import { openCatalog } from '../../src/catalog/open.ts';
-import { md5Hex, namesBody } from '../../src/index/compact.ts';
-import { IndexView } from '../../src/services/index-view.ts';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface RebuildResult {
   versionsBaseS: number;
@@ -34,8 +33,17 @@ export interface RebuildResult {
 const say = (msg: string): boolean => process.stderr.write(`bench:scale rebuild: ${msg}\n`);
 
 async function main(): Promise<void> {
-  const url = process.argv[2];
-  if (!url) throw new Error('usage: rebuild.ts CATALOG_URL');
+  const [url, dist] = process.argv.slice(2);
+  if (!url || !dist) throw new Error('usage: rebuild.ts CATALOG_URL DIST');
+  const load = (path: string) => import(pathToFileURL(join(dist, path)).href);
+  const { openCatalog } = (await load('catalog/open.js')) as typeof import('../../src/catalog/open.ts');
+  const { infoFor } = (await load('catalog/derive.js')) as typeof import('../../src/catalog/derive.ts');
+  const { md5Hex, namesBody } = (await load(
+    'index/compact.js',
+  )) as typeof import('../../src/index/compact.ts');
+  const { IndexView } = (await load(
+    'services/index-view.js',
+  )) as typeof import('../../src/services/index-view.ts');
   const catalog = await openCatalog(url, () => new Date(), {});
   const t = () => performance.now();
   try {

@@ -17,6 +17,9 @@ export interface ReadResult {
   connections: number;
   quarry: WrkResult;
   nginx?: WrkResult;
+  /** `serve --workers N`, and nginx measured again right after it. */
+  workers?: WrkResult;
+  nginxAgain?: WrkResult;
 }
 
 export interface DriverReport {
@@ -31,6 +34,8 @@ export interface DriverReport {
   regenMs: number[];
   stallMaxMs: number[];
   stallP99Ms: number[];
+  /** The same back-to-back /info client on an idle server, for 2 s: the noise floor. */
+  idleProbe: { count: number; maxMs: number; p99Ms: number };
   specsGzBytes: number;
   etag: Record<string, boolean>;
   versionsBytes: number;
@@ -39,6 +44,9 @@ export interface DriverReport {
   reads: Record<string, ReadResult>;
   rssAfterReadsMiB: number;
   peakRssMiB: number;
+  quarryWorkers: number;
+  /** RSS of each worker process after its reads. */
+  workersRssMiB: number[];
   rebuild: RebuildResult;
 }
 
@@ -103,7 +111,7 @@ function driverTable(d: DriverReport): string {
   );
   row(
     'slowest GET /info during that rebuild (event loop held)',
-    `${ms(Math.max(...d.stallMaxMs))} (p99 ${ms(Math.max(...d.stallP99Ms))})`,
+    `${ms(Math.max(...d.stallMaxMs))} (p99 ${ms(Math.max(...d.stallP99Ms))}); idle server: ${ms(d.idleProbe.maxMs)} (p99 ${ms(d.idleProbe.p99Ms)})`,
   );
   const e = d.etag;
   const etagOk = Object.values(e).every(Boolean);
@@ -117,10 +125,18 @@ function driverTable(d: DriverReport): string {
     const ratio = r.nginx ? requestsPerSecond(r.quarry) / requestsPerSecond(r.nginx) : Number.NaN;
     const target = id === 'versions' || id.startsWith('info') ? verdict(ratio >= 0.5, '≥ 0.5× nginx') : '';
     row(
-      `${r.label}, ${r.connections} connections: Quarry / nginx`,
+      `${r.label}, ${r.connections} connections: Quarry (1 process) / nginx`,
       `${rate(r.quarry)} / ${r.nginx ? rate(r.nginx) : '—'} = **${ratio.toFixed(2)}×**`,
       target,
     );
+    if (r.workers && r.nginxAgain) {
+      const wr = requestsPerSecond(r.workers) / requestsPerSecond(r.nginxAgain);
+      row(
+        `${r.label}: Quarry \`--workers ${d.quarryWorkers}\` / nginx`,
+        `${rate(r.workers)} / ${rate(r.nginxAgain)} = **${wr.toFixed(2)}×**`,
+        verdict(wr >= 0.5, '≥ 0.5× nginx'),
+      );
+    }
   }
   row(
     'every /info over HTTP, 4 connections, after start-up (cold)',
@@ -131,6 +147,11 @@ function driverTable(d: DriverReport): string {
     `${mib(d.rssAfterReadsMiB)} (${mib(d.peakRssMiB)})`,
     verdict(d.peakRssMiB < 1024, 'peak < 1 GiB'),
   );
+  if (d.workersRssMiB.length > 0)
+    row(
+      `RSS of each \`--workers ${d.quarryWorkers}\` worker after its reads`,
+      d.workersRssMiB.map(mib).join(', '),
+    );
   const rb = d.rebuild;
   row(
     'full rebuild: versions base + names + legacy lists + every /info',

@@ -118,15 +118,31 @@ class VersionsBody {
   }
 }
 
-/** The gems a run of log rows changed, and whether any may have left or joined /names. */
-function changedBy(rows: readonly VersionsLogRow[]): { names: Set<string>; yanks: boolean } {
-  const names = new Set<string>();
-  let yanks = false;
-  for (const r of rows) {
-    names.add(r.name);
-    if (r.tokens.startsWith('-') || r.tokens.includes(',-')) yanks = true;
+/** The /info MD5 of a gem with no live version ("---\n"): its log row takes it out of /names. */
+const NO_LIVE_VERSION_MD5 = md5Hex('---\n');
+
+/** Yields to the event loop (I/O and timers), between steps of a long job on the main thread. */
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** True when a key NAME-VERSION[-PLATFORM] belongs to one of `names` (names may hold '-'). */
+function keyOf(names: ReadonlySet<string>, key: string): boolean {
+  for (let i = key.indexOf('-'); i > 0; i = key.indexOf('-', i + 1))
+    if (names.has(key.slice(0, i))) return true;
+  return false;
+}
+
+/** Index of `name` in a byte-sorted list, or -(insertion point) - 1. */
+function search(list: readonly string[], name: string): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = byteCompare(list[mid]!, name);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
   }
-  return { names, yanks };
+  return -lo - 1;
 }
 
 export class IndexView {
@@ -144,8 +160,11 @@ export class IndexView {
   private readonly depBodies = new Map<string, Buffer>();
   private depBodyBytes = 0;
   private names: Representation | null = null;
-  /** The names in `names`, sorted by bytes (to tell whether a log row adds a name). */
-  private nameList: readonly string[] = [];
+  /**
+   * The names with a live version, byte order, kept current from the log rows (a row whose /info
+   * MD5 is that of "---\n" takes its name out, any other puts it in); null: not loaded yet.
+   */
+  private nameList: string[] | null = null;
   /** /info bodies, oldest first; at most INFO_CACHE_BYTES (see infoCost). */
   private readonly infos = new Map<string, Representation | null>();
   private infoBytes = 0;
@@ -269,33 +288,37 @@ export class IndexView {
     this.modified = modified;
   }
 
-  /** Drops what these log rows may have changed. */
+  /** Drops what these log rows may have changed; /names follows them. */
   private forget(rows: readonly VersionsLogRow[]): void {
     if (rows.length === 0) return;
-    const { names, yanks } = changedBy(rows);
+    const names = new Set<string>();
+    for (const r of rows) names.add(r.name);
     for (const name of names) {
       this.dropInfo(name);
       this.depRecords.delete(name);
     }
     // Quick specs and .gem lookups by file name: NAME-VERSION[-PLATFORM].
     for (const cache of [this.quick, this.gemFiles] as Map<string, unknown>[])
-      for (const key of cache.keys())
-        for (const name of names)
-          if (key.startsWith(name) && key.charCodeAt(name.length) === 45 /* - */) {
-            cache.delete(key);
-            break;
-          }
+      for (const key of cache.keys()) if (keyOf(names, key)) cache.delete(key);
     this.depBodies.clear();
     this.depBodyBytes = 0;
-    if (yanks || [...names].some((n) => !this.hasName(n))) {
-      this.names = null;
-      this.nameList = [];
+    const list = this.nameList;
+    if (list) {
+      let changed = false;
+      for (const r of rows) {
+        const at = search(list, r.name);
+        if (r.infoMd5 === NO_LIVE_VERSION_MD5) {
+          if (at >= 0) list.splice(at, 1);
+        } else if (at < 0) list.splice(-at - 1, 0, r.name);
+        changed ||= (r.infoMd5 === NO_LIVE_VERSION_MD5) === at >= 0;
+      }
+      if (changed) this.names = null;
     }
   }
 
   private forgetAll(): void {
     this.names = null;
-    this.nameList = [];
+    this.nameList = null;
     this.infos.clear();
     this.infoBytes = 0;
     this.quick.clear();
@@ -303,21 +326,6 @@ export class IndexView {
     this.depRecords.clear();
     this.depBodies.clear();
     this.depBodyBytes = 0;
-  }
-
-  /** True when /names (as cached) lists the name. */
-  private hasName(name: string): boolean {
-    const list = this.nameList;
-    let lo = 0;
-    let hi = list.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const c = byteCompare(list[mid]!, name);
-      if (c === 0) return true;
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return false;
   }
 
   private static infoCost(rep: Representation | null): number {
@@ -374,7 +382,8 @@ export class IndexView {
     await this.refresh();
     if (this.names) return this.names;
     const gen = this.generation;
-    const list = await this.catalog.liveNames();
+    // Loaded once (a scan of every gem); then kept current by each catch-up (forget).
+    const list = this.nameList ?? (await this.catalog.liveNames());
     const names = represent(namesBody(list), this.modified);
     if (gen === this.generation) {
       this.names = names;
@@ -394,10 +403,17 @@ export class IndexView {
     const cached = this.infos.get(name);
     if (cached !== undefined) return cached;
     const gen = this.generation;
-    const live = await this.catalog.liveVersions(name);
-    let rep: Representation | null = null;
-    if (live.length > 0) rep = represent(infoFor(live, this.options), this.modified);
-    else if ((await this.catalog.allVersions(name)).length > 0) rep = represent('---\n', this.modified);
+    // Every version, yanked too: the date of the gem's last push or yank is its Last-Modified, the
+    // same on every node whenever it loaded the body.
+    const all = await this.catalog.allVersions(name);
+    if (all.length === 0) return this.keepInfo(gen, name, null);
+    const live = all.filter((v) => v.yankedAt === null).reverse();
+    let changed = 0;
+    for (const v of all) {
+      changed = Math.max(changed, Date.parse(v.createdAt), v.yankedAt ? Date.parse(v.yankedAt) : 0);
+    }
+    const modified = new Date(Math.floor(changed / 1000) * 1000);
+    const rep = represent(live.length > 0 ? infoFor(live, this.options) : '---\n', modified);
     return this.keepInfo(gen, name, rep);
   }
 
@@ -426,7 +442,8 @@ export class IndexView {
 
   /**
    * Builds the legacy lists as of the current generation, off the event loop (buildLegacyFiles);
-   * a file whose bytes did not change keeps its representation, so its ETag and date stay.
+   * a file whose bytes did not change keeps its ETag; its date is the catalog's, so every node at
+   * this generation sends the same Last-Modified.
    */
   private async buildLegacy(): Promise<void> {
     await this.refresh();
@@ -439,7 +456,8 @@ export class IndexView {
       const prev = old?.get(f.path);
       next.set(
         f.path,
-        prev && prev.md5 === f.md5 && prev.sha256 === f.sha256
+        // Same bytes, same ETag; the date is the generation's, as on every other node.
+        prev && prev.md5 === f.md5 && prev.sha256 === f.sha256 && prev.modified.getTime() === modified.getTime()
           ? prev
           : { body: f.body, md5: f.md5, sha256: f.sha256, modified },
       );
@@ -608,6 +626,9 @@ export async function buildLegacyFiles(catalog: Catalog): Promise<BuiltFile[]> {
     let after: string | null = null;
     do {
       const page = await catalog.liveTuplesPage(after, LEGACY_PAGE);
+      // With SQLite a query runs synchronously and its promise is already settled: without this,
+      // every page would run in one chain of microtasks and hold the event loop for seconds.
+      await yieldToLoop();
       let text = '';
       for (const t of page.tuples) text += `${t.name}\t${t.number}\t${t.platform}\n`;
       worker.postMessage({ kind: 'page', text } satisfies ToWorker);
