@@ -73,6 +73,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Added to the server's environment (e.g. AWS_* credentials for s3:// storage). */
   env?: Record<string, string>;
+  /** More `quarry serve` arguments, after the others (e.g. `--upstream URL`, `--offline`). */
+  args?: string[];
 }
 
 /** The environment for quarry children: the caller's, without QUARRY_* settings or a pinned clock. */
@@ -123,6 +125,7 @@ export async function startQuarryServer(opts: StartOptions): Promise<QuarryServe
   ];
   if (opts.config) args.push('--config', opts.config);
   if (opts.testHooks) args.push('--test-hooks');
+  if (opts.args) args.push(...opts.args);
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: { ...serverEnv(), ...opts.env },
