@@ -457,7 +457,10 @@ export class IndexView {
       next.set(
         f.path,
         // Same bytes, same ETag; the date is the generation's, as on every other node.
-        prev && prev.md5 === f.md5 && prev.sha256 === f.sha256 && prev.modified.getTime() === modified.getTime()
+        prev &&
+          prev.md5 === f.md5 &&
+          prev.sha256 === f.sha256 &&
+          prev.modified.getTime() === modified.getTime()
           ? prev
           : { body: f.body, md5: f.md5, sha256: f.sha256, modified },
       );
