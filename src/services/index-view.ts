@@ -22,7 +22,7 @@ import type { DependencyRecord } from '../index/dependencies.ts';
 import { dependenciesMarshal, dependencyRecords } from '../index/dependencies.ts';
 import type { SpecTuple } from '../index/legacy.ts';
 import { legacyFiles, legacyLists } from '../index/legacy.ts';
-import { byteCompare, groupByName } from '../index/order.ts';
+import { byteCompare, compareWithinGem } from '../index/order.ts';
 import { dumpQuickSpec } from '../marshal/rubygems.ts';
 import type { Maybe } from '../util/maybe.ts';
 
@@ -646,33 +646,37 @@ export async function buildLegacyFiles(catalog: Catalog): Promise<BuiltFile[]> {
 
 /** The pure part: pages of `name\tnumber\tplatform` lines in, the six files with digests out. */
 export function legacyFilesFromPages(pages: readonly string[]): BuiltFile[] {
-  const tuples: SpecTuple[] = [];
-  // One string per distinct name and platform (a page repeats them line after line).
-  const strings = new Map<string, string>();
-  const intern = (s: string) => {
-    const have = strings.get(s);
-    if (have !== undefined) return have;
-    strings.set(s, s);
-    return s;
-  };
+  // Pages come by gem (catalog.liveTuplesPage): a gem's tuples are one run of lines, which may go
+  // on into the next page. One group and one name string per run.
+  const groups: SpecTuple[][] = [];
+  let group: SpecTuple[] = [];
+  let name = '';
+  let count = 0;
   for (const text of pages) {
     let i = 0;
     while (i < text.length) {
       const a = text.indexOf('\t', i);
       const b = text.indexOf('\t', a + 1);
       const end = text.indexOf('\n', b + 1);
-      tuples.push({
-        name: intern(text.slice(i, a)),
-        version: text.slice(a + 1, b),
-        platform: intern(text.slice(b + 1, end)),
-      });
+      if (a - i !== name.length || !text.startsWith(name, i)) {
+        name = text.slice(i, a);
+        group = [];
+        groups.push(group);
+      }
+      const platform = text.slice(b + 1, end);
+      group.push({ name, version: text.slice(a + 1, b), platform: platform === 'ruby' ? 'ruby' : platform });
+      count++;
       i = end + 1;
     }
   }
-  strings.clear();
-  // Sorting each gem's few versions is far cheaper than one sort of every tuple.
-  const sorted: SpecTuple[] = [];
-  for (const group of groupByName(tuples).values()) for (const t of group) sorted.push(t);
+  // Index order: names by bytes, each gem's few versions sorted (far cheaper than one big sort).
+  groups.sort((x, y) => byteCompare(x[0]!.name, y[0]!.name));
+  const sorted = new Array<SpecTuple>(count);
+  let k = 0;
+  for (const g of groups) {
+    if (g.length > 1) g.sort(compareWithinGem);
+    for (const t of g) sorted[k++] = t;
+  }
   return legacyFiles(legacyLists(sorted, { sorted: true })).map((f) => ({
     path: f.path,
     body: f.body,
