@@ -64,7 +64,7 @@ export class FastReads {
   /** Paths without parameters (the dependency API's query aside), as ready matches. */
   private readonly exact = new Map<string, Match>();
   /** Routes with one path parameter: the text before it, and their kind and metrics. */
-  private readonly withParams: { prefix: string; kind: Kind; stats: RouteStats }[] = [];
+  private readonly withParams: { prefix: string; suffix: string; kind: Kind; stats: RouteStats }[] = [];
 
   constructor(
     private readonly reads: ReadRoutes,
@@ -74,7 +74,13 @@ export class FastReads {
   ) {
     // Metric labels are Fastify's route patterns, so both paths count under the same names.
     for (const r of READ_ROUTES) {
-      if (r.param) this.withParams.push({ prefix: r.param.prefix, kind: r.kind, stats: http.route(r.path) });
+      if (r.param)
+        this.withParams.push({
+          prefix: r.param.prefix,
+          suffix: r.param.suffix ?? '',
+          kind: r.kind,
+          stats: http.route(r.path),
+        });
       else this.exact.set(r.path, { kind: r.kind, stats: http.route(r.path), param: r.path.slice(1) });
     }
   }
@@ -121,6 +127,8 @@ export class FastReads {
       if (!path.startsWith(r.prefix)) continue;
       const p = path.slice(r.prefix.length);
       if (p === '' || p.length > MAX_PARAM || p.includes('/')) return null;
+      // Only /gems/*.gem is a file: /gems/NAME is the gem's web page.
+      if (r.suffix && (p.length <= r.suffix.length || !p.endsWith(r.suffix))) return null;
       return { kind: r.kind, stats: r.stats, param: p };
     }
     return null;

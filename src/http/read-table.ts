@@ -15,8 +15,19 @@ export interface ReadRoute {
   /** Fastify's route pattern (also the metrics label). */
   path: string;
   kind: ReadKind;
-  /** For a route with one path parameter: the fixed text before it, and the parameter's name. */
-  param?: { prefix: string; name: string };
+  /**
+   * For a route with one path parameter: the fixed text before it, the parameter's name, and the
+   * text it must end with (for /gems/FILE: `.gem`, so /gems/NAME is the web UI's gem page).
+   */
+  param?: { prefix: string; name: string; suffix?: string };
+}
+
+/** The route's Fastify pattern: `path`, with a parameter that must end with its suffix. */
+export function fastifyPath(r: ReadRoute): string {
+  const suffix = r.param?.suffix;
+  if (!suffix) return r.path;
+  const re = `(^.+${suffix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$)`;
+  return r.path.replace(`:${r.param!.name}`, `:${r.param!.name}${re}`);
 }
 
 export const READ_ROUTES: readonly ReadRoute[] = [
@@ -25,7 +36,7 @@ export const READ_ROUTES: readonly ReadRoute[] = [
   { path: '/info/:name', kind: 'info', param: { prefix: '/info/', name: 'name' } },
   ...LEGACY_FILES.map((f): ReadRoute => ({ path: `/${f}`, kind: 'legacy' })),
   { path: '/quick/Marshal.4.8/:file', kind: 'quick', param: { prefix: '/quick/Marshal.4.8/', name: 'file' } },
-  { path: '/gems/:file', kind: 'gem', param: { prefix: '/gems/', name: 'file' } },
+  { path: '/gems/:file', kind: 'gem', param: { prefix: '/gems/', name: 'file', suffix: '.gem' } },
   { path: '/api/v1/dependencies', kind: 'deps' },
 ];
 

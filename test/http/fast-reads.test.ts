@@ -90,7 +90,6 @@ for (const wire of [true, false])
         '/gems/alpha-1.0.0.gem',
         '/gems/alpha-1.1.0-java.gem',
         '/gems/nope-1.0.gem',
-        '/gems/alpha',
         '/api/v1/dependencies',
         '/api/v1/dependencies?gems=alpha,beta',
         '/api/v1/dependencies?gems=',
@@ -115,6 +114,16 @@ for (const wire of [true, false])
         }
       }
       assert.deepEqual(s.viaFastify, [], 'every one of these was answered before Fastify');
+    });
+
+    it('takes only /gems/*.gem as a file: /gems/NAME goes on to Fastify (the gem page)', async () => {
+      s.viaFastify.length = 0;
+      await s.get('/gems/alpha');
+      await s.get('/gems/.gem');
+      assert.deepEqual(s.viaFastify, ['GET /gems/alpha', 'GET /gems/.gem']);
+      s.viaFastify.length = 0;
+      await s.get('/gems/alpha-1.0.0.gem');
+      assert.deepEqual(s.viaFastify, []);
     });
 
     it('sends every header but no body on HEAD', async () => {
