@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,7 +78,7 @@ describe('hardening: unauthenticated pushes cost nothing', () => {
     assert.equal(r.statusCode, 401);
   });
 
-  it('8 unauthenticated pushes of a gem with 10 MB of YAML do not stall reads', async () => {
+  it('8 unauthenticated pushes of a gem with 10 MB of YAML do not stall reads', async (t) => {
     // Before: reads stalled for up to 8.8 s while the server parsed the YAML of every push.
     const big = makeGem({ name: 'yamlbomb', version: '1.0.0', description: 'x'.repeat(9 * 1024 * 1024) });
     const clients = Array.from({ length: 8 }, () => {
@@ -100,8 +100,9 @@ describe('hardening: unauthenticated pushes cost nothing', () => {
     await Promise.all(clients.map((c) => c.closed));
     for (const c of clients) assert.doesNotMatch(c.received(), /^HTTP\/1\.1 200/);
     assert.doesNotMatch((await h.app.inject({ url: '/versions' })).body, /yamlbomb/);
-    // A generous bound: the failure it guards against took seconds.
-    assert.ok(worst < 1000, `a read took ${worst.toFixed(0)} ms during the pushes`);
+    // A generous bound (a loaded CI machine is slow too): before, reads stalled for up to 8.8 s.
+    t.diagnostic(`slowest read during the pushes: ${worst.toFixed(1)} ms`);
+    assert.ok(worst < 3000, `a read took ${worst.toFixed(0)} ms during the pushes`);
   });
 });
 
@@ -326,6 +327,11 @@ describe('hardening: small points', () => {
       (await h.app.inject({ url: '/info/small', headers: { 'if-none-match': '*' } })).statusCode,
       304,
     );
+  });
+
+  it('the catalog file is readable by its owner alone (0600)', () => {
+    const mode = statSync(join(h.dir, 'catalog.sqlite3')).mode & 0o777;
+    assert.equal(mode, 0o600);
   });
 
   it('revoked, expired and unknown keys get the same message', async () => {
