@@ -180,7 +180,10 @@ class PushGems {
   private readonly names: string[];
   private readonly big: string[];
   private readonly r: () => number;
-  constructor(counts: Map<string, number>, seed: number) {
+  constructor(
+    private readonly counts: Map<string, number>,
+    seed: number,
+  ) {
     this.names = [...counts.keys()];
     this.big = this.names.filter((n) => (counts.get(n) ?? 0) >= 100);
     let s = seed >>> 0;
@@ -193,7 +196,13 @@ class PushGems {
     return this.names[Math.floor(this.r() * this.names.length)]!;
   }
   /** A gem: kind 'release' (default) or 'prerelease'; `name` forces an existing or new name. */
-  next(o: { prerelease?: boolean; name?: string } = {}): { name: string; version: string; bytes: Buffer } {
+  next(o: { prerelease?: boolean; name?: string } = {}): {
+    name: string;
+    version: string;
+    bytes: Buffer;
+    /** Versions the gem had before (as /versions listed it when the run started). */
+    had: number;
+  } {
     const k = this.k++;
     const u = this.r();
     const name =
@@ -211,6 +220,7 @@ class PushGems {
     return {
       name,
       version,
+      had: this.counts.get(name) ?? 0,
       bytes: makeGem({ name, version, deps: [...new Map(deps.map((d) => [d[0], d])).values()] }),
     };
   }
@@ -229,12 +239,15 @@ async function push(c: Client, key: string, bytes: Buffer): Promise<number> {
   return ms;
 }
 
+/** The largest of many numbers (0 for none); Math.max(...xs) overflows the stack past ~100,000. */
+const maxOf = (xs: readonly number[]): number => xs.reduce((a, b) => (b > a ? b : a), 0);
+
 const stats = (xs: readonly number[]): PushStats => ({
   count: xs.length,
   p50Ms: percentile(xs, 50),
   p99Ms: percentile(xs, 99),
   meanMs: xs.reduce((a, b) => a + b, 0) / xs.length,
-  maxMs: Math.max(...xs),
+  maxMs: maxOf(xs),
 });
 
 /** Sends GET path back to back on its own connection until stopped; records every latency. */
@@ -368,12 +381,19 @@ async function runDriver(
 
   // ---- pushes ----------------------------------------------------------------------------------
   const quiet: number[] = [];
+  const quietBig: number[] = [];
   for (let i = 0; i < o.pushes; i++) {
-    quiet.push(await push(c, key, gems.next().bytes));
+    const g = gems.next();
+    const ms = await push(c, key, g.bytes);
+    quiet.push(ms);
+    if (g.had >= 100) quietBig.push(ms);
     if ((i + 1) % 250 === 0) say(`${driver}: ${i + 1} pushes`);
   }
   const pushQuiet = stats(quiet);
-  say(`${driver}: quiet pushes p50 ${pushQuiet.p50Ms.toFixed(1)} ms, p99 ${pushQuiet.p99Ms.toFixed(1)} ms`);
+  const pushQuietBig = stats(quietBig);
+  say(
+    `${driver}: quiet pushes p50 ${pushQuiet.p50Ms.toFixed(1)} ms, p99 ${pushQuiet.p99Ms.toFixed(1)} ms; to gems with 100+ versions (${quietBig.length}): p50 ${pushQuietBig.p50Ms.toFixed(1)} ms, p99 ${pushQuietBig.p99Ms.toFixed(1)} ms`,
+  );
 
   const loaded: number[] = [];
   let legacyReads = 0;
@@ -410,7 +430,7 @@ async function runDriver(
   await sleep(2000);
   await idle.stop();
   const idleMs = idle.samples.map((x) => x.ms);
-  const idleProbe = { count: idleMs.length, maxMs: Math.max(0, ...idleMs), p99Ms: percentile(idleMs, 99) };
+  const idleProbe = { count: idleMs.length, maxMs: maxOf(idleMs), p99Ms: percentile(idleMs, 99) };
   say(
     `${driver}: /info back to back on an idle server: ${idleProbe.count} answers in 2 s, slowest ${idleProbe.maxMs.toFixed(1)} ms`,
   );
@@ -433,10 +453,10 @@ async function runDriver(
     specsGzBytes = specs.body.length;
     const during = p.samples.filter((s) => s.at + s.ms >= from && s.at <= from + ms).map((s) => s.ms);
     regen.push(ms);
-    stallMax.push(Math.max(0, ...during));
+    stallMax.push(maxOf(during));
     stallP99.push(percentile(during, 99));
     say(
-      `${driver}: specs.4.8.gz after a push: ${ms.toFixed(0)} ms; /info during it: ${during.length} answers, slowest ${Math.max(0, ...during).toFixed(1)} ms`,
+      `${driver}: specs.4.8.gz after a push: ${ms.toFixed(0)} ms; /info during it: ${during.length} answers, slowest ${maxOf(during).toFixed(1)} ms`,
     );
   }
 
@@ -607,6 +627,7 @@ async function runDriver(
     startupS,
     startupRssMiB,
     pushQuiet,
+    pushQuietBig,
     pushLoaded,
     legacyReads,
     regenMs: regen,

@@ -28,6 +28,7 @@ import type {
   CatalogState,
   LiveTuple,
   LiveTuplesPage,
+  LiveVersionsPage,
   NewApiKey,
   NewVersion,
   PushOutcome,
@@ -122,6 +123,13 @@ const cachedRecord = (r: Selectable<Database['cached_gems']>): CachedGem => ({
   size: Number(r.size),
   fetchedAt: r.fetched_at,
 });
+
+/** A page cursor `GEM_ID:VERSION_ID` (liveTuplesPage, liveVersionsPage). */
+function pageCursor(after: string): [number, number] {
+  const m = /^(\d+):(\d+)$/.exec(after);
+  if (!m) throw new Error(`not a page cursor: ${after}`);
+  return [Number(m[1]), Number(m[2])];
+}
 
 const keyRecord = (r: Selectable<Database['api_keys']>): ApiKeyRecord => ({
   id: r.id,
@@ -404,6 +412,20 @@ export class KyselyCatalog implements Catalog {
     return rows;
   }
 
+  async liveVersionsPage(after: string | null, limit: number): Promise<LiveVersionsPage> {
+    let q = versionsQuery(this.db).where('versions.yanked_at', 'is', null);
+    if (after !== null) {
+      const [g, v] = pageCursor(after);
+      q = q.where((eb) => eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(g, v)));
+    }
+    const rows = await q.orderBy('versions.gem_id').orderBy('versions.id').limit(limit).execute();
+    const last = rows.at(-1);
+    return {
+      versions: rows.map(toRecord),
+      next: last && rows.length >= limit ? `${last.gem_id}:${last.id}` : null,
+    };
+  }
+
   async liveTuplesPage(after: string | null, limit: number): Promise<LiveTuplesPage> {
     let q = this.db
       .selectFrom('versions')
@@ -417,12 +439,9 @@ export class KyselyCatalog implements Catalog {
       ])
       .where('versions.yanked_at', 'is', null);
     if (after !== null) {
-      const m = /^(\d+):(\d+)$/.exec(after);
-      if (!m) throw new Error(`not a live tuples cursor: ${after}`);
+      const [g, v] = pageCursor(after);
       // (gem_id, id) > (g, v): a range over the versions_live index (migration 3).
-      q = q.where((eb) =>
-        eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(Number(m[1]), Number(m[2]))),
-      );
+      q = q.where((eb) => eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(g, v)));
     }
     const rows = await q.orderBy('versions.gem_id').orderBy('versions.id').limit(limit).execute();
     const last = rows.at(-1);

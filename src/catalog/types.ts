@@ -123,6 +123,12 @@ export interface CachedGem {
   fetchedAt: string;
 }
 
+/** One page of live versions, and the cursor of the next page (null: this was the last). */
+export interface LiveVersionsPage {
+  versions: VersionRecord[];
+  next: string | null;
+}
+
 /** A blob the catalog refers to, for `quarry verify`. */
 export interface BlobRef {
   sha256: string;
@@ -163,6 +169,12 @@ export interface Catalog {
    * a 1.3-million-entry scan never holds the connection (or, with SQLite, the event loop) for long.
    */
   liveTuplesPage(after: string | null, limit: number): Promise<LiveTuplesPage>;
+  /**
+   * allLiveVersions() a page at a time, by gem then publication order (a gem's versions are
+   * consecutive, not sorted by name): at most `limit` after the cursor `after` (null: from the
+   * start). For whole-catalog jobs (every /info body) in bounded memory.
+   */
+  liveVersionsPage(after: string | null, limit: number): Promise<LiveVersionsPage>;
   findVersion(name: string, number: string, platform: string): Promise<VersionRecord | null>;
   /** Looks a .gem file name up: name-number[-gemPlatform].gem, live or yanked. */
   findByFullName(fullName: string): Promise<VersionRecord | null>;
