@@ -145,6 +145,7 @@ export async function composeServices(
   return {
     config,
     catalog,
+    readModel: catalog,
     blobs,
     index,
     gems,

@@ -151,6 +151,28 @@ export async function copyCatalog(
         progress('versions', versions);
       }
 
+      // The read model's dependency rows (migration 6), in version order.
+      for (let after = 0; ; ) {
+        const rows = await src
+          .selectFrom('dependencies')
+          .selectAll()
+          .where('version_id', '>', after)
+          .orderBy('version_id')
+          .limit(batch)
+          .execute();
+        if (rows.length === 0) break;
+        // Every row of the last version, so the next page starts after it.
+        const last = rows[rows.length - 1]!.version_id;
+        const rest = await src
+          .selectFrom('dependencies')
+          .selectAll()
+          .where('version_id', '=', last)
+          .execute();
+        const page = [...rows.filter((r) => r.version_id !== last), ...rest];
+        await dst.insertInto('dependencies').values(page).execute();
+        after = last;
+      }
+
       let versionsLog = 0;
       for (let after = 0; ; ) {
         const rows = await src
@@ -184,7 +206,12 @@ export async function copyCatalog(
       }
 
       // Gems cached from upstreams (the proxy): their blobs are shared, only the list moves.
-      const cached = await src.selectFrom('cached_gems').selectAll().orderBy('upstream').orderBy('file').execute();
+      const cached = await src
+        .selectFrom('cached_gems')
+        .selectAll()
+        .orderBy('upstream')
+        .orderBy('file')
+        .execute();
       for (let i = 0; i < cached.length; i += batch) {
         await dst
           .insertInto('cached_gems')

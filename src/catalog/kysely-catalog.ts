@@ -14,6 +14,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { sql } from 'kysely';
 import { asStorageFull, QuarryError } from '../errors.ts';
 import type { GemSpec } from '../gem/spec.ts';
+import { compareVersions } from '../gem/version.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { isoSeconds } from '../index/compact.ts';
 import { versionToken } from '../index/entry.ts';
@@ -25,12 +26,16 @@ import type {
   BlobRef,
   CachedGem,
   Catalog,
+  CatalogReadModel,
   CatalogState,
+  GemCounts,
+  GemListing,
   LiveTuple,
   LiveTuplesPage,
   LiveVersionsPage,
   NewApiKey,
   NewVersion,
+  Paged,
   PushOutcome,
   Scope,
   VersionRecord,
@@ -149,7 +154,36 @@ export interface KyselyCatalogOptions {
   now: () => Date;
 }
 
-export class KyselyCatalog implements Catalog {
+/** A version as lists need it: no spec. */
+interface LightVersion {
+  id: number;
+  gem_id: number;
+  number: string;
+  platform: string;
+  prerelease: number | boolean;
+  created_at: string;
+  yanked_at: string | null;
+  origin: string | null;
+  downloads: number | string | bigint;
+}
+
+/** mostRecent (services/json-api.ts) over light rows: latest release on ruby, then any release, then the highest. */
+function latestOf(rows: LightVersion[]): LightVersion | undefined {
+  const live = rows
+    .filter((r) => r.yanked_at === null)
+    .sort(
+      (a, b) =>
+        -compareVersions(a.number, b.number) ||
+        (a.platform === 'ruby' ? -1 : b.platform === 'ruby' ? 1 : a.platform < b.platform ? -1 : 1),
+    );
+  const pre = (r: LightVersion) => Number(r.prerelease) === 1;
+  return live.find((r) => !pre(r) && r.platform === 'ruby') ?? live.find((r) => !pre(r)) ?? live[0];
+}
+
+/** A LIKE pattern's own characters escaped (with ESCAPE '\\'). */
+const likeEscape = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export class KyselyCatalog implements Catalog, CatalogReadModel {
   constructor(
     readonly db: Db,
     readonly dialect: WriteDialect,
@@ -224,14 +258,18 @@ export class KyselyCatalog implements Catalog {
       .executeTakeFirst();
     // The same number is the same version (committed between this read and the one above, when
     // not in one transaction): an identical push, not a conflict.
-    if (dupe) return { kind: dupe.number === v.number ? 'exists' : 'canonical_conflict', record: toRecord(dupe) };
+    if (dupe)
+      return { kind: dupe.number === v.number ? 'exists' : 'canonical_conflict', record: toRecord(dupe) };
     const sameFile = await versionsQuery(db)
       .where('versions.gem_id', '=', gem.id)
       .where('versions.number', '=', v.number)
       .where('versions.gem_platform', '=', v.gemPlatform)
       .executeTakeFirst();
     if (sameFile)
-      return { kind: sameFile.platform === v.platform ? 'exists' : 'file_conflict', record: toRecord(sameFile) };
+      return {
+        kind: sameFile.platform === v.platform ? 'exists' : 'file_conflict',
+        record: toRecord(sameFile),
+      };
     return { kind: 'new', gemId: gem.id };
   }
 
@@ -278,6 +316,24 @@ export class KyselyCatalog implements Catalog {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
+      // The read model (migration 6): the newest push's summary, and one row per dependency.
+      await trx
+        .updateTable('gems')
+        .set({ summary: v.spec.summary ?? '' })
+        .where('id', '=', gem.id)
+        .execute();
+      if (v.spec.dependencies.length > 0)
+        await trx
+          .insertInto('dependencies')
+          .values(
+            v.spec.dependencies.map((dep) => ({
+              version_id: row.id,
+              gem_id: gem.id,
+              name: dep.name,
+              type: dep.type,
+            })),
+          )
+          .execute();
       await this.logChange(trx, gem.id, gem.name, token(v.number, v.platform));
       return { kind: 'created', record: toRecord({ ...row, name: gem.name }) };
     });
@@ -638,6 +694,206 @@ export class KyselyCatalog implements Catalog {
       .where('upstream', '=', upstream)
       .where('file', '=', file)
       .execute();
+  }
+
+  // ---- read model (CatalogReadModel) ---------------------------------------------------------
+
+  /** Light versions of some gems: the listing of each (its newest live version), by gem id. */
+  private async listings(gems: { id: number; name: string; summary: string }[]): Promise<GemListing[]> {
+    if (gems.length === 0) return [];
+    const rows = (await this.db
+      .selectFrom('versions')
+      .select([
+        'id',
+        'gem_id',
+        'number',
+        'platform',
+        'prerelease',
+        'created_at',
+        'yanked_at',
+        'origin',
+        'downloads',
+      ])
+      .where(
+        'gem_id',
+        'in',
+        gems.map((g) => g.id),
+      )
+      .execute()) as LightVersion[];
+    const byGem = new Map<number, LightVersion[]>();
+    for (const r of rows) {
+      const list = byGem.get(r.gem_id);
+      if (list) list.push(r);
+      else byGem.set(r.gem_id, [r]);
+    }
+    const out: GemListing[] = [];
+    for (const g of gems) {
+      const versions = byGem.get(g.id) ?? [];
+      const v = latestOf(versions);
+      if (!v) continue;
+      out.push({
+        name: g.name,
+        summary: g.summary,
+        number: v.number,
+        platform: v.platform,
+        createdAt: v.created_at,
+        origin: v.origin,
+        downloads: versions.reduce((n, r) => n + Number(r.downloads), 0),
+      });
+    }
+    return out;
+  }
+
+  async searchGems(query: string, offset: number, limit: number): Promise<Paged<GemListing>> {
+    const q = query.trim().toLowerCase().slice(0, 200);
+    if (q === '') return { items: [], total: 0 };
+    const words = q.split(/\s+/).filter(Boolean).slice(0, 8);
+    const contains = `%${likeEscape(q)}%`;
+    const summaryHasAll = sql.join(
+      words.map((w) => sql`lower(gems.summary) LIKE ${`%${likeEscape(w)}%`} ESCAPE '\\'`),
+      sql` AND `,
+    );
+    const matches = sql<boolean>`(gems.name_lower LIKE ${contains} ESCAPE '\\' OR (${summaryHasAll}))`;
+    const rank = sql<number>`CASE WHEN gems.name_lower = ${q} THEN 0 WHEN gems.name_lower LIKE ${`${likeEscape(q)}%`} ESCAPE '\\' THEN 1 WHEN gems.name_lower LIKE ${contains} ESCAPE '\\' THEN 2 ELSE 3 END`;
+    const base = this.db
+      .selectFrom('gems')
+      .where(matches)
+      .where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('versions')
+            .select('versions.id')
+            .whereRef('versions.gem_id', '=', 'gems.id')
+            .where('versions.yanked_at', 'is', null),
+        ),
+      );
+    const [count, rows] = await Promise.all([
+      base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+      base
+        .select(['gems.id as id', 'gems.name as name', 'gems.summary as summary', rank.as('rank')])
+        .orderBy('rank')
+        .orderBy(this.dialect.byteOrder('gems.name'))
+        .limit(limit)
+        .offset(offset)
+        .execute(),
+    ]);
+    return { items: await this.listings(rows), total: Number(count?.n ?? 0) };
+  }
+
+  async recentVersions(limit: number): Promise<VersionRecord[]> {
+    const rows = await versionsQuery(this.db)
+      .where('versions.yanked_at', 'is', null)
+      .orderBy('versions.id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  async newestGems(limit: number): Promise<VersionRecord[]> {
+    const gems = await this.db
+      .selectFrom('gems')
+      .select(['id', 'name', 'summary'])
+      .where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('versions')
+            .select('versions.id')
+            .whereRef('versions.gem_id', '=', 'gems.id')
+            .where('versions.yanked_at', 'is', null),
+        ),
+      )
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    const out: VersionRecord[] = [];
+    for (const l of await this.listings(gems)) {
+      const v = await findVersion(this.db, l.name, l.number, l.platform);
+      if (v) out.push(v);
+    }
+    return out;
+  }
+
+  async reverseDependencies(
+    name: string,
+    offset: number,
+    limit: number,
+  ): Promise<Paged<{ name: string; type: string }>> {
+    const base = this.db
+      .selectFrom('dependencies')
+      .innerJoin('gems', 'gems.id', 'dependencies.gem_id')
+      .where('dependencies.name', '=', name)
+      .where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('versions')
+            .select('versions.id')
+            .whereRef('versions.id', '=', 'dependencies.version_id')
+            .where('versions.yanked_at', 'is', null),
+        ),
+      );
+    const [count, rows] = await Promise.all([
+      base.select((eb) => eb.fn.count<number>('gems.name').distinct().as('n')).executeTakeFirst(),
+      base
+        .select(['gems.name as name', (eb) => eb.fn.max('dependencies.type').as('type')])
+        .groupBy('gems.name')
+        .orderBy(this.dialect.byteOrder('gems.name'))
+        .limit(limit)
+        .offset(offset)
+        .execute(),
+    ]);
+    return {
+      items: rows.map((r) => ({ name: r.name, type: String(r.type) })),
+      total: Number(count?.n ?? 0),
+    };
+  }
+
+  async gemCounts(): Promise<GemCounts> {
+    const mirrored = sql<boolean>`versions.origin LIKE 'mirror:%'`;
+    const [hosted, mirror, cached] = await Promise.all([
+      this.db
+        .selectFrom('versions')
+        .select((eb) => eb.fn.count<number>('gem_id').distinct().as('n'))
+        .where('yanked_at', 'is', null)
+        .where((eb) => eb.or([eb('origin', 'is', null), eb.not(mirrored)]))
+        .executeTakeFirst(),
+      this.db
+        .selectFrom('versions')
+        .select((eb) => eb.fn.count<number>('gem_id').distinct().as('n'))
+        .where('yanked_at', 'is', null)
+        .where(mirrored)
+        .executeTakeFirst(),
+      this.db
+        .selectFrom('cached_gems')
+        .select((eb) => eb.fn.count<number>('name').distinct().as('n'))
+        .executeTakeFirst(),
+    ]);
+    return {
+      hosted: Number(hosted?.n ?? 0),
+      mirrored: Number(mirror?.n ?? 0),
+      cached: Number(cached?.n ?? 0),
+    };
+  }
+
+  async addDownloads(counts: ReadonlyMap<number, number>): Promise<void> {
+    if (counts.size === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const [id, n] of counts)
+        await trx
+          .updateTable('versions')
+          .set((eb) => ({ downloads: eb('downloads', '+', n) }))
+          .where('id', '=', id)
+          .execute();
+    });
+  }
+
+  async downloads(name: string): Promise<Map<number, number>> {
+    const rows = await this.db
+      .selectFrom('versions')
+      .innerJoin('gems', 'gems.id', 'versions.gem_id')
+      .select(['versions.id as id', 'versions.downloads as downloads'])
+      .where('gems.name', '=', name)
+      .execute();
+    return new Map(rows.map((r) => [r.id, Number(r.downloads)]));
   }
 
   async close(): Promise<void> {

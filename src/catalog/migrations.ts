@@ -143,6 +143,50 @@ export const migrations: readonly Migration[] = [
       await db.schema.alterTable('versions').addColumn('origin', 'text').execute();
     },
   },
+  {
+    version: 6,
+    name: 'read model (web UI): gems.summary, dependencies, versions.downloads',
+    async up(db0, d) {
+      const db = db0 as AnyDb;
+      // The summary of each gem's newest push, searched by the web UI and /api/v1/search.json.
+      await db.schema
+        .alterTable('gems')
+        .addColumn('summary', 'text', (c) => c.notNull().defaultTo(''))
+        .execute();
+      const summary =
+        d === 'postgres' ? sql`(v.spec::json->>'summary')` : sql`json_extract(v.spec, '$.summary')`;
+      await sql`UPDATE gems SET summary = COALESCE((SELECT ${summary} FROM versions v WHERE v.gem_id = gems.id ORDER BY v.id DESC LIMIT 1), '')`.execute(
+        db,
+      );
+      // One row per dependency of each version: reverse dependencies by the name's index.
+      await db.schema
+        .createTable('dependencies')
+        .addColumn('version_id', 'integer', (c) => c.notNull())
+        .addColumn('gem_id', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('dependencies_name')
+        .on('dependencies')
+        .columns(['name', 'gem_id'])
+        .execute();
+      await db.schema.createIndex('dependencies_version').on('dependencies').column('version_id').execute();
+      await (d === 'postgres'
+        ? sql`INSERT INTO dependencies (version_id, gem_id, name, type)
+              SELECT v.id, v.gem_id, e->>'name', e->>'type'
+              FROM versions v, json_array_elements(v.spec::json->'dependencies') e`
+        : sql`INSERT INTO dependencies (version_id, gem_id, name, type)
+              SELECT v.id, v.gem_id, json_extract(e.value, '$.name'), json_extract(e.value, '$.type')
+              FROM versions v, json_each(v.spec, '$.dependencies') e`
+      ).execute(db);
+      // Downloads per version, added up in memory and written in batches (never one write per request).
+      await db.schema
+        .alterTable('versions')
+        .addColumn('downloads', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 ];
 
 /**

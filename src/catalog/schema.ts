@@ -8,6 +8,8 @@ export interface GemsTable {
   created_at: string;
   /** MD5 of the gem's /info body as of its last change (migration 2; null until computed). */
   info_md5: string | null;
+  /** The summary of the newest push (migration 6), for search. */
+  summary: Generated<string>;
 }
 
 export interface VersionsTable {
@@ -28,6 +30,15 @@ export interface VersionsTable {
   pushed_by: number | null;
   /** Where the version came from: null (pushed here), `mirror:UPSTREAM` or `import` (migration 5). */
   origin: string | null;
+  /** Downloads of this version's .gem (migration 6), written in batches. */
+  downloads: Generated<number>;
+}
+
+export interface DependenciesTable {
+  version_id: number;
+  gem_id: number;
+  name: string;
+  type: string;
 }
 
 export interface VersionsLogTable {
@@ -77,5 +88,6 @@ export interface Database {
   meta: MetaTable;
   api_keys: ApiKeysTable;
   cached_gems: CachedGemsTable;
+  dependencies: DependenciesTable;
   schema_migrations: SchemaMigrationsTable;
 }

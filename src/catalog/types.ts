@@ -137,6 +137,64 @@ export interface BlobRef {
   fullName: string;
 }
 
+/** A gem as lists show it: its newest live version (mostRecent's choice) and its summary. */
+export interface GemListing {
+  name: string;
+  summary: string;
+  /** The version lists show: latest release on ruby, then any latest. */
+  number: string;
+  platform: string;
+  /** When that version was pushed. */
+  createdAt: string;
+  /** Where that version came from (VersionRecord.origin). */
+  origin: string | null;
+  /** Downloads of every version of the gem. */
+  downloads: number;
+}
+
+export interface GemCounts {
+  /** Gems with a live version pushed or imported here. */
+  hosted: number;
+  /** Gems with a live version copied by `quarry mirror` (versions.origin `mirror:UPSTREAM`). */
+  mirrored: number;
+  /** Distinct gem names with a .gem cached from an upstream by the proxy. */
+  cached: number;
+}
+
+export interface Paged<T> {
+  items: T[];
+  /** How many there are in all. */
+  total: number;
+}
+
+/**
+ * What the web UI and the JSON API's search and activity read (additive to Catalog): bounded
+ * queries over indexes, never every version in memory.
+ */
+export interface CatalogReadModel {
+  /**
+   * Gems with a live version whose name contains the query or whose summary holds every word of it:
+   * exact name first, then names starting with it, then other names containing it, then summaries;
+   * by name within each. Case-insensitive.
+   */
+  searchGems(query: string, offset: number, limit: number): Promise<Paged<GemListing>>;
+  /** The newest live versions, newest first (one row per version). */
+  recentVersions(limit: number): Promise<VersionRecord[]>;
+  /** The gems first published most recently, newest first, with their newest live version. */
+  newestGems(limit: number): Promise<VersionRecord[]>;
+  /** Names of gems with a live version that depends on `name` (runtime or development), by name. */
+  reverseDependencies(
+    name: string,
+    offset: number,
+    limit: number,
+  ): Promise<Paged<{ name: string; type: string }>>;
+  gemCounts(): Promise<GemCounts>;
+  /** Adds downloads per version id (one batched write). */
+  addDownloads(counts: ReadonlyMap<number, number>): Promise<void>;
+  /** Downloads per version id of one gem. */
+  downloads(name: string): Promise<Map<number, number>>;
+}
+
 /**
  * The source of truth. Writes are domain-level: each is one call, and the driver owns what makes it
  * safe under many writers in many processes and nodes: the lock per gem, the /versions log in

@@ -11,7 +11,7 @@ import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
-import type { Catalog } from '../catalog/types.ts';
+import type { Catalog, CatalogReadModel } from '../catalog/types.ts';
 import type { Config } from '../config/schema.ts';
 import { asStorageFull, isQuarryError } from '../errors.ts';
 import type { GemBodies } from '../services/gem-bodies.ts';
@@ -34,6 +34,8 @@ import { writePlugin } from './write-plugin.ts';
 export interface AppDeps {
   config: Config;
   catalog: Catalog;
+  /** What the web UI and the JSON API's search and activity read (the catalog's drivers). */
+  readModel: CatalogReadModel;
   index: IndexView;
   gems: GemService;
   gemBodies: GemBodies;

@@ -1,5 +1,6 @@
 /** The rubygems.org-shaped JSON API: gems, versions, latest version, search and activity. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { VersionRecord } from '../catalog/types.ts';
 import { isValidGemName } from '../gem/name.ts';
 import { byPosition, gemJson, mostRecent, versionJson } from '../services/json-api.ts';
 import type { MergedIndex } from '../services/merged-index.ts';
@@ -35,4 +36,31 @@ export async function jsonApiPlugin(app: FastifyInstance, ctx: HttpContext): Pro
     const v = mostRecent(live);
     return reply.type('application/json').send({ version: v ? v.number : 'unknown' });
   });
+
+  // Search and activity (rubygems.org's shapes: arrays of the gem object), from the read model.
+  const PER_PAGE = 30;
+  const gemObjects = async (req: FastifyRequest, versions: (VersionRecord | null)[]) =>
+    versions.filter((v): v is VersionRecord => v !== null).map((v) => gemJson(v, ctx.baseUrl(req)));
+  app.get<{ Querystring: { query?: string; page?: string } }>('/api/v1/search.json', async (req, reply) => {
+    const page = Math.max(1, Math.min(1000, Number.parseInt(req.query.page ?? '1', 10) || 1));
+    const found = await d.readModel.searchGems(
+      String(req.query.query ?? ''),
+      (page - 1) * PER_PAGE,
+      PER_PAGE,
+    );
+    const versions = await Promise.all(
+      found.items.map((g) => d.catalog.findVersion(g.name, g.number, g.platform)),
+    );
+    const out = await gemObjects(req, versions);
+    found.items.forEach((g, i) => {
+      if (out[i]) out[i]!['downloads'] = g.downloads;
+    });
+    return reply.type('application/json').send(out);
+  });
+  app.get('/api/v1/activity/latest.json', async (req, reply) =>
+    reply.type('application/json').send(await gemObjects(req, await d.readModel.newestGems(50))),
+  );
+  app.get('/api/v1/activity/just_updated.json', async (req, reply) =>
+    reply.type('application/json').send(await gemObjects(req, await d.readModel.recentVersions(50))),
+  );
 }

@@ -288,6 +288,30 @@ export class MergedIndex implements ReadIndex {
     };
   }
 
+  /**
+   * What this source knows of an upstream gem (not hosted here), for the web UI: every version of
+   * its /info, newest first, each marked cached when its .gem is in the cache. null: none.
+   */
+  async upstreamGem(name: string): Promise<{
+    upstream: string;
+    versions: (ParsedInfoLine & { cached: boolean })[];
+  } | null> {
+    const hosted = await this.privateNames();
+    if (!this.servesUpstream(name, hosted)) return null;
+    const lines = await this.upstream.infoLines(name);
+    if (!lines || lines.length === 0) return null;
+    const sorted = [...lines].sort(
+      (a, b) => -compareVersions(a.version, b.version) || (a.platform < b.platform ? -1 : 1),
+    );
+    const versions = await Promise.all(
+      sorted.map(async (l) => {
+        const file = l.platform === 'ruby' ? `${name}-${l.version}` : `${name}-${l.version}-${l.platform}`;
+        return { ...l, cached: (await this.upstream.cachedGem(file)) !== null };
+      }),
+    );
+    return { upstream: this.upstream.name, versions };
+  }
+
   async dependenciesBody(names: readonly string[]): Promise<Buffer> {
     return dependenciesMarshal(await this.dependencies(names));
   }

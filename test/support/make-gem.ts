@@ -15,6 +15,12 @@ export interface GemOptions {
   devDeps?: [name: string, ...constraints: string[]][];
   requiredRuby?: string[];
   description?: string;
+  /** Authors (default: Test Author). */
+  authors?: string[];
+  /** spec.metadata (default: none). */
+  metadata?: Record<string, string>;
+  /** spec.homepage (default: https://example.com). */
+  homepage?: string;
   /** Extra bytes stored (uncompressible) in data.tar.gz as data/blob.bin, for large gems. */
   payload?: Buffer;
 }
@@ -79,8 +85,7 @@ version: !ruby/object:Gem::Version
   version: ${q(o.version)}
 platform: ${o.platform ?? 'ruby'}
 authors:
-- Test Author
-autorequire:
+${(o.authors ?? ['Test Author']).map((a) => `- ${JSON.stringify(a)}\n`).join('')}autorequire:
 bindir: bin
 cert_chain: []
 date: 2023-11-14 00:00:00.000000000 Z
@@ -91,11 +96,16 @@ extensions: []
 extra_rdoc_files: []
 files:
 - lib/${o.name}.rb
-homepage: https://example.com
+homepage: ${JSON.stringify(o.homepage ?? 'https://example.com')}
 licenses:
 - MIT
-metadata: {}
-post_install_message:
+metadata:${
+    o.metadata && Object.keys(o.metadata).length > 0
+      ? `\n${Object.entries(o.metadata)
+          .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}\n`)
+          .join('')}`
+      : ' {}\n'
+  }post_install_message:
 rdoc_options: []
 require_paths:
 - lib
