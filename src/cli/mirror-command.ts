@@ -192,6 +192,9 @@ export function registerMirror(program: Command): void {
         metricsDefaults: false,
         env: process.env,
       });
+      const { markRun } = await import('../services/mirror.ts');
+      const to = opts.to ?? m.to;
+      const endRun = await markRun(config.data, s.blobs, to ? { to: resolve(to) } : {});
       try {
         const mirror = composeMirror(s, upstreamOf(config, opts.upstream), process.env);
         const bar = progress(process.stderr);
@@ -205,7 +208,6 @@ export function registerMirror(program: Command): void {
             bar.update(p.phase === 'resolve' ? 'resolving' : 'fetching', p.done, p.total, p.bytes),
         });
         bar.end();
-        const to = opts.to ?? m.to;
         if (to && !opts.dryRun && report.fetched.length > 0) {
           const { buildStaticIndex } = await import('../services/static-index.ts');
           await buildStaticIndex({
@@ -219,6 +221,7 @@ export function registerMirror(program: Command): void {
         else summary(report, opts.dryRun === true);
         if (report.failed.length > 0 || report.missing.length > 0) process.exitCode = 1;
       } finally {
+        endRun();
         await s.close();
       }
     });
@@ -245,6 +248,8 @@ export function registerMirror(program: Command): void {
       const config = await configFrom(opts);
       const { composeServices } = await import('../compose.ts');
       const s = await composeServices(config, clockFromEnv(process.env), { metricsDefaults: false });
+      const { markRun } = await import('../services/mirror.ts');
+      const endRun = await markRun(config.data, s.blobs);
       const imported: string[] = [];
       const present: string[] = [];
       const failed: { file: string; reason: string }[] = [];
@@ -265,6 +270,7 @@ export function registerMirror(program: Command): void {
         }
       } finally {
         bar.end();
+        endRun();
         await s.close();
       }
       if (opts.json) print(JSON.stringify({ imported, present, failed }));

@@ -28,6 +28,8 @@ export interface ClosureOptions {
   excluded: (name: string) => boolean;
   /** Follow dependencies (false for lockfiles, whose entries are already the closure). */
   follow: boolean;
+  /** /info lookups in flight at once: the next names in the queue are asked ahead (default 1). */
+  concurrency?: number;
 }
 
 export interface ClosureEntry {
@@ -60,13 +62,46 @@ export async function resolveClosure(
   /** Requirements already expanded per name, to stop on cycles. */
   const seen = new Map<string, Set<string>>();
   const queue: ClosureRoot[] = [...roots];
-  const lines = new Map<string, ParsedInfoLine[] | null>();
-  const lookup = async (name: string): Promise<ParsedInfoLine[] | null> => {
-    if (!lines.has(name)) lines.set(name, await info(name));
-    return lines.get(name)!;
+  // A read position rather than shift(): a whole source (--all) queues every name at once.
+  let head = 0;
+  // Lookups are memoized as promises, and the next names in the queue are asked ahead, at most
+  // `limit` at a time, so that a source of many names is not read one round trip after another.
+  const limit = Math.max(1, o.concurrency ?? 1);
+  const lines = new Map<string, Promise<ParsedInfoLine[] | null>>();
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const limited = async (name: string): Promise<ParsedInfoLine[] | null> => {
+    while (active >= limit) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await info(name);
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
   };
-  while (queue.length > 0) {
-    const root = queue.shift()!;
+  const lookup = (name: string): Promise<ParsedInfoLine[] | null> => {
+    let p = lines.get(name);
+    if (!p) {
+      p = limited(name);
+      p.catch(() => {}); // awaited when its turn comes; a failure surfaces there
+      lines.set(name, p);
+    }
+    return p;
+  };
+  const askAhead = (): void => {
+    if (limit === 1) return;
+    let started = 0;
+    for (let i = head; i < queue.length && i < head + 4 * limit && started < limit; i++) {
+      const n = queue[i]!.name;
+      if (lines.has(n) || o.excluded(n)) continue;
+      void lookup(n);
+      started++;
+    }
+  };
+  while (head < queue.length) {
+    const root = queue[head++]!;
+    askAhead();
     if (o.excluded(root.name)) {
       missing.add(root.name);
       continue;
@@ -77,6 +112,9 @@ export async function resolveClosure(
     done.add(key);
     seen.set(root.name, done);
     const all = await lookup(root.name);
+    // Without following, a name is not met again (lockfile entries of one name are few): keep
+    // memory to the names in flight.
+    if (!o.follow) lines.delete(root.name);
     if (!all || all.length === 0) {
       missing.add(root.name);
       continue;

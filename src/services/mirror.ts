@@ -11,16 +11,18 @@
  * - Memory holds the closure and at most `concurrency` gems, never the whole source.
  */
 
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import type { BlobStore } from '../blobs/types.ts';
 import type { Catalog } from '../catalog/types.ts';
 import { QuarryError } from '../errors.ts';
 import type { ClosureEntry, ClosureRoot } from '../index/closure.ts';
 import { resolveClosure } from '../index/closure.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { excluded } from '../upstream/policy.ts';
+import { writeFileAtomic } from '../util/atomic-fs.ts';
 import type { GemService } from './gems.ts';
 import type { UpstreamSource } from './upstream-source.ts';
 
@@ -101,10 +103,10 @@ export class Mirror {
     const closure = await resolveClosure(
       roots,
       async (name) => {
-        o.onProgress?.({ phase: 'resolve', done: ++resolved, total: roots.length, bytes: 0 });
         const md5 = versions.live.get(name)?.infoMd5;
-        if (md5 === undefined) return null;
-        return this.d.source.infoLines(name, md5);
+        const lines = md5 === undefined ? null : await this.d.source.infoLines(name, md5);
+        o.onProgress?.({ phase: 'resolve', done: ++resolved, total: roots.length, bytes: 0 });
+        return lines;
       },
       {
         platforms: plan.platforms,
@@ -112,6 +114,7 @@ export class Mirror {
         latest: plan.latest,
         excluded: (n) => excluded(plan.exclude, n),
         follow: plan.follow && !plan.all,
+        concurrency: o.concurrency,
       },
     );
     const report: MirrorReport = {
@@ -198,7 +201,8 @@ export class Mirror {
             `gems/${file}.gem: SHA-256 ${sha} does not match the upstream's checksum ${e.checksum}`,
           );
         }
-        if (o.to) await writeAtomic(join(o.to, 'gems', `${file}.gem`), r.body);
+        // A temp file (.tmp-PID-…) and a rename: a reader sees all of it or none.
+        if (o.to) await writeFileAtomic(join(o.to, 'gems', `${file}.gem`), r.body);
         else await this.d.gems.mirrorGem(r.body, upstream);
         return r.body.length;
       } catch (err) {
@@ -232,10 +236,62 @@ export class Mirror {
   }
 }
 
-/** Writes a file through a temp file and a rename: a reader sees all of it or none. */
-async function writeAtomic(path: string, body: Buffer): Promise<void> {
-  mkdirSync(join(path, '..'), { recursive: true });
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  await writeFile(tmp, body);
-  renameSync(tmp, path);
+/** True when a process with this PID exists on this host. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The PID in a temp file name of writeFileAtomic (.tmp-PID-HEX), or null. */
+const tempPid = (name: string): number | null => {
+  const m = /^\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
+  return m ? Number(m[1]) : null;
+};
+
+/**
+ * Marks a mirror or import run in DATA/.runs (one file per run, HOST-PID), and removes the temp
+ * files of earlier runs on this host that were killed (their marker remains, their process is
+ * gone): a SIGKILL in the middle of a blob write leaves its `.tmp-PID-…` file behind, and the next
+ * run clears it before it starts. Temp files of live processes, of other hosts sharing the store,
+ * and of other writers (pushes, proxy fills) are never touched. Call the returned function when the
+ * run ends.
+ */
+export async function markRun(
+  dataDir: string,
+  blobs: BlobStore,
+  o: { to?: string } = {},
+): Promise<() => void> {
+  const dir = join(dataDir, '.runs');
+  mkdirSync(dir, { recursive: true });
+  const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+  const dead = new Map<number, string>();
+  for (const f of readdirSync(dir)) {
+    const at = f.lastIndexOf('-');
+    const pid = Number(f.slice(at + 1));
+    if (f.slice(0, at) !== host || !Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    dead.set(pid, join(dir, f));
+  }
+  const mine = join(dir, `${host}-${process.pid}`);
+  writeFileSync(mine, `${new Date().toISOString()}\n`);
+  if (dead.size > 0) {
+    if (blobs.tempFiles && blobs.removeTempFile) {
+      for await (const t of blobs.tempFiles()) {
+        const pid = tempPid(basename(t.path));
+        if (pid !== null && dead.has(pid)) await blobs.removeTempFile(t.path);
+      }
+    }
+    const gems = o.to ? join(o.to, 'gems') : null;
+    if (gems && existsSync(gems)) {
+      for (const f of readdirSync(gems)) {
+        const pid = tempPid(f);
+        if (pid !== null && dead.has(pid)) rmSync(join(gems, f), { force: true });
+      }
+    }
+    for (const marker of dead.values()) rmSync(marker, { force: true });
+  }
+  return () => rmSync(mine, { force: true });
 }
