@@ -24,12 +24,13 @@ export interface Options {
 const HELP = `usage: node --import tsx bench/proxy.ts [options]
   --corpus N        synthetic corpus size (bench/gen-corpus.rb; default 1000): the first half of
                     its names on the upstream, the other half hosted on the proxy
-  --runs N          bundle install runs per setup: direct, cold proxy, warm proxy (default 7)
+  --runs N          bundle install runs per setup: direct, cold proxy, warm proxy (default 9)
   --gems-min N      the Gemfile resolves to at least N gems (default 25)
   --gems-max N      and at most N (default 40)
   --duration S      seconds of each measured wrk run (default 8)
   --warmup S        seconds of wrk warm-up before each run (default 2)
-  --wrk-runs N      wrk runs per row, proxy and hosted alternating; median reported (default 3)
+  --wrk-runs N      wrk runs per row, proxy and hosted alternating; median reported (default 3;
+                    0: no wrk runs)
   --connections C   wrk connections (default 50)
   --threads T       wrk threads (default 2)
   --keep            keep the temp dir`;
@@ -37,7 +38,7 @@ const HELP = `usage: node --import tsx bench/proxy.ts [options]
 export function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     corpus: 1000,
-    runs: 7,
+    runs: 9,
     gemsMin: 25,
     gemsMax: 40,
     duration: 8,
@@ -76,7 +77,7 @@ export function parseArgs(argv: readonly string[]): Options {
         o.warmup = num(a, next(), 0);
         break;
       case '--wrk-runs':
-        o.wrkRuns = num(a, next(), 1);
+        o.wrkRuns = num(a, next(), 0);
         break;
       case '--connections':
         o.connections = num(a, next(), 1);

@@ -548,15 +548,16 @@ describe('caching proxy with the real gem and bundle clients', () => {
 
   test('--offline: no connection to the upstream, and the Gemfile still installs', TIMEOUT, async () => {
     // The upstream is back (same port, same data), so any request the proxy made would reach it.
-    upstream = await startQuarryServer({ data: upstreamData, port: upstream.port });
     await proxy.stop();
+    upstream = await startQuarryServer({ data: upstreamData, port: upstream.port });
+    // Counted from before the offline proxy starts: start-up included.
+    const upMark = await upstream.mark();
+    const before = relay.connections;
     proxy = await startQuarryServer({
       data: proxyData,
       port: proxy.port,
       args: ['--upstream', relay.url, '--offline'],
     });
-    const upMark = await upstream.mark();
-    const before = relay.connections;
 
     await bundleInstall(sandbox(), proxySource(), 'offline');
     const s = sandbox();
