@@ -23,7 +23,7 @@ const hasInitdb = () => {
 };
 
 // Debian packages the test suite drives: real RubyGems and Bundler, GNU time for benchmarks,
-// openssl for the throwaway CA of the s3:// install test, PostgreSQL for the catalog's postgres
+// chromium for the web UI's browser tests, openssl for the throwaway CA of the s3:// install test, PostgreSQL for the catalog's postgres
 // driver (test/support/postgres.ts starts a throwaway server). A check is a command on PATH, an
 // absolute path, or a function.
 const debian = runtimeOnly
@@ -33,6 +33,8 @@ const debian = runtimeOnly
       ['bundle', 'ruby-bundler'],
       ['/usr/bin/time', 'time'],
       [hasInitdb, 'postgresql'],
+      // The web UI's browser tests (test/web/browser.test.ts) drive Debian's chromium.
+      ['/usr/bin/chromium', 'chromium'],
     ];
 const present = (check) =>
   typeof check === 'function' ? check() : check.startsWith('/') ? existsSync(check) : has(check);
