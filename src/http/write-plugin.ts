@@ -15,6 +15,8 @@ export async function writePlugin(app: FastifyInstance, ctx: HttpContext): Promi
   // refused request's connection is closed rather than drained. The gem-name pattern is checked
   // once the gem is read.
   const pushKeys = new WeakMap<FastifyRequest, ApiKeyRecord>();
+  /** Refused bodies up to this size are drained rather than cut off (1 MiB). */
+  const SMALL_BODY = 1024 * 1024;
   const pushGuard = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     try {
       const length = Number(req.headers['content-length'] ?? 0);
@@ -25,7 +27,11 @@ export async function writePlugin(app: FastifyInstance, ctx: HttpContext): Promi
         await limited(req, () => d.keys.authorize(keyFrom(req.headers.authorization), 'push')),
       );
     } catch (e) {
-      ctx.closeAfter(reply);
+      d.metrics.pushes.inc({ result: isQuarryError(e) ? e.code : 'error' });
+      // A small body is read and dropped, as clients expect an answer to a request they sent whole;
+      // a large or unknown one is not read at all: the connection is closed after the answer.
+      const declared = Number(req.headers['content-length'] ?? Number.NaN);
+      if (!(declared <= SMALL_BODY)) ctx.closeAfter(reply);
       throw e;
     }
   };
