@@ -118,7 +118,9 @@ export class ReadRoutes {
     const m = /^(.+)\.gemspec\.rz$/.exec(file);
     const notFound = () => textAnswer(404, `Not found: ${file}\n`);
     if (!m) return notFound();
-    return then(this.idx(h).quickSpec(m[1]!), (body) => (body ? immutable(body, undefined, this.forever) : notFound()));
+    return then(this.idx(h).quickSpec(m[1]!), (body) =>
+      body ? immutable(body, undefined, this.forever) : notFound(),
+    );
   }
 
   /** `/gems/FILE`: the .gem bytes of a live version. */
