@@ -128,8 +128,9 @@ export class Mirror {
       wouldFetchBytes: 0,
     };
     const todo: ClosureEntry[] = [];
+    const present = await this.presentCheck(o.to);
     for (const e of closure.entries) {
-      if (await this.present(e, o.to)) report.present.push(fileOf(e));
+      if (await present(e)) report.present.push(fileOf(e));
       else todo.push(e);
     }
     if (o.dryRun) {
@@ -158,11 +159,26 @@ export class Mirror {
     return report;
   }
 
-  /** Already here with the upstream's bytes. */
-  private async present(e: ClosureEntry, to: string | undefined): Promise<boolean> {
-    if (to) return existsSync(join(to, 'gems', `${fileOf(e)}.gem`));
-    const v = await this.d.catalog.findVersion(e.name, e.version, e.platform);
-    return v !== null && (e.checksum === null || v.sha256 === e.checksum);
+  /**
+   * Already here with the upstream's bytes? One catalog query per name that has versions here
+   * (entries come sorted by name), none for the names the catalog does not know: a first mirror of
+   * a large source asks nothing per gem.
+   */
+  private async presentCheck(to: string | undefined): Promise<(e: ClosureEntry) => Promise<boolean>> {
+    if (to) return async (e) => existsSync(join(to, 'gems', `${fileOf(e)}.gem`));
+    const known = new Set(await this.d.catalog.gemNames());
+    let cached: { name: string; sha: Map<string, string> } | null = null;
+    return async (e) => {
+      if (!known.has(e.name)) return false;
+      if (cached?.name !== e.name) {
+        const sha = new Map<string, string>();
+        for (const v of await this.d.catalog.allVersions(e.name))
+          sha.set(`${v.number} ${v.platform}`, v.sha256);
+        cached = { name: e.name, sha };
+      }
+      const sha = cached.sha.get(`${e.version} ${e.platform}`);
+      return sha !== undefined && (e.checksum === null || sha === e.checksum);
+    };
   }
 
   /** Sizes from HEAD requests (Content-Length), for --dry-run. */
