@@ -129,6 +129,7 @@ function summary(r: MirrorReport, dryRun: boolean): void {
     );
     for (const y of r.yanked) print(`yanked ${y}`);
   }
+  if (r.excluded.length > 0) process.stderr.write(`quarry: excluded: ${r.excluded.join(', ')}\n`);
   for (const m of r.missing) process.stderr.write(`quarry: not found upstream: ${m}\n`);
   for (const f of r.failed) process.stderr.write(`quarry: failed: ${f.file}.gem: ${f.reason}\n`);
 }

@@ -44,8 +44,10 @@ export interface ClosureEntry {
 
 export interface ClosureResult {
   entries: ClosureEntry[];
-  /** Names asked for that the upstream does not have (or that were excluded). */
+  /** Names asked for that the upstream does not have. */
   missing: string[];
+  /** Names met (asked for, or depended on) that --exclude leaves out: not copied, not an error. */
+  excluded: string[];
 }
 
 /** The platform of an /info line matches one of the listed ones (as written, or normalized). */
@@ -59,6 +61,7 @@ export async function resolveClosure(
 ): Promise<ClosureResult> {
   const chosen = new Map<string, ClosureEntry>();
   const missing = new Set<string>();
+  const excludedNames = new Set<string>();
   /** Requirements already expanded per name, to stop on cycles. */
   const seen = new Map<string, Set<string>>();
   const queue: ClosureRoot[] = [...roots];
@@ -103,7 +106,7 @@ export async function resolveClosure(
     const root = queue[head++]!;
     askAhead();
     if (o.excluded(root.name)) {
-      missing.add(root.name);
+      excludedNames.add(root.name);
       continue;
     }
     const key = root.exact ? `=${root.exact.version}-${root.exact.platform}` : root.requirement.join('&');
@@ -161,7 +164,7 @@ export async function resolveClosure(
         ? 1
         : compareVersions(a.version, b.version) || (a.platform < b.platform ? -1 : 1),
   );
-  return { entries, missing: [...missing].sort() };
+  return { entries, missing: [...missing].sort(), excluded: [...excludedNames].sort() };
 }
 
 /** The gems of a Gemfile.lock's GEM sections: name, version and platform of each spec line. */

@@ -66,6 +66,8 @@ export interface MirrorReport {
   present: string[];
   failed: MirrorFailure[];
   missing: string[];
+  /** Names left out by --exclude (not a failure). */
+  excluded: string[];
   yanked: string[];
   bytes: number;
   /** For --dry-run: the total size of what would be fetched, when the upstream says it. */
@@ -123,6 +125,7 @@ export class Mirror {
       present: [],
       failed: [],
       missing: closure.missing,
+      excluded: closure.excluded,
       yanked: [],
       bytes: 0,
       wouldFetchBytes: 0,
