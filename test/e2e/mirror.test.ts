@@ -7,8 +7,9 @@
  * `quarry import`. Expected closures are computed by RubyGems itself from the generator's data, not
  * by src/index/closure.ts.
  *
- * 1. Three named gems (one with a requirement): exactly their runtime closure is fetched; with the
- *    upstream stopped, `bundle install` of a Gemfile naming them succeeds against the mirror.
+ * 1. Three named gems (one with a requirement): `--dry-run --exclude DEP` lists the closure without
+ *    DEP and stores nothing; then exactly their runtime closure is fetched; with the upstream
+ *    stopped, `bundle install` of a Gemfile naming them succeeds against the mirror.
  * 2. `--lockfile` with a Gemfile.lock written by `bundle lock`: exactly the locked gems; then, upstream
  *    stopped, `bundle install --frozen` of that lockfile through `bundle config mirror.UPSTREAM`.
  * 3. Runs killed with SIGKILL at random moments, then run to the end: no temp file anywhere,
@@ -18,7 +19,7 @@
  *    (It runs before 3, which then mirrors the changed upstream.)
  * 5. `quarry import` of a Gem in a Box data folder with broken files, killed midway and run again:
  *    every gem once in the catalog, the broken files named, exit status 1.
- * 6. `--all --latest 1`, then `--all` (every platform, prereleases): counts match the upstream's
+ * 6. `--all --latest 1`, then `--all --pre --platform '*'`: counts match the upstream's
  *    /versions, and `gem install` of a sample works against the mirror.
  */
 import assert from 'node:assert/strict';
@@ -354,6 +355,30 @@ describe('quarry mirror and quarry import, end to end', () => {
       );
 
       const args = roots1.flat();
+      // --dry-run with a dependency excluded: the list without it (nor what only it needs), no
+      // failure, nothing stored.
+      const dep = closure1.map((f) => nameOf(f, current)!).find((n) => !roots1.some(([r]) => r === n))!;
+      const dry = await quarry([
+        'mirror',
+        ...args,
+        '--exclude',
+        dep,
+        '--dry-run',
+        '--upstream',
+        url(),
+        '--data',
+        m1(),
+      ]);
+      assert.equal(dry.status, 0, describeRun('quarry mirror --dry-run --exclude', dry));
+      const listed = dry.stdout.split('\n').flatMap((l) => /^would fetch (\S+)\.gem$/.exec(l)?.[1] ?? []);
+      assert.deepEqual(sorted(listed), expectedClosure(current, { roots: roots1, exclude: [dep] }));
+      assert.match(
+        dry.stdout,
+        new RegExp(`^would fetch ${listed.length} gems \\(\\d+\\.\\d MB\\); 0 already here$`, 'm'),
+      );
+      assert.match(dry.stderr, new RegExp(`excluded: ${dep}`));
+      assert.equal(catalogCount(m1()), 0, 'a dry run stores nothing');
+
       const report = await mirrorRun('quarry mirror NAMES', [...args, '--upstream', url(), '--data', m1()]);
       assert.deepEqual(sorted(report.fetched), closure1);
       assert.deepEqual(report.present, []);
@@ -773,11 +798,12 @@ describe('quarry mirror and quarry import, end to end', () => {
         sorted(current.map((g) => g.file)),
         "the upstream's /versions is the generated source",
       );
+      // Every platform ('*') and prereleases: the whole upstream.
       const all = await mirrorRun('quarry mirror --all', [
         '--all',
         '--pre',
         '--platform',
-        ALL_PLATFORMS,
+        '*',
         '--upstream',
         url(),
         '--data',

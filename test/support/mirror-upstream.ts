@@ -205,6 +205,8 @@ export interface ClosureQuery {
   roots: Dep[];
   platforms?: string[];
   pre?: boolean;
+  /** Names never taken (nor followed), as `--exclude NAME`. */
+  exclude?: string[];
 }
 
 /**
@@ -219,6 +221,7 @@ export function expectedClosure(gems: readonly GenGem[], q: ClosureQuery): strin
     roots: q.roots,
     platforms: q.platforms ?? ['ruby'],
     pre: q.pre ?? false,
+    exclude: q.exclude ?? [],
   });
   const r = runSync('ruby', ['-e', CLOSURE_RB], { input, env: cleanEnv(), timeoutMs: 60_000 });
   if (r.status !== 0) throw new Error(describeRun('ruby (expected closure)', r));
@@ -235,6 +238,7 @@ seen = {}
 queue = q['roots'].map { |name, *reqs| [name, reqs] }
 until queue.empty?
   name, reqs = queue.shift
+  next if q['exclude'].include?(name)
   req = Gem::Requirement.new(*(reqs.empty? ? ['>= 0'] : reqs))
   next if seen[[name, req.to_s]]
   seen[[name, req.to_s]] = true
