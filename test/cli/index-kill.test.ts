@@ -96,6 +96,7 @@ async function runIndex(
 ): Promise<Run> {
   const lock = join(dir, '.quarry', 'lock');
   const args = [join(REPO_ROOT, 'bin', 'quarry'), 'index', dir, ...(update ? ['--update'] : [])];
+  const spawned = performance.now();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => {
@@ -134,6 +135,9 @@ async function runIndex(
     }
   }
   const [code, signal] = await closed;
+  // On a loaded machine the poller may never see a short run's lock: time the whole run then (an
+  // upper bound of its work, which only spreads the kill moments wider).
+  if (kill === null && workMs === null && code === 0) workMs = performance.now() - spawned;
   return { killed: signal === 'SIGKILL', workMs, code, stderr };
 }
 

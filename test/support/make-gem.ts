@@ -74,6 +74,10 @@ function depYaml(name: string, constraints: string[], type: 'runtime' | 'develop
   );
 }
 
+/** A YAML scalar as Psych writes it: plain when that reads back the same, else double-quoted. */
+const plain = (v: string): string =>
+  /^[A-Za-z][A-Za-z0-9 ./:_-]*$/.test(v) && !/: |\s$/.test(v) ? v : JSON.stringify(v);
+
 export function gemspecYaml(o: GemOptions): string {
   const deps = [
     ...(o.deps ?? []).map(([n, ...c]) => depYaml(n, c, 'runtime')),
@@ -85,7 +89,7 @@ version: !ruby/object:Gem::Version
   version: ${q(o.version)}
 platform: ${o.platform ?? 'ruby'}
 authors:
-${(o.authors ?? ['Test Author']).map((a) => `- ${JSON.stringify(a)}\n`).join('')}autorequire:
+${(o.authors ?? ['Test Author']).map((a) => `- ${plain(a)}\n`).join('')}autorequire:
 bindir: bin
 cert_chain: []
 date: 2023-11-14 00:00:00.000000000 Z
@@ -96,7 +100,7 @@ extensions: []
 extra_rdoc_files: []
 files:
 - lib/${o.name}.rb
-homepage: ${JSON.stringify(o.homepage ?? 'https://example.com')}
+homepage: ${plain(o.homepage ?? 'https://example.com')}
 licenses:
 - MIT
 metadata:${
