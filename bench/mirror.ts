@@ -52,7 +52,7 @@ const quarryBin = join(root, 'bin', 'quarry');
 const say = (msg: string): boolean => process.stderr.write(`bench:mirror: ${msg}\n`);
 const ALL_PLATFORMS = 'ruby,java,x86_64-linux';
 /** Bump when the generated upstreams change shape, so cached ones are rebuilt. */
-const GENERATOR = 1;
+const GENERATOR = 2;
 
 /** The environment of quarry children: no inherited QUARRY_* settings, no default upstream. */
 function quarryEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -86,7 +86,7 @@ function ensureCurl(): string {
 }
 
 /** Log-normal payload sizes: median 24 KiB, σ 1.2, at most 4 MiB (seeded, so always the same). */
-function sizedPayload(): (r: number) => number {
+function sizedPayload(): () => number {
   const next = rng(99);
   return () => {
     const z = Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());

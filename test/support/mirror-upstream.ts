@@ -44,8 +44,11 @@ export interface GenerateOptions {
   prefix?: string;
   /** Foundation names (default 40). */
   base?: number;
-  /** Payload size of each gem in bytes, from a random number in [0, 1) (default: none). */
-  payloadSize?: (r: number) => number;
+  /**
+   * Payload size of each gem in bytes (default: none). Called once per gem, in order; it draws from
+   * its own random numbers, so sources with and without payloads have the same gems.
+   */
+  payloadSize?: () => number;
 }
 
 /** mulberry32: a small, fast, seeded PRNG. */
@@ -80,7 +83,7 @@ export function generateGems(o: GenerateOptions): GenGem[] {
   const base = o.base ?? 40;
   const names: NameDef[] = [];
   const gems: GenGem[] = [];
-  const payload = () => (o.payloadSize ? Math.max(0, Math.round(o.payloadSize(r()))) : 0);
+  const payload = () => (o.payloadSize ? Math.max(0, Math.round(o.payloadSize())) : 0);
   for (let i = 0; gems.length < o.count; i++) {
     const name = `${prefix}-${String(i + 1).padStart(4, '0')}`;
     let major = Math.floor(r() * 4);
