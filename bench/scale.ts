@@ -328,6 +328,8 @@ async function runDriver(
   mkdirSync(data, { recursive: true });
   writeBlobs(data, blobs);
   const env: NodeJS.ProcessEnv = { ...process.env, QUARRY_LOG__LEVEL: 'warn', QUARRY_UPSTREAMS: '[]' };
+  /** Node's own flags for the servers (--server-node-args), before the script. */
+  const nodeArgs = o.serverNodeArgs ? o.serverNodeArgs.split(/\s+/).filter(Boolean) : [];
   let fill = cached.fill;
   let catalogUrl: string;
   if (driver === 'sqlite') {
@@ -363,7 +365,7 @@ async function runDriver(
   const pid = start(
     'quarry',
     process.execPath,
-    [q.main, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', data],
+    [...nodeArgs, q.main, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', data],
     {
       env,
       log: join(dir, 'quarry.log'),
@@ -484,7 +486,7 @@ async function runDriver(
   const allNames = (await c.get('/names')).body.toString('utf8').split('\n').slice(1, -1);
   c.close();
   const infos = new Map<string, Buffer>();
-  let t1 = performance.now();
+  const t1 = performance.now();
   await getAll(
     port,
     allNames.map((n) => `/info/${n}`),
@@ -568,6 +570,7 @@ async function runDriver(
           'quarry-workers',
           process.execPath,
           [
+            ...nodeArgs,
             q.main,
             'serve',
             '--workers',
@@ -607,19 +610,19 @@ async function runDriver(
   }
 
   // ---- full rebuild ------------------------------------------------------------------------------
-  say(`${driver}: full rebuild of every index file`);
-  t1 = performance.now();
-  const rb = await run(
-    'rebuild',
-    process.execPath,
-    ['--import', 'tsx', join(root, 'bench', 'scale', 'rebuild.ts'), catalogUrl, q.dist],
-    {
-      ...process.env,
-    },
-  );
-  if (rb.code !== 0) throw new Error(`rebuild failed:\n${rb.stderr}`);
-  process.stderr.write(rb.stderr);
-  const rebuild = JSON.parse(rb.stdout.trim().split('\n').at(-1)!) as RebuildResult;
+  let rebuild: RebuildResult | null = null;
+  if (o.rebuild) {
+    say(`${driver}: full rebuild of every index file`);
+    const rb = await run(
+      'rebuild',
+      process.execPath,
+      ['--import', 'tsx', join(root, 'bench', 'scale', 'rebuild.ts'), catalogUrl, q.dist],
+      { ...process.env },
+    );
+    if (rb.code !== 0) throw new Error(`rebuild failed:\n${rb.stderr}`);
+    process.stderr.write(rb.stderr);
+    rebuild = JSON.parse(rb.stdout.trim().split('\n').at(-1)!) as RebuildResult;
+  }
 
   return {
     driver,

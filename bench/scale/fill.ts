@@ -142,38 +142,41 @@ export async function fillSqlite(
   return { insertS, versionsBaseS: (performance.now() - t1) / 1000 };
 }
 
-const GEM_COLS = ['id', 'name', 'name_lower', 'created_at', 'info_md5'] as const;
-const VERSION_COLS = [
-  'id',
-  'gem_id',
-  'number',
-  'platform',
-  'gem_platform',
-  'canonical',
-  'full_name',
-  'original_full_name',
-  'prerelease',
-  'sha256',
-  'size',
-  'spec',
-  'created_at',
-  'yanked_at',
-] as const;
+/**
+ * The tables a filled catalog holds data in, copied column for column (whatever columns both
+ * databases have, so later migrations' columns come along: a read model's summaries, say).
+ */
+const TABLES: { name: string; order: string; batch: number; serial: boolean }[] = [
+  { name: 'gems', order: 'id', batch: 20_000, serial: true },
+  { name: 'versions', order: 'id', batch: 10_000, serial: true },
+  { name: 'dependencies', order: 'version_id', batch: 50_000, serial: false },
+];
+
+async function sharedColumns(pool: pg.Pool, src: Sqlite.Database, table: string): Promise<string[]> {
+  const theirs = new Set(
+    (
+      await pool.query<{ column_name: string }>(
+        'select column_name from information_schema.columns where table_name = $1',
+        [table],
+      )
+    ).rows.map((r) => r.column_name),
+  );
+  const ours = (src.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name);
+  return ours.filter((c) => theirs.has(c));
+}
 
 /**
  * Copies a table in batches: each batch is one `INSERT ... SELECT FROM json_populate_recordset`
  * with the rows as one JSON parameter (PostgreSQL parses JSON far faster than text arrays).
  */
-async function copyTable(
-  pool: pg.Pool,
-  src: Sqlite.Database,
-  table: string,
-  cols: readonly string[],
-  batch: number,
-): Promise<number> {
+async function copyTable(pool: pg.Pool, src: Sqlite.Database, t: (typeof TABLES)[number]): Promise<number> {
+  const table = t.name;
+  const batch = t.batch;
+  const cols = await sharedColumns(pool, src, table);
+  if (cols.length === 0) return 0;
   const list = cols.join(', ');
   const sqlText = `insert into ${table} (${list}) select ${list} from json_populate_recordset(null::${table}, $1::json)`;
-  const stmt = src.prepare(`select ${list} from ${table} order by id`);
+  const stmt = src.prepare(`select ${list} from ${table} order by ${t.order}`);
   let rows: unknown[] = [];
   let n = 0;
   let inFlight: Promise<unknown> | null = null;
@@ -193,7 +196,10 @@ async function copyTable(
   }
   if (rows.length > 0) await flush();
   if (inFlight) await inFlight;
-  await pool.query(`select setval(pg_get_serial_sequence('${table}', 'id'), (select max(id) from ${table}))`);
+  if (t.serial)
+    await pool.query(
+      `select setval(pg_get_serial_sequence('${table}', 'id'), (select max(id) from ${table}))`,
+    );
   return n;
 }
 
@@ -209,8 +215,12 @@ export async function fillPostgres(
   const src = new Sqlite(sqliteFile, { readonly: true });
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   try {
-    await copyTable(pool, src, 'gems', GEM_COLS, 20_000);
-    await copyTable(pool, src, 'versions', VERSION_COLS, 10_000);
+    const have = new Set(
+      (src.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map(
+        (r) => r.name,
+      ),
+    );
+    for (const t of TABLES) if (have.has(t.name)) await copyTable(pool, src, t);
     await pool.query('analyze');
   } finally {
     src.close();

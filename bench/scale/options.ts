@@ -36,6 +36,10 @@ export interface Options {
   reads: boolean;
   /** Also measure `serve --workers N` on the ranged /versions and hot /info (1: do not). */
   quarryWorkers: number;
+  /** Time the full rebuild (false: skip it, for quick looks at the rest). */
+  rebuild: boolean;
+  /** Node flags for the server processes (e.g. --trace-gc; the output goes to their log). */
+  serverNodeArgs: string | null;
 }
 
 const HELP = `usage: node --import tsx bench/scale.ts [options]     (npm run bench:scale -- [options])
@@ -59,6 +63,8 @@ const HELP = `usage: node --import tsx bench/scale.ts [options]     (npm run ben
   --catalog-file F    start from this filled SQLite catalog (migrated in place by the Quarry measured)
   --no-reads          skip the wrk runs
   --quarry-workers N  also measure \`serve --workers N\` on ranged /versions and hot /info (default 2; 1: not)
+  --no-rebuild        skip the full rebuild
+  --server-node-args S  node flags for the Quarry servers (e.g. "--trace-gc"; their log is kept with --keep)
   --keep              keep the temp dir`;
 
 export function parseArgs(argv: readonly string[]): Options {
@@ -83,6 +89,8 @@ export function parseArgs(argv: readonly string[]): Options {
     keep: false,
     reads: true,
     quarryWorkers: 2,
+    serverNodeArgs: null,
+    rebuild: true,
   };
   const int = (flag: string, v: string | undefined): number => {
     if (v === undefined || !/^\d+$/.test(v)) throw new Error(`${flag} needs a number\n${HELP}`);
@@ -156,6 +164,12 @@ export function parseArgs(argv: readonly string[]): Options {
         break;
       case '--catalog-file':
         o.catalogFile = next() ?? null;
+        break;
+      case '--no-rebuild':
+        o.rebuild = false;
+        break;
+      case '--server-node-args':
+        o.serverNodeArgs = next() ?? null;
         break;
       case '--quarry-workers':
         o.quarryWorkers = Math.max(1, int(a, next()));

@@ -6,18 +6,23 @@
  *   3. the six legacy files (specs, latest_specs, prerelease_specs; Marshal and gzip), with the
  *      code the server uses (IndexView's legacy build);
  *   4. every /info body (infoFor, as the server builds one) from the live versions read a page at a
- *      time (catalog.liveVersionsPage, 2,000 versions a query); a Quarry without that method asks
- *      catalog.liveVersions(name) for each name, 4 at a time, as the server does on a cache miss.
- *      Each body's MD5 is checked against its line in the new /versions base.
+ *      time (catalog.liveVersionsPage, 2,000 versions a query), on one worker thread per core (at
+ *      most 4), each with its own catalog connection and its share of the gem ids; a Quarry without
+ *      that method asks catalog.liveVersions(name) for each name, 4 at a time, as the server does on
+ *      a cache miss. Each body's MD5 is checked against its line in the new /versions base.
  *
  *   node --import tsx bench/scale/rebuild.ts CATALOG_URL DIST
  * with the code of the compiled Quarry in DIST (the one the benchmark measures).
  * Prints progress on stderr and one line of JSON on stdout.
  */
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { VersionRecord } from '../../src/catalog/types.ts';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import Sqlite from 'better-sqlite3';
+import pg from 'pg';
+import type { Catalog, VersionRecord } from '../../src/catalog/types.ts';
 
 export interface RebuildResult {
   versionsBaseS: number;
@@ -35,19 +40,148 @@ export interface RebuildResult {
 
 const say = (msg: string): boolean => process.stderr.write(`bench:scale rebuild: ${msg}\n`);
 
+const load = (dist: string, path: string) => import(pathToFileURL(join(dist, path)).href);
+
+async function open(url: string, dist: string): Promise<Catalog> {
+  const { openCatalog } = (await load(dist, 'catalog/open.js')) as typeof import('../../src/catalog/open.ts');
+  return openCatalog(url, () => new Date(), {});
+}
+
+/** The highest gem id (the bench knows the catalog's tables; Quarry's interface has no such call). */
+async function maxGemId(url: string): Promise<number> {
+  if (url.startsWith('sqlite:')) {
+    const db = new Sqlite(url.slice('sqlite:'.length), { readonly: true });
+    try {
+      return Number((db.prepare('select max(id) as m from gems').get() as { m: number }).m);
+    } finally {
+      db.close();
+    }
+  }
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return Number((await c.query('select max(id) as m from gems')).rows[0].m);
+  } finally {
+    await c.end();
+  }
+}
+
+interface InfoJob {
+  url: string;
+  dist: string;
+  /** Gems with ids in [from, to) (to null: to the end). */
+  from: number;
+  to: number | null;
+  md5s: Map<string, string>;
+}
+
+interface InfoTally {
+  gems: number;
+  bytes: number;
+  mismatches: number;
+}
+
+/** Every /info body of the gems in one range of ids, from liveVersionsPage. */
+async function infosOfRange(job: InfoJob): Promise<InfoTally> {
+  const catalog = await open(job.url, job.dist);
+  const { infoFor } = (await load(
+    job.dist,
+    'catalog/derive.js',
+  )) as typeof import('../../src/catalog/derive.ts');
+  const { md5Hex } = (await load(
+    job.dist,
+    'index/compact.js',
+  )) as typeof import('../../src/index/compact.ts');
+  const tally: InfoTally = { gems: 0, bytes: 0, mismatches: 0 };
+  const check = (name: string, live: VersionRecord[]) => {
+    const info = infoFor(live, {});
+    tally.gems++;
+    tally.bytes += Buffer.byteLength(info);
+    if (md5Hex(info) !== job.md5s.get(name)) tally.mismatches++;
+  };
+  try {
+    // The first gem past the range: where this range stops (cursors are GEM_ID:VERSION_ID).
+    const stop =
+      job.to === null
+        ? null
+        : ((await catalog.liveVersionsPage(`${job.to - 1}:2147483647`, 1)).versions[0]?.name ?? null);
+    let after: string | null = job.from > 1 ? `${job.from - 1}:2147483647` : null;
+    let name = '';
+    let group: VersionRecord[] = [];
+    pages: do {
+      const page = await catalog.liveVersionsPage(after, 2000);
+      for (const v of page.versions) {
+        if (v.name !== name) {
+          if (group.length > 0) check(name, group);
+          group = [];
+          name = v.name;
+          if (name === stop) break pages;
+        }
+        group.push(v);
+      }
+      after = page.next;
+    } while (after !== null);
+    if (group.length > 0 && name !== stop) check(name, group);
+  } finally {
+    await catalog.close();
+  }
+  return tally;
+}
+
+if (!isMainThread) {
+  infosOfRange(workerData as InfoJob).then(
+    (t) => parentPort!.postMessage(t),
+    (e: unknown) => {
+      throw e;
+    },
+  );
+}
+
+/** The ranges on worker threads (each loads this module again). */
+async function infosOnThreads(url: string, dist: string, md5s: Map<string, string>): Promise<InfoTally> {
+  const threads = Math.max(1, Math.min(4, cpus().length));
+  const max = await maxGemId(url);
+  const step = Math.ceil((max + 1) / threads);
+  const tallies = await Promise.all(
+    Array.from({ length: threads }, (_, k) => {
+      const job: InfoJob = {
+        url,
+        dist,
+        from: k * step + 1,
+        to: k === threads - 1 ? null : (k + 1) * step + 1,
+        md5s,
+      };
+      return new Promise<InfoTally>((resolve, reject) => {
+        // Workers do not inherit tsx's loader: register it first, then load this module again.
+        const self = JSON.stringify(import.meta.url);
+        const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${self}); })`;
+        const w = new Worker(boot, { eval: true, workerData: job });
+        w.once('message', resolve);
+        w.once('error', reject);
+        w.once('exit', (code) => reject(new Error(`an /info thread exited with code ${code}`)));
+      });
+    }),
+  );
+  return tallies.reduce((a, b) => ({
+    gems: a.gems + b.gems,
+    bytes: a.bytes + b.bytes,
+    mismatches: a.mismatches + b.mismatches,
+  }));
+}
+
 async function main(): Promise<void> {
   const [url, dist] = process.argv.slice(2);
   if (!url || !dist) throw new Error('usage: rebuild.ts CATALOG_URL DIST');
-  const load = (path: string) => import(pathToFileURL(join(dist, path)).href);
-  const { openCatalog } = (await load('catalog/open.js')) as typeof import('../../src/catalog/open.ts');
-  const { infoFor } = (await load('catalog/derive.js')) as typeof import('../../src/catalog/derive.ts');
+  const { infoFor } = (await load(dist, 'catalog/derive.js')) as typeof import('../../src/catalog/derive.ts');
   const { md5Hex, namesBody } = (await load(
+    dist,
     'index/compact.js',
   )) as typeof import('../../src/index/compact.ts');
   const { IndexView } = (await load(
+    dist,
     'services/index-view.js',
   )) as typeof import('../../src/services/index-view.ts');
-  const catalog = await openCatalog(url, () => new Date(), {});
+  const catalog = await open(url, dist);
   const t = () => performance.now();
   try {
     let t0 = t();
@@ -100,23 +234,10 @@ async function main(): Promise<void> {
       if (++done % 50_000 === 0) say(`infos: ${done}`);
     };
     if (typeof catalog.liveVersionsPage === 'function') {
-      // A gem's versions are consecutive; a gem may go on into the next page.
-      let after: string | null = null;
-      let name = '';
-      let group: VersionRecord[] = [];
-      do {
-        const page = await catalog.liveVersionsPage(after, 2000);
-        for (const v of page.versions) {
-          if (v.name !== name) {
-            if (group.length > 0) check(name, group);
-            name = v.name;
-            group = [];
-          }
-          group.push(v);
-        }
-        after = page.next;
-      } while (after !== null);
-      if (group.length > 0) check(name, group);
+      const tally = await infosOnThreads(url, dist, md5s);
+      done = tally.gems;
+      infoBytes = tally.bytes;
+      mismatches = tally.mismatches;
     } else {
       let next = 0;
       const worker = async () => {
@@ -151,7 +272,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`rebuild: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exitCode = 1;
-});
+if (isMainThread)
+  main().catch((e: unknown) => {
+    process.stderr.write(`rebuild: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  });

@@ -49,7 +49,7 @@ export interface DriverReport {
   quarryWorkers: number;
   /** RSS of each worker process after its reads. */
   workersRssMiB: number[];
-  rebuild: RebuildResult;
+  rebuild: RebuildResult | null;
 }
 
 export interface ScaleReport {
@@ -159,11 +159,12 @@ function driverTable(d: DriverReport): string {
       d.workersRssMiB.map(mib).join(', '),
     );
   const rb = d.rebuild;
-  row(
-    'full rebuild: versions base + names + legacy lists + every /info',
-    `${s(rb.totalS)} = ${s(rb.versionsBaseS)} + ${s(rb.namesS)} + ${s(rb.legacyS)} + ${s(rb.infosS)}; peak RSS ${mib(rb.peakRssMiB)}${rb.mismatches > 0 ? `; **${n(rb.mismatches)} /info MD5s differ from /versions**` : ''}`,
-    verdict(rb.totalS < 60, '< 60 s'),
-  );
+  if (rb)
+    row(
+      'full rebuild: versions base + names + legacy lists + every /info',
+      `${s(rb.totalS)} = ${s(rb.versionsBaseS)} + ${s(rb.namesS)} + ${s(rb.legacyS)} + ${s(rb.infosS)}; peak RSS ${mib(rb.peakRssMiB)}${rb.mismatches > 0 ? `; **${n(rb.mismatches)} /info MD5s differ from /versions**` : ''}`,
+      verdict(rb.totalS < 60, '< 60 s'),
+    );
   return ['| Measure | Result | Target |', '|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
     '\n',
   );

@@ -52,12 +52,16 @@ export { baseFor, infoFor, recordEntry } from '../catalog/derive.ts';
 /** Memory for cached dependency API bodies (clients ask for many different name lists). */
 const DEP_BODY_BYTES = 16 * 1024 * 1024;
 /**
- * Memory for cached /info bodies, counted as body bytes plus INFO_ENTRY_BYTES per entry (the
- * representation, its digests, and the headers the HTTP layer prepares for it). Enough for every
- * gem of a catalog as large as rubygems.org's (190,000 names, about 0.9 KiB of body each).
+ * /info representations kept as objects (the hot set). Each costs about 3 KiB of JS heap with the
+ * headers the HTTP layer prepares for it: at 190,000 gems that was 575 MB of heap and garbage
+ * collections pausing the server for up to 0.8 s. Bodies beyond the hot set stay in an InfoStore.
  */
-const INFO_CACHE_BYTES = 384 * 1024 * 1024;
-const INFO_ENTRY_BYTES = 1024;
+const INFO_HOT = 20_000;
+/**
+ * Bytes of /info bodies kept outside the JS heap (InfoStore): every gem of a catalog as large as
+ * rubygems.org's (190,000 names, 173 MB of bodies) fits.
+ */
+const INFO_STORE_BYTES = 256 * 1024 * 1024;
 /** Live tuples per catalog query when building the legacy lists. */
 const LEGACY_PAGE = 5000;
 
@@ -121,6 +125,83 @@ class VersionsBody {
 /** The /info MD5 of a gem with no live version ("---\n"): its log row takes it out of /names. */
 const NO_LIVE_VERSION_MD5 = md5Hex('---\n');
 
+interface StoredInfo {
+  chunk: Buffer;
+  offset: number;
+  length: number;
+  md5: string;
+  sha256: string;
+  /** The representation's date, ms (kept, so a body served again keeps its Last-Modified). */
+  modified: number;
+}
+
+/**
+ * /info bodies in large shared buffers: outside the JS heap, which the garbage collector does not
+ * walk, so holding every body of a large catalog costs little heap and no pauses (the digests and
+ * the index stay on the heap, about 200 bytes a gem). A hit becomes a Representation again (a view
+ * of the bytes, the stored digests). When full, the oldest buffer goes, with the bodies in it.
+ */
+class InfoStore {
+  private readonly index = new Map<string, StoredInfo>();
+  /** Oldest first; each with the names whose bodies it holds. */
+  private readonly chunks: { buf: Buffer; used: number; names: string[] }[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly chunkSize = 4 * 1024 * 1024,
+  ) {}
+
+  get(name: string): Representation | undefined {
+    const e = this.index.get(name);
+    if (!e) return undefined;
+    const body = e.chunk.subarray(e.offset, e.offset + e.length);
+    return {
+      body,
+      md5: e.md5,
+      sha256: e.sha256,
+      modified: new Date(e.modified),
+    };
+  }
+
+  set(name: string, rep: Representation): void {
+    const n = rep.body.length;
+    if (n > this.chunkSize / 4) return; // a rare huge body: the hot set only
+    let cur = this.chunks.at(-1);
+    if (!cur || cur.used + n > cur.buf.length) {
+      cur = { buf: Buffer.allocUnsafe(this.chunkSize), used: 0, names: [] };
+      this.chunks.push(cur);
+      this.bytes += this.chunkSize;
+      while (this.bytes > this.limit && this.chunks.length > 1) {
+        const old = this.chunks.shift()!;
+        this.bytes -= old.buf.length;
+        for (const k of old.names) if (this.index.get(k)?.chunk === old.buf) this.index.delete(k);
+      }
+    }
+    rep.body.copy(cur.buf, cur.used);
+    this.index.set(name, {
+      chunk: cur.buf,
+      offset: cur.used,
+      length: n,
+      md5: rep.md5,
+      sha256: rep.sha256,
+      modified: rep.modified.getTime(),
+    });
+    cur.names.push(name);
+    cur.used += n;
+  }
+
+  delete(name: string): void {
+    this.index.delete(name);
+  }
+
+  clear(): void {
+    this.index.clear();
+    this.chunks.length = 0;
+    this.bytes = 0;
+  }
+}
+
 /** Yields to the event loop (I/O and timers), between steps of a long job on the main thread. */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -165,9 +246,16 @@ export class IndexView {
    * MD5 is that of "---\n" takes its name out, any other puts it in); null: not loaded yet.
    */
   private nameList: string[] | null = null;
-  /** /info bodies, oldest first; at most INFO_CACHE_BYTES (see infoCost). */
+  /** The hot /info representations, oldest first (at most INFO_HOT); null: never published. */
   private readonly infos = new Map<string, Representation | null>();
-  private infoBytes = 0;
+  /** Every /info body loaded (up to INFO_STORE_BYTES), outside the heap. */
+  private readonly infoStore = new InfoStore(INFO_STORE_BYTES);
+  /**
+   * Names served from the store once lately (at most INFO_HOT): a second request puts the body in
+   * the hot set. Requests spread over every name then make short-lived representations the young
+   * generation collects cheaply, instead of churning the hot set (long-lived garbage, full GCs).
+   */
+  private infoSeen = new Set<string>();
   private legacy: Map<string, Representation> | null = null;
   private legacyGeneration = -2;
   private hosted: ReadonlySet<string> | null = null;
@@ -320,7 +408,8 @@ export class IndexView {
     this.names = null;
     this.nameList = null;
     this.infos.clear();
-    this.infoBytes = 0;
+    this.infoStore.clear();
+    this.infoSeen.clear();
     this.quick.clear();
     this.gemFiles.clear();
     this.depRecords.clear();
@@ -328,29 +417,36 @@ export class IndexView {
     this.depBodyBytes = 0;
   }
 
-  private static infoCost(rep: Representation | null): number {
-    return INFO_ENTRY_BYTES + (rep?.body.length ?? 0);
-  }
-
   private dropInfo(name: string): void {
-    const old = this.infos.get(name);
-    if (old === undefined) return;
     this.infos.delete(name);
-    this.infoBytes -= IndexView.infoCost(old);
+    this.infoStore.delete(name);
   }
 
-  /** Caches an /info loaded under generation `gen`, dropping the oldest past INFO_CACHE_BYTES. */
+  /** Puts an /info in the hot set, dropping the oldest past INFO_HOT (their bodies stay stored). */
+  private hotInfo(name: string, rep: Representation | null): Representation | null {
+    this.infos.delete(name);
+    this.infos.set(name, rep);
+    if (this.infos.size > INFO_HOT) this.infos.delete(this.infos.keys().next().value!);
+    return rep;
+  }
+
+  /** Caches an /info loaded under generation `gen` (unless the catalog changed meanwhile). */
   private keepInfo(gen: number, name: string, rep: Representation | null): Representation | null {
     if (gen !== this.generation) return rep;
-    this.dropInfo(name);
-    this.infos.set(name, rep);
-    this.infoBytes += IndexView.infoCost(rep);
-    for (const [k, v] of this.infos) {
-      if (this.infoBytes <= INFO_CACHE_BYTES) break;
-      this.infos.delete(k);
-      this.infoBytes -= IndexView.infoCost(v);
-    }
-    return rep;
+    if (rep) this.infoStore.set(name, rep);
+    return this.hotInfo(name, rep);
+  }
+
+  /** An /info from the hot set or the store (while the view is known to be current). */
+  private cachedInfo(name: string): Representation | null | undefined {
+    const hot = this.infos.get(name);
+    if (hot !== undefined) return hot;
+    const stored = this.infoStore.get(name);
+    if (!stored) return undefined;
+    if (this.infoSeen.delete(name)) return this.hotInfo(name, stored);
+    if (this.infoSeen.size >= INFO_HOT) this.infoSeen = new Set();
+    this.infoSeen.add(name);
+    return stored;
   }
 
   /** Called by writers after they commit, so this node sees its own write at once. */
@@ -394,13 +490,13 @@ export class IndexView {
 
   /** null when the gem has never been published; a gem whose versions are all yanked has "---\n". */
   info(name: string): Maybe<Representation | null> {
-    const hit = this.hit(this.infos, name);
+    const hit = this.fresh ? this.cachedInfo(name) : undefined;
     return hit !== undefined ? hit : this.loadInfo(name);
   }
 
   private async loadInfo(name: string): Promise<Representation | null> {
     await this.refresh();
-    const cached = this.infos.get(name);
+    const cached = this.cachedInfo(name);
     if (cached !== undefined) return cached;
     const gen = this.generation;
     // Every version, yanked too: the date of the gem's last push or yank is its Last-Modified, the
