@@ -472,7 +472,10 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
     let q = versionsQuery(this.db).where('versions.yanked_at', 'is', null);
     if (after !== null) {
       const [g, v] = pageCursor(after);
-      q = q.where((eb) => eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(g, v)));
+      q = q
+        .where((eb) => eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(g, v)))
+        // Implied, but without it PostgreSQL's merge join reads gems from the first id every page.
+        .where('gems.id', '>=', g);
     }
     const rows = await q.orderBy('versions.gem_id').orderBy('versions.id').limit(limit).execute();
     const last = rows.at(-1);
@@ -496,8 +499,11 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       .where('versions.yanked_at', 'is', null);
     if (after !== null) {
       const [g, v] = pageCursor(after);
-      // (gem_id, id) > (g, v): a range over the versions_live index (migration 3).
-      q = q.where((eb) => eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(g, v)));
+      // (gem_id, id) > (g, v): a range over the versions_live index (migration 3). The gems bound
+      // is implied, but without it PostgreSQL's merge join reads gems from the first id every page.
+      q = q
+        .where((eb) => eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(g, v)))
+        .where('gems.id', '>=', g);
     }
     const rows = await q.orderBy('versions.gem_id').orderBy('versions.id').limit(limit).execute();
     const last = rows.at(-1);
