@@ -373,6 +373,7 @@ async function runDriver(
   );
   const startupS = await firstOk(pid, `http://127.0.0.1:${port}/versions`, t0);
   const startupRssMiB = rssMiB(pid);
+  const mem = rssByPhase(pid, 'start-up');
   say(
     `${driver}: first 200 on /versions after ${startupS.toFixed(2)} s (RSS ${startupRssMiB.toFixed(0)} MiB)`,
   );
@@ -382,6 +383,7 @@ async function runDriver(
   const gems = new PushGems(versionCounts(before.body), o.seed + 7);
 
   // ---- pushes ----------------------------------------------------------------------------------
+  mem.phase = 'pushes';
   const quiet: number[] = [];
   const quietBig: number[] = [];
   for (let i = 0; i < o.pushes; i++) {
@@ -423,6 +425,7 @@ async function runDriver(
   );
 
   // ---- legacy lists after a push, and how long the event loop is held meanwhile --------------------
+  mem.phase = 'legacy rebuilds';
   const names = (await c.get('/names')).body.toString('utf8').split('\n').slice(1, -1);
   const probeName = names[Math.floor(names.length / 2)]!;
   await c.get(`/info/${probeName}`);
@@ -479,6 +482,7 @@ async function runDriver(
   say(`${driver}: legacy ETags ${JSON.stringify(etagCheck)}`);
 
   // ---- a static copy for nginx: /versions and every /info ----------------------------------------
+  mem.phase = 'every /info';
   const www = join(dir, 'www');
   mkdirSync(join(www, 'info'), { recursive: true });
   const versions = (await c.get('/versions')).body;
@@ -500,6 +504,7 @@ async function runDriver(
   say(`${driver}: every /info (${allNames.length}) over HTTP, 4 connections: ${allInfosS.toFixed(1)} s`);
 
   // ---- reads -----------------------------------------------------------------------------------
+  mem.phase = 'wrk reads';
   const reads: Record<string, ReadResult> = {};
   let status: { rss: number; hwm: number } | null = null;
   let workersRssMiB: number[] = [];
@@ -560,6 +565,7 @@ async function runDriver(
         );
       }
       status = readStatus(pid);
+      mem.stop();
       await stop(pid, 20_000);
 
       // The same node with `serve --workers N` (node:cluster), on the ranged /versions and the hot
@@ -606,6 +612,7 @@ async function runDriver(
   }
   if (!status) {
     status = readStatus(pid);
+    mem.stop();
     await stop(pid, 20_000);
   }
 
@@ -644,11 +651,28 @@ async function runDriver(
     allInfosS,
     reads,
     rssAfterReadsMiB: status.rss,
+    rssPeaks: mem.peaks,
     peakRssMiB: status.hwm,
     quarryWorkers: o.quarryWorkers,
     workersRssMiB,
     rebuild,
   };
+}
+
+/** The highest RSS of a process in each phase of the run (sampled every 200 ms). */
+function rssByPhase(pid: number, first: string) {
+  const peaks: Record<string, number> = {};
+  const s = {
+    phase: first,
+    peaks,
+    stop: () => clearInterval(timer),
+  };
+  const timer = setInterval(() => {
+    const rss = rssMiB(pid);
+    if (rss > (peaks[s.phase] ?? 0)) peaks[s.phase] = rss;
+  }, 200);
+  timer.unref();
+  return s;
 }
 
 /** The worker processes of a node:cluster primary. */

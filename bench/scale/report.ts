@@ -46,6 +46,8 @@ export interface DriverReport {
   reads: Record<string, ReadResult>;
   rssAfterReadsMiB: number;
   peakRssMiB: number;
+  /** The highest RSS sampled in each phase. */
+  rssPeaks: Record<string, number>;
   quarryWorkers: number;
   /** RSS of each worker process after its reads. */
   workersRssMiB: number[];
@@ -152,6 +154,12 @@ function driverTable(d: DriverReport): string {
     'server RSS after the reads (peak during the run)',
     `${mib(d.rssAfterReadsMiB)} (${mib(d.peakRssMiB)})`,
     verdict(d.peakRssMiB < 1024, 'peak < 1 GiB'),
+  );
+  row(
+    'highest RSS sampled in each phase',
+    Object.entries(d.rssPeaks)
+      .map(([k, v]) => `${k} ${mib(v)}`)
+      .join(', '),
   );
   if (d.workersRssMiB.length > 0)
     row(

@@ -164,9 +164,10 @@ class InfoStore {
     };
   }
 
-  set(name: string, rep: Representation): void {
+  /** Stores a body; false when it is too large for the store (a rare huge one: hot set only). */
+  set(name: string, rep: Representation): boolean {
     const n = rep.body.length;
-    if (n > this.chunkSize / 4) return; // a rare huge body: the hot set only
+    if (n > this.chunkSize / 4) return false;
     let cur = this.chunks.at(-1);
     if (!cur || cur.used + n > cur.buf.length) {
       cur = { buf: Buffer.allocUnsafe(this.chunkSize), used: 0, names: [] };
@@ -189,6 +190,7 @@ class InfoStore {
     });
     cur.names.push(name);
     cur.used += n;
+    return true;
   }
 
   delete(name: string): void {
@@ -433,7 +435,11 @@ export class IndexView {
   /** Caches an /info loaded under generation `gen` (unless the catalog changed meanwhile). */
   private keepInfo(gen: number, name: string, rep: Representation | null): Representation | null {
     if (gen !== this.generation) return rep;
-    if (rep) this.infoStore.set(name, rep);
+    const stored = rep !== null && this.infoStore.set(name, rep);
+    // Once the hot set is full, a body loaded goes to the store only and, like one served from
+    // there, joins the hot set when asked for again: a sweep over every gem (a mirror, a cold
+    // start) then churns nothing long-lived.
+    if (stored && this.infos.size >= INFO_HOT) return rep;
     return this.hotInfo(name, rep);
   }
 
@@ -694,7 +700,12 @@ function startLegacyWorker(): Worker {
   const load = fromSource
     ? `import('tsx/esm/api').then((t) => { t.register(); return import(${self}); })`
     : `import(${self})`;
-  return new Worker(`${load}.then((m) => m.legacyWorkerMain())`, { eval: true });
+  // A heap limit, so that the thread collects as it goes instead of growing (its live set at
+  // 1.3 million entries is about 150 MB).
+  return new Worker(`${load}.then((m) => m.legacyWorkerMain())`, {
+    eval: true,
+    resourceLimits: { maxOldGenerationSizeMb: 512 },
+  });
 }
 
 /**
