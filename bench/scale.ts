@@ -2,7 +2,7 @@
  * Scale benchmark: Quarry on a catalog as large as rubygems.org (190,000 names, 1.3 million
  * versions by default), on SQLite and on PostgreSQL.
  *
- *   npm run bench:scale                       # both drivers, full size (~25 min)
+ *   npm run bench:scale                       # both drivers, full size (~16 min)
  *   npm run bench:scale -- --small            # 20,000 names, 130,000 versions (a few minutes)
  *   npm run bench:scale -- --driver sqlite    # one driver
  *
