@@ -240,7 +240,7 @@ async function push(c: Client, key: string, bytes: Buffer): Promise<number> {
 }
 
 /** The largest of many numbers (0 for none); Math.max(...xs) overflows the stack past ~100,000. */
-const maxOf = (xs: readonly number[]): number => xs.reduce((a, b) => (b > a ? b : a), 0);
+const maxOf = (xs: readonly number[]): number => xs.reduce((a, b) => Math.max(a, b), 0);
 
 const stats = (xs: readonly number[]): PushStats => ({
   count: xs.length,
