@@ -1,6 +1,7 @@
 /** Options every data-touching verb takes, and the config they load. */
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.ts';
+import { QuarryError } from '../errors.ts';
 
 export interface CommonOptions {
   config?: string;
@@ -21,4 +22,21 @@ export async function configFrom(opts: CommonOptions, flags: Record<string, unkn
     env: process.env,
     flags: f as never,
   });
+}
+
+/** `--upstream URL`: the URL and a name made from its host (for /upstream/NAME, metrics, blob keys). */
+export function upstreamFromFlag(url: string): { name: string; url: string } {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    throw new QuarryError('config', `--upstream must be an http(s) URL, not "${url}"`);
+  }
+  const name =
+    host
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .replace(/^-+/, '')
+      .slice(0, 32) || 'upstream';
+  return { name, url };
 }

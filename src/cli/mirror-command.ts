@@ -10,7 +10,7 @@ import type { ClosureRoot } from '../index/closure.ts';
 import { parseLockfile } from '../index/closure.ts';
 import type { MirrorPlan, MirrorReport } from '../services/mirror.ts';
 import type { CommonOptions } from './common.ts';
-import { configFrom, withCommon } from './common.ts';
+import { configFrom, upstreamFromFlag, withCommon } from './common.ts';
 
 interface MirrorFlags extends CommonOptions {
   lockfile?: string;
@@ -90,18 +90,7 @@ function progress(stream: NodeJS.WriteStream) {
 
 function upstreamOf(config: Config, flag: string | undefined): Config['upstreams'][number] {
   if (flag !== undefined) {
-    let host: string;
-    try {
-      host = new URL(flag).hostname;
-    } catch {
-      throw new QuarryError('config', `--upstream must be an http(s) URL, not "${flag}"`);
-    }
-    const name =
-      host
-        .toLowerCase()
-        .replace(/[^a-z0-9_-]+/g, '-')
-        .replace(/^-+/, '')
-        .slice(0, 32) || 'upstream';
+    const { name } = upstreamFromFlag(flag);
     return {
       name,
       url: flag,

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { QuarryError } from '../errors.ts';
 import type { Metrics, MetricsSnapshot, Scrape } from '../services/metrics.ts';
 import type { CommonOptions } from './common.ts';
-import { configFrom, withCommon } from './common.ts';
+import { configFrom, upstreamFromFlag, withCommon } from './common.ts';
 
 interface ServeOptions extends CommonOptions {
   upstream?: string;
@@ -222,23 +222,6 @@ async function runPrimary(config: Config): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
-}
-
-/** `--upstream URL`: one upstream, named after its host. */
-function upstreamFromFlag(url: string): Record<string, unknown> {
-  let host: string;
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    throw new QuarryError('config', `--upstream must be an http(s) URL, not "${url}"`);
-  }
-  const name =
-    host
-      .toLowerCase()
-      .replace(/[^a-z0-9_-]+/g, '-')
-      .replace(/^-+/, '')
-      .slice(0, 32) || 'upstream';
-  return { name, url };
 }
 
 export function registerServe(program: Command): void {
