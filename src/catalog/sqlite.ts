@@ -20,6 +20,34 @@ import type { Database } from './schema.ts';
 /** How long a writer waits for another process's write lock before failing. */
 const BUSY_TIMEOUT_MS = 30_000;
 
+/** Prepared statements kept per connection: the catalog's queries are a few dozen shapes. */
+const STATEMENT_CACHE = 256;
+
+/**
+ * The database as Kysely's SQLite dialect sees it, preparing each SQL text once. Kysely prepares
+ * every query anew (parsing and planning it in SQLite each time: 13% of a cold `/info` and 7% of a
+ * mirror's CPU); a statement is reusable, and the dialect runs one query at a time on its one
+ * connection, so a cached statement is never busy when it is asked for again. Least recently used
+ * texts leave first, so statements built with raw SQL cannot grow it without bound.
+ */
+export function preparedOnce(sqlite: Sqlite.Database, size = STATEMENT_CACHE) {
+  const cache = new Map<string, Sqlite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string): Sqlite.Statement {
+      let stmt = cache.get(text);
+      if (stmt) {
+        cache.delete(text);
+      } else {
+        stmt = sqlite.prepare(text);
+        if (cache.size >= size) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    },
+  };
+}
+
 export const sqliteWrites: WriteDialect = {
   name: 'sqlite',
   write(db, _key, fn) {
@@ -82,7 +110,7 @@ export async function openSqliteCatalog(
   }
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(sqlite) }) });
   // Migrations write: take the write lock first, so processes starting together wait in turn.
   await migrate(db, sqliteWrites, now, file);
   return new KyselyCatalog(db, sqliteWrites, { info, now });
