@@ -55,6 +55,12 @@ export interface WriteDialect {
    * global write lock when key is null. Commits when fn resolves, rolls back when it throws.
    */
   write<T>(db: Db, key: string | null, fn: (trx: Db) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in a write transaction holding the locks of every key, taken in one order that every
+   * caller uses (so two batches never wait on each other in a cycle), before any other lock.
+   * Optional: SQLite's write() already excludes every other writer.
+   */
+  writeMany?<T>(db: Db, keys: readonly string[], fn: (trx: Db) => Promise<T>): Promise<T>;
   /** Takes the lock that orders the /versions log; held until commit. */
   lockLog(trx: Db): Promise<void>;
   /** A unique or primary key violation. */
@@ -234,13 +240,16 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
     await setMeta(trx, 'modified_at', isoSeconds(this.options.now()));
   }
 
-  /** The checks of a push, without the write: null when it would be created. */
+  /**
+   * The checks of a push, without the write: null when it would be created. Two reads at most: the
+   * gem by its lower-cased name (none: the version is new), then the versions of that gem that are
+   * this version, equal to it but for trailing zeros on its platform, or served under its file name,
+   * answered in that order.
+   */
   private async pushChecks(
     db: Db,
     v: NewVersion,
   ): Promise<Exclude<PushOutcome, { kind: 'created' }> | { kind: 'new'; gemId: number | null }> {
-    const existing = await findVersion(db, v.name, v.number, v.platform);
-    if (existing) return { kind: 'exists', record: existing };
     const gem = await db
       .selectFrom('gems')
       .select(['id', 'name'])
@@ -251,25 +260,23 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       const live = (await liveVersions(db, gem.name)).length > 0;
       return { kind: 'case_conflict', owner: gem.name, live };
     }
-    const dupe = await versionsQuery(db)
+    // (number, platform) equal is also (canonical, platform) equal: the first branch finds it.
+    const rows = await versionsQuery(db)
       .where('versions.gem_id', '=', gem.id)
-      .where('versions.canonical', '=', v.canonical)
-      .where('versions.platform', '=', v.platform)
-      .executeTakeFirst();
-    // The same number is the same version (committed between this read and the one above, when
-    // not in one transaction): an identical push, not a conflict.
-    if (dupe)
-      return { kind: dupe.number === v.number ? 'exists' : 'canonical_conflict', record: toRecord(dupe) };
-    const sameFile = await versionsQuery(db)
-      .where('versions.gem_id', '=', gem.id)
-      .where('versions.number', '=', v.number)
-      .where('versions.gem_platform', '=', v.gemPlatform)
-      .executeTakeFirst();
-    if (sameFile)
-      return {
-        kind: sameFile.platform === v.platform ? 'exists' : 'file_conflict',
-        record: toRecord(sameFile),
-      };
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('versions.canonical', '=', v.canonical), eb('versions.platform', '=', v.platform)]),
+          eb.and([eb('versions.number', '=', v.number), eb('versions.gem_platform', '=', v.gemPlatform)]),
+        ]),
+      )
+      .orderBy('versions.id')
+      .execute();
+    const same = rows.find((r) => r.number === v.number && r.platform === v.platform);
+    if (same) return { kind: 'exists', record: toRecord(same) };
+    const dupe = rows.find((r) => r.canonical === v.canonical && r.platform === v.platform);
+    if (dupe) return { kind: 'canonical_conflict', record: toRecord(dupe) };
+    const sameFile = rows.find((r) => r.number === v.number && r.gem_platform === v.gemPlatform);
+    if (sameFile) return { kind: 'file_conflict', record: toRecord(sameFile) };
     return { kind: 'new', gemId: gem.id };
   }
 
@@ -278,64 +285,121 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
     return r.kind === 'new' ? null : r;
   }
 
+  /**
+   * Checks a push and, when it is new, inserts its rows (gem, version, summary, dependencies);
+   * the caller holds the gem's lock and logs the change. `gemId`: the gem written, for `created`.
+   */
+  private async insertVersion(trx: Db, v: NewVersion): Promise<{ outcome: PushOutcome; gemId: number }> {
+    const check = await this.pushChecks(trx, v);
+    if (check.kind !== 'new') return { outcome: check, gemId: 0 };
+    const gem =
+      check.gemId !== null
+        ? { id: check.gemId, name: v.name }
+        : await trx
+            .insertInto('gems')
+            .values({
+              name: v.name,
+              name_lower: v.name.toLowerCase(),
+              created_at: v.createdAt,
+              info_md5: null,
+            })
+            .returning(['id', 'name'])
+            .executeTakeFirstOrThrow();
+    const row = await trx
+      .insertInto('versions')
+      .values({
+        gem_id: gem.id,
+        number: v.number,
+        platform: v.platform,
+        gem_platform: v.gemPlatform,
+        canonical: v.canonical,
+        full_name: fullNameOf(v.name, v.number, v.gemPlatform),
+        original_full_name: fullNameOf(v.name, v.number, v.platform),
+        prerelease: v.prerelease ? 1 : 0,
+        sha256: v.sha256,
+        size: v.size,
+        spec: JSON.stringify(v.spec),
+        created_at: v.createdAt,
+        yanked_at: null,
+        pushed_by: v.pushedBy,
+        origin: v.origin ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    // The read model (migration 6): the newest push's summary, and one row per dependency.
+    await trx
+      .updateTable('gems')
+      .set({ summary: v.spec.summary ?? '' })
+      .where('id', '=', gem.id)
+      .execute();
+    if (v.spec.dependencies.length > 0)
+      await trx
+        .insertInto('dependencies')
+        .values(
+          v.spec.dependencies.map((dep) => ({
+            version_id: row.id,
+            gem_id: gem.id,
+            name: dep.name,
+            type: dep.type,
+          })),
+        )
+        .execute();
+    return { outcome: { kind: 'created', record: toRecord({ ...row, name: gem.name }) }, gemId: gem.id };
+  }
+
   recordPush(v: NewVersion): Promise<PushOutcome> {
     return this.write(v.name.toLowerCase(), async (trx) => {
-      const check = await this.pushChecks(trx, v);
-      if (check.kind !== 'new') return check;
-      const gem =
-        check.gemId !== null
-          ? { id: check.gemId, name: v.name }
-          : await trx
-              .insertInto('gems')
-              .values({
-                name: v.name,
-                name_lower: v.name.toLowerCase(),
-                created_at: v.createdAt,
-                info_md5: null,
-              })
-              .returning(['id', 'name'])
-              .executeTakeFirstOrThrow();
-      const row = await trx
-        .insertInto('versions')
-        .values({
-          gem_id: gem.id,
-          number: v.number,
-          platform: v.platform,
-          gem_platform: v.gemPlatform,
-          canonical: v.canonical,
-          full_name: fullNameOf(v.name, v.number, v.gemPlatform),
-          original_full_name: fullNameOf(v.name, v.number, v.platform),
-          prerelease: v.prerelease ? 1 : 0,
-          sha256: v.sha256,
-          size: v.size,
-          spec: JSON.stringify(v.spec),
-          created_at: v.createdAt,
-          yanked_at: null,
-          pushed_by: v.pushedBy,
-          origin: v.origin ?? null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      // The read model (migration 6): the newest push's summary, and one row per dependency.
-      await trx
-        .updateTable('gems')
-        .set({ summary: v.spec.summary ?? '' })
-        .where('id', '=', gem.id)
-        .execute();
-      if (v.spec.dependencies.length > 0)
+      const { outcome, gemId } = await this.insertVersion(trx, v);
+      if (outcome.kind === 'created')
+        await this.logChange(trx, gemId, outcome.record.name, token(v.number, v.platform));
+      return outcome;
+    });
+  }
+
+  /**
+   * recordPush for many versions in one transaction (quarry mirror). Every gem's lock is taken
+   * first, in the one order every batch uses (SQLite: its write lock is all of them); each version
+   * is checked and inserted as recordPush does, seeing the ones before it; then, still under the
+   * gem locks, each changed gem's /info MD5; the log lock last, one log row per changed gem (its
+   * new tokens, comma-separated, as /versions lines allow, with the MD5 after all of them), one
+   * generation bump, and the commit.
+   */
+  recordPushes(vs: readonly NewVersion[]): Promise<PushOutcome[]> {
+    if (vs.length === 0) return Promise.resolve([]);
+    const keys = [...new Set(vs.map((v) => v.name.toLowerCase()))];
+    const body = async (trx: Db): Promise<PushOutcome[]> => {
+      const out: PushOutcome[] = [];
+      const changed = new Map<number, { name: string; tokens: string[] }>();
+      for (const v of vs) {
+        const { outcome, gemId } = await this.insertVersion(trx, v);
+        out.push(outcome);
+        if (outcome.kind !== 'created') continue;
+        const t = token(v.number, v.platform);
+        const c = changed.get(gemId);
+        if (c) c.tokens.push(t);
+        else changed.set(gemId, { name: outcome.record.name, tokens: [t] });
+      }
+      if (changed.size === 0) return out;
+      const rows: { gem_name: string; tokens: string; info_md5: string }[] = [];
+      for (const [gemId, c] of changed) {
+        const md5 = infoMd5For(await liveVersions(trx, c.name), this.options.info);
+        await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', gemId).execute();
+        rows.push({ gem_name: c.name, tokens: c.tokens.join(','), info_md5: md5 });
+      }
+      await this.dialect.lockLog(trx);
+      for (let i = 0; i < rows.length; i += 500)
         await trx
-          .insertInto('dependencies')
-          .values(
-            v.spec.dependencies.map((dep) => ({
-              version_id: row.id,
-              gem_id: gem.id,
-              name: dep.name,
-              type: dep.type,
-            })),
-          )
+          .insertInto('versions_log')
+          .values(rows.slice(i, i + 500))
           .execute();
-      await this.logChange(trx, gem.id, gem.name, token(v.number, v.platform));
-      return { kind: 'created', record: toRecord({ ...row, name: gem.name }) };
+      await this.bump(trx);
+      return out;
+    };
+    return this.mapConflict(() => {
+      if (this.dialect.writeMany) return this.dialect.writeMany(this.db, keys, body);
+      // SQLite's one write lock (BEGIN IMMEDIATE) stands for every gem's lock and the log's.
+      if (this.dialect.name === 'sqlite') return this.dialect.write(this.db, null, body);
+      throw new Error(`the ${this.dialect.name} catalog cannot lock several gems at once`);
     });
   }
 

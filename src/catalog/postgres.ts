@@ -29,12 +29,30 @@ const CHANNEL = 'quarry_catalog';
 /** How long the listener waits before it connects again after losing its connection. */
 const RELISTEN_MS = 1_000;
 
+/**
+ * Takes the advisory locks of several gems in one order (by lock number, the one shared with the log
+ * lock last), so that batches of overlapping gems never wait on each other in a cycle. One
+ * statement: the locks are taken as the sorted rows are read.
+ */
+async function lockGems(trx: Kysely<Database>, keys: readonly string[]): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_NS)}, s.h) from (
+      select h from (select distinct hashtext(k) as h from unnest(${[...keys]}::text[]) as k) as d
+      order by (h = 0), h
+    ) as s`.execute(trx);
+}
+
 export const postgresWrites: WriteDialect = {
   name: 'postgres',
   write(db, key, fn) {
     return db.transaction().execute(async (trx) => {
       if (key === null) await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_NS)}, 0)`.execute(trx);
       else await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_NS)}, hashtext(${key}))`.execute(trx);
+      return fn(trx);
+    });
+  },
+  writeMany(db, keys, fn) {
+    return db.transaction().execute(async (trx) => {
+      await lockGems(trx, keys);
       return fn(trx);
     });
   },
@@ -61,6 +79,12 @@ const notifyingWrites = (token: string): WriteDialect => ({
   ...postgresWrites,
   write: (db, key, fn) =>
     postgresWrites.write(db, key, async (trx) => {
+      const r = await fn(trx);
+      await sql`select pg_notify(${CHANNEL}, ${token})`.execute(trx);
+      return r;
+    }),
+  writeMany: (db, keys, fn) =>
+    postgresWrites.writeMany!(db, keys, async (trx) => {
       const r = await fn(trx);
       await sql`select pg_notify(${CHANNEL}, ${token})`.execute(trx);
       return r;

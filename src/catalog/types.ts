@@ -208,6 +208,13 @@ export interface Catalog {
   previewPush(v: NewVersion): Promise<PushOutcome | null>;
   /** Records a pushed version (the blob is already stored). */
   recordPush(v: NewVersion): Promise<PushOutcome>;
+  /**
+   * Records several pushed versions (their blobs are stored) in one transaction, for `quarry
+   * mirror`: the outcome of each, in order, as recordPush would answer them one after another. The
+   * same rules as recordPush: each gem's lock (all taken first, in one order) and the log lock last;
+   * one log row per gem changed, with its new tokens and its /info MD5 after them.
+   */
+  recordPushes(vs: readonly NewVersion[]): Promise<PushOutcome[]>;
   recordYank(name: string, number: string, platform: string, at: string): Promise<YankOutcome>;
   recordUnyank(name: string, number: string, platform: string): Promise<YankOutcome>;
   /** A new /versions base (one line per live gem) with this created_at. */

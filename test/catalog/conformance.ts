@@ -213,6 +213,124 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.deepEqual((await c.allVersions('json')).map(tokenOf), ['1.0.0-java', '1.0']);
       }));
 
+    it('recordPushes answers each version as recordPush would in turn, with one log row per gem', () =>
+      withCatalog(async ({ c, peer }) => {
+        await created(c, 'old', '1.0');
+        await created(c, 'Cased', '1.0');
+        const before = await c.state();
+        const p = await peer();
+        const batch = [
+          newVersion('fresh', '1.0'),
+          newVersion('fresh', '1.1', { platform: 'x86-mingw32' }),
+          newVersion('old', '2.0'),
+          newVersion('fresh', '1.0'), // the batch's own first version: exists
+          newVersion('old', '1.0', { variant: 'other bytes' }), // exists, with the stored sha256
+          newVersion('cased', '2.0'), // case_conflict
+          newVersion('old', '2.0.0'), // canonical_conflict with the 2.0 just above
+          newVersion('fresh', '1.1', { platform: 'i386-mingw32' }), // file_conflict with 1.1-x86-mingw32
+          newVersion('fresh', '1.2'),
+        ];
+        const out = await p.recordPushes(batch);
+        assert.deepEqual(
+          out.map((o) => o.kind),
+          [
+            'created',
+            'created',
+            'created',
+            'exists',
+            'exists',
+            'case_conflict',
+            'canonical_conflict',
+            'file_conflict',
+            'created',
+          ],
+        );
+        const fresh = await c.findVersion('fresh', '1.0', 'ruby');
+        assert.deepEqual((out[0] as { record: VersionRecord }).record, fresh);
+        assert.deepEqual((out[3] as { record: VersionRecord }).record, fresh);
+        assert.equal((out[4] as { record: VersionRecord }).record.sha256, newVersion('old', '1.0').sha256);
+        assert.deepEqual(out[5], { kind: 'case_conflict', owner: 'Cased', live: true });
+        assert.equal((out[6] as { record: VersionRecord }).record.number, '2.0');
+        assert.equal((out[7] as { record: VersionRecord }).record.platform, 'x86-mingw32');
+        assert.deepEqual((await c.liveVersions('fresh')).map(tokenOf), ['1.0', '1.1-x86-mingw32', '1.2']);
+        // One transaction: one generation bump, one log row per changed gem, in first-change order,
+        // each with the gem's /info MD5 after the whole batch.
+        assert.equal((await c.state()).generation, before.generation + 1);
+        const log = (await c.versionsLogSince(0)).slice(2);
+        assert.deepEqual(
+          log.map(({ seq: _, ...r }) => r),
+          [
+            {
+              name: 'fresh',
+              tokens: '1.0,1.1-x86-mingw32,1.2',
+              infoMd5: infoMd5For(await c.liveVersions('fresh'), INFO),
+            },
+            { name: 'old', tokens: '2.0', infoMd5: infoMd5For(await c.liveVersions('old'), INFO) },
+          ],
+        );
+        // Nothing new: nothing logged, no bump.
+        const again = await c.recordPushes(batch.slice(0, 3));
+        assert.deepEqual(
+          again.map((o) => o.kind),
+          ['exists', 'exists', 'exists'],
+        );
+        assert.deepEqual(await c.recordPushes([]), []);
+        assert.equal((await c.state()).generation, before.generation + 1);
+        assert.equal((await c.versionsLogSince(0)).length, 4);
+      }));
+
+    if (shared) {
+      it('recordPushes from 4 processes on overlapping gems, beside single pushes: no deadlock, each version once, the log replays to the catalog', async () => {
+        const loc = await locate();
+        const agents: AgentCatalog[] = [];
+        let c: Catalog | undefined;
+        try {
+          agents.push(...(await openAll(await workers(4), loc.url)));
+          c = await openCatalog(loc.url, () => new Date(), INFO);
+          await c.ensureVersionsBase(new Date('2024-01-01T00:00:00Z'));
+          const names = Array.from({ length: 12 }, (_, i) => `batch-${i}`);
+          // Each writer: 6 batches of 8 versions over every name, in its own order; some single pushes.
+          const runs = agents.map(async (a, w) => {
+            const outcomes: string[] = [];
+            for (let b = 0; b < 6; b++) {
+              const vs = Array.from({ length: 8 }, (_, i) => {
+                const name = names[(w * 5 + b * 7 + i * (w + 1)) % names.length]!;
+                return newVersion(name, `${b}.${i % 4}`);
+              });
+              for (const o of await a.catalog.recordPushes(vs)) outcomes.push(o.kind);
+              const single = await a.catalog.recordPush(newVersion(names[(w + b) % names.length]!, `9.${b}`));
+              outcomes.push(single.kind);
+            }
+            return outcomes;
+          });
+          const outcomes = (await Promise.all(runs)).flat();
+          assert.ok(
+            outcomes.every((k) => k === 'created' || k === 'exists'),
+            `only created and exists: ${[...new Set(outcomes)]}`,
+          );
+          let versions = 0;
+          for (const n of names) versions += (await c.liveVersions(n)).length;
+          assert.equal(outcomes.filter((k) => k === 'created').length, versions, 'each version created once');
+          const base = await c.versionsBase();
+          const log = await c.versionsLogSince(0);
+          for (const [i, row] of log.entries()) if (i > 0) assert.ok(row.seq > log[i - 1]!.seq);
+          const replayed = replayVersions(base!.body, log);
+          for (const n of names) {
+            if ((await c.liveVersions(n)).length === 0) continue;
+            assert.deepEqual(
+              replayed.get(n),
+              await currentGem(c, n),
+              `${n}: /versions replays to the catalog`,
+            );
+          }
+        } finally {
+          await Promise.all(agents.map((a) => a.close().catch(() => {})));
+          await c?.close();
+          await loc.cleanup();
+        }
+      });
+    }
+
     it('yanks and unyanks: no_gem, no_version, unchanged and done', () =>
       withCatalog(async ({ c, peer }) => {
         const at = '2024-06-02T03:04:05Z';
