@@ -105,9 +105,14 @@ export interface LiveTuple {
   platform: string;
 }
 
-/** One page of live tuples, and the cursor of the next page (null: this was the last). */
-export interface LiveTuplesPage {
-  tuples: LiveTuple[];
+/**
+ * One page of live tuples as text, a `name\tnumber\tplatform\n` line each in (gem id, version id)
+ * order, and the cursor of the next page (null: this was the last).
+ */
+export interface LiveTuplesText {
+  text: string;
+  /** Lines in `text`. */
+  count: number;
   next: string | null;
 }
 
@@ -233,7 +238,7 @@ export interface Catalog {
    * after the cursor `after` (null: from the start). Many short queries instead of one long one, so
    * a 1.3-million-entry scan never holds the connection (or, with SQLite, the event loop) for long.
    */
-  liveTuplesPage(after: string | null, limit: number): Promise<LiveTuplesPage>;
+  liveTuplesText(after: string | null, limit: number): Promise<LiveTuplesText>;
   /**
    * allLiveVersions() a page at a time, by gem then publication order (a gem's versions are
    * consecutive, not sorted by name): at most `limit` after the cursor `after` (null: from the

@@ -710,8 +710,9 @@ function startLegacyWorker(): Worker {
 
 /**
  * The six legacy files from the catalog. The event loop only runs the page queries (LEGACY_PAGE
- * tuples each) and passes each page on as text; a worker thread (one per build, so its memory goes
- * with it) groups the tuples by name, sorts them, writes the Marshal dumps, gzips and digests them.
+ * tuples each, joined into one string by the database) and passes each page on; a worker thread
+ * (one per build, so its memory goes with it) groups the tuples by name, sorts them, writes the
+ * Marshal dumps, gzips and digests them.
  */
 export async function buildLegacyFiles(catalog: Catalog): Promise<BuiltFile[]> {
   const worker = startLegacyWorker();
@@ -735,13 +736,11 @@ export async function buildLegacyFiles(catalog: Catalog): Promise<BuiltFile[]> {
   try {
     let after: string | null = null;
     do {
-      const page = await catalog.liveTuplesPage(after, LEGACY_PAGE);
+      const page = await catalog.liveTuplesText(after, LEGACY_PAGE);
       // With SQLite a query runs synchronously and its promise is already settled: without this,
       // every page would run in one chain of microtasks and hold the event loop for seconds.
       await yieldToLoop();
-      let text = '';
-      for (const t of page.tuples) text += `${t.name}\t${t.number}\t${t.platform}\n`;
-      worker.postMessage({ kind: 'page', text } satisfies ToWorker);
+      worker.postMessage({ kind: 'page', text: page.text } satisfies ToWorker);
       after = page.next;
     } while (after !== null);
     worker.postMessage({ kind: 'end' } satisfies ToWorker);
@@ -753,7 +752,7 @@ export async function buildLegacyFiles(catalog: Catalog): Promise<BuiltFile[]> {
 
 /** The pure part: pages of `name\tnumber\tplatform` lines in, the six files with digests out. */
 export function legacyFilesFromPages(pages: readonly string[]): BuiltFile[] {
-  // Pages come by gem (catalog.liveTuplesPage): a gem's tuples are one run of lines, which may go
+  // Pages come by gem (catalog.liveTuplesText): a gem's tuples are one run of lines, which may go
   // on into the next page. One group and one name string per run.
   const groups: SpecTuple[][] = [];
   let group: SpecTuple[] = [];

@@ -537,6 +537,44 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.deepEqual(await c.liveNames(), sorted);
       }));
 
+    it('pages live tuples as text, by gem then publication order, each once, whatever the page size', () =>
+      withCatalog(async ({ c, peer }) => {
+        const names = ['zz', 'Ab', 'a-b', 'm', 'solo'];
+        const p = await peer();
+        for (const v of ['1.0', '2.0.pre', '1.5'])
+          for (const [i, n] of names.entries())
+            if (n !== 'solo' || v === '1.0') await created(i % 2 ? p : c, n, v);
+        await c.recordYank('m', '2.0.pre', 'ruby', '2024-06-02T00:00:00Z');
+        await c.recordYank('solo', '1.0', 'ruby', '2024-06-02T00:00:00Z');
+        // Gems in the order they were first pushed, each gem's versions in the order they came.
+        const expected = names
+          .flatMap((n) =>
+            ['1.0', '2.0.pre', '1.5']
+              .filter((v) => n !== 'solo' && !(n === 'm' && v === '2.0.pre'))
+              .map((v) => `${n}\t${v}\truby\n`),
+          )
+          .join('');
+        for (const limit of [1, 3, 12, 13, 100]) {
+          let text = '';
+          let pages = 0;
+          let lines = 0;
+          let after: string | null = null;
+          do {
+            const page = await p.liveTuplesText(after, limit);
+            assert.ok(page.count <= limit, `a page of ${page.count} lines for limit ${limit}`);
+            assert.equal(page.text.split('\n').length - 1, page.count);
+            text += page.text;
+            lines += page.count;
+            after = page.next;
+            pages++;
+          } while (after !== null && pages < 100);
+          assert.equal(text, expected, `pages of ${limit}`);
+          assert.equal(lines, 11);
+        }
+        const empty = await c.liveTuplesText('999999:0', 10);
+        assert.deepEqual(empty, { text: '', count: 0, next: null });
+      }));
+
     it('keeps API keys: create, find by hash, list, revoke, touch', () =>
       withCatalog(async ({ c, peer }) => {
         const p = await peer();
