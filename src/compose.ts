@@ -12,6 +12,7 @@ import type { Config } from './config/schema.ts';
 import { QuarryError } from './errors.ts';
 import type { AppDeps } from './http/app.ts';
 import { buildApp } from './http/app.ts';
+import { DownloadCounter } from './services/downloads.ts';
 import { GemBodies } from './services/gem-bodies.ts';
 import { GemReaderPool } from './services/gem-reader-pool.ts';
 import { GemService } from './services/gems.ts';
@@ -22,6 +23,7 @@ import { Metrics } from './services/metrics.ts';
 import { Mirror } from './services/mirror.ts';
 import { UpstreamSource } from './services/upstream-source.ts';
 import { UpstreamClient } from './upstream/client.ts';
+import { then } from './util/maybe.ts';
 
 /** Bumped when the data directory's layout changes incompatibly. */
 export const DATA_LAYOUT = 1;
@@ -200,13 +202,31 @@ export async function composeServer(
   config: Config,
   baseClock: () => Date,
   env: Readonly<Record<string, string | undefined>> = {},
-): Promise<{ app: FastifyInstance; services: Services }> {
+): Promise<{ app: FastifyInstance; services: Services; downloads: DownloadCounter }> {
   const services = await composeServices(config, baseClock, { env });
   // Leftovers of writes interrupted by a crash: removed at start-up once an hour old (a younger
   // one may belong to a push under way on another process sharing the store).
   void removeStaleTempFiles(services.blobs, baseClock().getTime() - 3_600_000).catch(() => {});
-  const app = await buildApp({ ...services, setTime: (at) => services.clock.set(at) });
+  // Downloads are counted in memory and written in one batch every downloads.flush_ms, and at close.
+  const log: { app?: FastifyInstance } = {};
+  const downloads = new DownloadCounter({
+    resolve: (file) =>
+      then(services.index.gemFile(file), (v) =>
+        // Yanked since it was downloaded: the catalog still knows it.
+        v ? v.id : services.catalog.findByFullName(file).then((r) => r?.id ?? null),
+      ),
+    addDownloads: (counts) => services.readModel.addDownloads(counts),
+    flushMs: config.downloads.flush_ms,
+    log: (msg, detail) => log.app?.log.warn(detail, msg),
+  });
+  const app = await buildApp({ ...services, downloads, setTime: (at) => services.clock.set(at) });
+  log.app = app;
   services.setLogger((msg, detail) => app.log.warn(detail, msg));
-  app.addHook('onClose', async () => services.close());
-  return { app, services };
+  // After the last request (Fastify runs onClose once in-flight requests are done).
+  app.addHook('onClose', async () => {
+    await downloads.close().catch((err: unknown) => app.log.error({ err }, 'download counts lost at close'));
+    await services.close();
+  });
+  downloads.start();
+  return { app, services, downloads };
 }

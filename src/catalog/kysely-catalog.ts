@@ -941,26 +941,43 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
     };
   }
 
+  /**
+   * One UPDATE for the whole batch (atomic alone: it commits whole or not at all), over the batch as
+   * one JSON parameter, so the statement's text is the same whatever the batch's size. Ids in order.
+   */
   async addDownloads(counts: ReadonlyMap<number, number>): Promise<void> {
-    if (counts.size === 0) return;
-    await this.db.transaction().execute(async (trx) => {
-      for (const [id, n] of counts)
-        await trx
-          .updateTable('versions')
-          .set((eb) => ({ downloads: eb('downloads', '+', n) }))
-          .where('id', '=', id)
-          .execute();
-    });
+    const rows = [...counts]
+      .filter(([id, n]) => Number.isSafeInteger(id) && Number.isSafeInteger(n) && n > 0)
+      .sort((a, b) => a[0] - b[0]);
+    if (rows.length === 0) return;
+    const batch = JSON.stringify(rows);
+    const update =
+      this.dialect.name === 'postgres'
+        ? sql`UPDATE versions SET downloads = versions.downloads + d.n
+            FROM (SELECT (e->>0)::bigint AS id, (e->>1)::bigint AS n FROM json_array_elements(${batch}::json) AS e) AS d
+            WHERE versions.id = d.id`
+        : // A write statement outside BEGIN takes SQLite's write lock with its snapshot, waiting (busy_timeout).
+          sql`UPDATE versions SET downloads = downloads + d.n
+            FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS n FROM json_each(${batch})) AS d
+            WHERE versions.id = d.id`;
+    await update.execute(this.db);
   }
 
   async downloads(name: string): Promise<Map<number, number>> {
+    return (await this.downloadsOf([name])).get(name)!;
+  }
+
+  async downloadsOf(names: readonly string[]): Promise<Map<string, Map<number, number>>> {
+    const out = new Map<string, Map<number, number>>(names.map((n) => [n, new Map()]));
+    if (out.size === 0) return out;
     const rows = await this.db
       .selectFrom('versions')
       .innerJoin('gems', 'gems.id', 'versions.gem_id')
-      .select(['versions.id as id', 'versions.downloads as downloads'])
-      .where('gems.name', '=', name)
+      .select(['gems.name as name', 'versions.id as id', 'versions.downloads as downloads'])
+      .where('gems.name', 'in', [...out.keys()])
       .execute();
-    return new Map(rows.map((r) => [r.id, Number(r.downloads)]));
+    for (const r of rows) out.get(r.name)?.set(r.id, Number(r.downloads));
+    return out;
   }
 
   async close(): Promise<void> {

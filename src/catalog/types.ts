@@ -194,10 +194,15 @@ export interface CatalogReadModel {
     limit: number,
   ): Promise<Paged<{ name: string; type: string }>>;
   gemCounts(): Promise<GemCounts>;
-  /** Adds downloads per version id (one batched write). */
+  /**
+   * Adds downloads per version id in one write that applies whole or not at all (`downloads + n`:
+   * additive, so several processes may add at once). Unknown ids are ignored.
+   */
   addDownloads(counts: ReadonlyMap<number, number>): Promise<void>;
-  /** Downloads per version id of one gem. */
+  /** Downloads per version id of one gem (every version, yanked ones too). */
   downloads(name: string): Promise<Map<number, number>>;
+  /** downloads() of several gems in one query, by name (an unknown name: an empty map). */
+  downloadsOf(names: readonly string[]): Promise<Map<string, Map<number, number>>>;
 }
 
 /**

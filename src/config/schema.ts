@@ -208,6 +208,13 @@ export const configSchema = z
       })
       .strict()
       .default({ info_created_at: false, refresh_ms: 1000 }),
+    downloads: z
+      .object({
+        /** How often (ms) a server process writes the .gem downloads it counted, in one catalog write; also at shutdown. */
+        flush_ms: z.number().int().min(10).max(3_600_000).default(5000),
+      })
+      .strict()
+      .default({ flush_ms: 5000 }),
     cache: z
       .object({
         /** Memory for .gem bodies served most often (content-addressed, never stale), in bytes; 0 turns it off. */

@@ -50,6 +50,8 @@ export interface AppDeps {
     pick: (h: IncomingHttpHeaders) => ReadIndex;
     prefixed: [prefix: string, index: ReadIndex][];
   };
+  /** Counts .gem downloads (services/downloads.ts); none: downloads are not counted. */
+  downloads?: { count(fullName: string): void };
   /** Test hooks (POST /set_time): only when config.testing.hooks is on. */
   setTime?: (at: Date) => void;
 }
@@ -82,6 +84,7 @@ export async function buildApp(d: AppDeps): Promise<FastifyInstance> {
   // Metrics and one structured log line per request (skipped cheaply when info is off).
   const logRequests = ['info', 'debug', 'trace'].includes(d.config.log.level);
   if (logRequests) fast.log = app.log;
+  fast.downloads = d.downloads ?? null;
   app.addHook('preClose', async () => {
     fast.startClosing();
   });

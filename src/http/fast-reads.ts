@@ -61,6 +61,8 @@ export class FastReads {
   wire: Wire<Match> | null = null;
   /** Request logging (one line per request, as Fastify's onResponse hook writes), when on. */
   log: FastifyBaseLogger | null = null;
+  /** Told of each .gem sent whole (GET, 200): the download counter (services/downloads.ts). */
+  downloads: { count(fullName: string): void } | null = null;
   /** Paths without parameters (the dependency API's query aside), as ready matches. */
   private readonly exact = new Map<string, Match>();
   /** Routes with one path parameter: the text before it, and their kind and metrics. */
@@ -153,8 +155,12 @@ export class FastReads {
     return textAnswer(500, 'Server error. Please try again.\n');
   }
 
-  /** Counts an answered request in the metrics and logs it (as Fastify's onResponse hook does). */
+  /**
+   * Counts an answered request in the metrics and logs it (as Fastify's onResponse hook does); a
+   * .gem sent whole (GET, 200; not HEAD, not 304) counts as a download.
+   */
   record(m: Match, method: string, url: string, status: number, ua: string | undefined, t0: number): void {
+    if (m.kind === 'gem' && status === 200 && method === 'GET') this.downloads?.count(m.param.slice(0, -4));
     const ms = performance.now() - t0;
     m.stats.record(method, status, ms / 1000);
     this.log?.info({ method, url, status, ms: Math.round(ms * 100) / 100, ua }, 'request');

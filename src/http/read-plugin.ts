@@ -17,11 +17,17 @@ type Read = FastifyRequest<{ Params: Record<string, string>; Querystring: { gems
 export async function readPlugin(app: FastifyInstance, ctx: HttpContext): Promise<void> {
   const { d, reads } = ctx;
   app.addHook('preHandler', ctx.readGuard);
-  const get = (path: string, answer: (req: Read) => Maybe<Answer>) =>
-    app.get(path, async (req, reply) => sendAnswer(reply, await answer(req as Read)));
+  const get = (path: string, answer: (req: Read) => Maybe<Answer>, gemFile?: (req: Read) => string) =>
+    app.get(path, async (req, reply) => {
+      const a = await answer(req as Read);
+      const sent = await sendAnswer(reply, a);
+      // A .gem sent whole (GET, 200; not HEAD, not 304) is a download (services/downloads.ts).
+      if (gemFile && a.status === 200 && req.method === 'GET') d.downloads?.count(gemFile(req as Read));
+      return sent;
+    });
   // `/` itself (the probe of RubyGems 3.2.3-3.5, and the web UI's home page) is the web plugin's.
   // The one table of read routes (read-table.ts), as the fast path in front builds it too.
-  const readRoutes = (prefix: string, r: ReadRoutes) => {
+  const readRoutes = (prefix: string, r: ReadRoutes, counted: boolean) => {
     for (const route of READ_ROUTES) {
       const param = (req: Read): string | undefined =>
         route.param
@@ -31,14 +37,22 @@ export async function readPlugin(app: FastifyInstance, ctx: HttpContext): Promis
             : route.kind === 'legacy'
               ? route.path.slice(1)
               : undefined;
-      get(`${prefix}${fastifyPath(route)}`, (req) => answerRead(r, route.kind, param(req), req.headers));
+      const gemFile =
+        counted && route.kind === 'gem' ? (req: Read) => (param(req) ?? '').slice(0, -4) : undefined;
+      get(
+        `${prefix}${fastifyPath(route)}`,
+        (req) => answerRead(r, route.kind, param(req), req.headers),
+        gemFile,
+      );
     }
   };
-  readRoutes('', reads);
+  // Downloads count where the catalog's versions are served: `/` (private names win there) and
+  // /private; a gem from one upstream alone (/upstream/NAME) has no catalog row.
+  readRoutes('', reads, true);
   // One source alone under its prefix: /private (hosted gems), /upstream/NAME (one upstream).
   for (const [prefix, index] of d.proxy?.prefixed ?? []) {
     app.get(`${prefix}/`, async (_req, reply) => reply.type(TEXT).send('Quarry gem server\n'));
-    readRoutes(prefix, new ReadRoutes({ ...d, index }));
+    readRoutes(prefix, new ReadRoutes({ ...d, index }), prefix === '/private');
   }
   app.get<{ Querystring: { gems?: string } }>('/api/v1/dependencies.json', async (req, reply) =>
     reply

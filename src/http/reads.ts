@@ -16,7 +16,7 @@ import { parseBasicAuth } from '../services/users.ts';
 import type { Maybe } from '../util/maybe.ts';
 import { then } from '../util/maybe.ts';
 import type { Answer, ServeOptions } from './representation.ts';
-import { answerRepresentation, OCTET, TEXT, textAnswer } from './representation.ts';
+import { answerRepresentation, etagMatches, OCTET, TEXT, textAnswer } from './representation.ts';
 
 export const INDEX_CACHE = 'public, max-age=60';
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -130,6 +130,14 @@ export class ReadRoutes {
     if (!m) return notFound();
     return then(this.idx(h).gemFile(m[1]!), (v) => {
       if (!v) return notFound();
+      // The ETag is the SHA-256 of bytes that never change: a client that holds them gets a 304.
+      const inm = h?.['if-none-match'];
+      if (inm && etagMatches(inm, v.sha256))
+        return {
+          status: 304,
+          headers: { 'content-type': OCTET, 'cache-control': this.forever, etag: `"${v.sha256}"` },
+          body: null,
+        };
       if (!this.d.gemBodies.holds(v.size)) {
         // Too large to hold: streamed from the store, so memory stays flat whatever the clients.
         return {

@@ -43,16 +43,33 @@ export function mostRecent(live: readonly VersionRecord[]): VersionRecord | null
   );
 }
 
-export function gemJson(v: VersionRecord, baseUrl: string): Record<string, unknown> {
+/** Downloads as the JSON API shows them: of every version of the gem, and of the one described. */
+export interface DownloadsOf {
+  total: number;
+  version: number;
+}
+
+/** The downloads of version `v` of a gem, from its counts per version id (CatalogReadModel.downloads). */
+export function downloadsOf(v: VersionRecord, counts: ReadonlyMap<number, number> | undefined): DownloadsOf {
+  let total = 0;
+  for (const n of counts?.values() ?? []) total += n;
+  return { total, version: counts?.get(v.id) ?? 0 };
+}
+
+export function gemJson(
+  v: VersionRecord,
+  baseUrl: string,
+  downloads: DownloadsOf = { total: 0, version: 0 },
+): Record<string, unknown> {
   const s = v.spec;
   const fileName =
     v.gemPlatform === 'ruby' ? `${v.name}-${v.number}` : `${v.name}-${v.number}-${v.gemPlatform}`;
   const out: Record<string, unknown> = {
     name: v.name,
-    downloads: 0,
+    downloads: downloads.total,
     version: v.number,
     version_created_at: v.createdAt,
-    version_downloads: 0,
+    version_downloads: downloads.version,
     platform: v.platform,
     authors: s.authors.join(', '),
     info: s.description || s.summary || 'This rubygem does not have a description or summary.',
@@ -71,7 +88,7 @@ export function gemJson(v: VersionRecord, baseUrl: string): Record<string, unkno
   return out;
 }
 
-export function versionJson(v: VersionRecord): Record<string, unknown> {
+export function versionJson(v: VersionRecord, downloads = 0): Record<string, unknown> {
   const s = v.spec;
   const ruby = requirementToString(s.requiredRubyVersion);
   return {
@@ -79,7 +96,7 @@ export function versionJson(v: VersionRecord): Record<string, unknown> {
     built_at: s.date.toISOString(),
     created_at: v.createdAt,
     description: s.description,
-    downloads_count: 0,
+    downloads_count: downloads,
     metadata: s.metadata,
     number: v.number,
     summary: s.summary,

@@ -8,7 +8,13 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { baseFor, infoMd5For } from '../../src/catalog/derive.ts';
 import { openCatalog } from '../../src/catalog/open.ts';
-import type { Catalog, NewApiKey, VersionRecord, VersionsLogRow } from '../../src/catalog/types.ts';
+import type {
+  Catalog,
+  CatalogReadModel,
+  NewApiKey,
+  VersionRecord,
+  VersionsLogRow,
+} from '../../src/catalog/types.ts';
 import { QuarryError } from '../../src/errors.ts';
 import { normalizePlatform } from '../../src/gem/platform.ts';
 import { isoSeconds } from '../../src/index/compact.ts';
@@ -49,6 +55,9 @@ interface Ctx {
   /** The same catalog as opened by another process (this one's `c` when it cannot be shared). */
   peer(): Promise<Catalog>;
 }
+
+/** The read model of a catalog (KyselyCatalog, or a worker's proxy of one). */
+const readModel = (c: Catalog): CatalogReadModel => c as unknown as CatalogReadModel;
 
 const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -626,6 +635,71 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
           });
         }
         assert.equal((await c.listKeys()).length, 1);
+      }));
+
+    it('adds downloads per version in one write, additively from two processes at once', () =>
+      withCatalog(async ({ c, peer }) => {
+        const a = await created(c, 'rack', '1.0');
+        const b = await created(c, 'rack', '2.0', 'java');
+        const r = await created(c, 'rake', '13.0');
+        const p = await peer();
+        const here = readModel(c);
+        const there = readModel(p);
+        const before = await c.state();
+        assert.deepEqual(
+          await there.downloads('rack'),
+          new Map([
+            [a.id, 0],
+            [b.id, 0],
+          ]),
+        );
+        await here.addDownloads(new Map());
+        // 25 batches from each process, all at once; an id the catalog does not have is ignored.
+        await Promise.all(
+          Array.from({ length: 25 }, (_, i) => [
+            here.addDownloads(
+              new Map([
+                [b.id, i],
+                [a.id, 1],
+              ]),
+            ),
+            there.addDownloads(
+              new Map([
+                [a.id, 3],
+                [b.id, 2],
+                [r.id, 1],
+                [r.id + b.id + 1000, 7],
+              ]),
+            ),
+          ]).flat(),
+        );
+        const rack = new Map([
+          [a.id, 25 + 75],
+          [b.id, 300 + 50],
+        ]);
+        assert.deepEqual(await here.downloads('rack'), rack);
+        assert.deepEqual(await there.downloads('rack'), rack);
+        assert.deepEqual(
+          await here.downloadsOf(['rack', 'rake', 'nothing']),
+          new Map([
+            ['rack', rack],
+            ['rake', new Map([[r.id, 25]])],
+            ['nothing', new Map()],
+          ]),
+        );
+        assert.deepEqual(
+          (await here.searchGems('ra', 0, 10)).items.map((g) => [g.name, g.downloads]),
+          [
+            ['rack', 450],
+            ['rake', 25],
+          ],
+        );
+        // Downloads are not catalog changes: no /versions row, no new generation.
+        assert.equal((await c.state()).generation, before.generation);
+        // A yanked version keeps its count.
+        await c.recordYank('rack', '1.0', 'ruby', '2024-06-02T00:00:00Z');
+        await there.addDownloads(new Map([[a.id, 1]]));
+        assert.equal((await here.downloads('rack')).get(a.id), 101);
       }));
 
     if (shared) {

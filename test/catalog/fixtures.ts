@@ -371,16 +371,19 @@ export function fromWireError(w: WireError): Error {
 export function encode(value: unknown): string {
   return JSON.stringify(value, function (this: Record<string, unknown>, key, v) {
     const raw = this[key];
-    return raw instanceof Date ? { $date: raw.toISOString() } : v;
+    if (raw instanceof Date) return { $date: raw.toISOString() };
+    if (raw instanceof Map) return { $map: [...raw] };
+    return v;
   });
 }
 
 export function decode(line: string): unknown {
-  return JSON.parse(line, (_k, v) =>
-    v !== null && typeof v === 'object' && typeof v.$date === 'string' && Object.keys(v).length === 1
-      ? new Date(v.$date)
-      : v,
-  );
+  return JSON.parse(line, (_k, v) => {
+    if (v === null || typeof v !== 'object' || Object.keys(v).length !== 1) return v;
+    if (typeof v.$date === 'string') return new Date(v.$date);
+    if (Array.isArray(v.$map)) return new Map(v.$map);
+    return v;
+  });
 }
 
 /** Requests the worker answers, one JSON line each: `{ id, ...request }` -> `{ id, ok, value | error }`. */
