@@ -584,6 +584,37 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.deepEqual(empty, { text: '', count: 0, next: null });
       }));
 
+    it('records a cached gem once (the first record wins), from two processes at once', () =>
+      withCatalog(async ({ c, peer }) => {
+        const p = await peer();
+        const up = 'http://127.0.0.1:9/';
+        const cached = (file: string, sha256: string) => ({
+          upstream: up,
+          file,
+          name: 'rack',
+          sha256,
+          size: 100,
+          fetchedAt: '2024-01-01T00:00:00.000Z',
+        });
+        const files = ['rack-1.0', 'rack-1.1', 'rack-2.0-java'];
+        // The same files recorded 8 times each, half by each process, all at once.
+        await Promise.all(
+          Array.from({ length: 24 }, (_, i) =>
+            (i % 2 ? p : c).recordCachedGem(cached(files[i % 3]!, String(i % 3).repeat(64))),
+          ),
+        );
+        assert.deepEqual(
+          (await c.listCachedGems()).map((g) => [g.file, g.sha256]).sort(),
+          files.map((f, i) => [f, String(i).repeat(64)]),
+        );
+        await p.recordCachedGem(cached('rack-1.0', 'f'.repeat(64)));
+        assert.deepEqual(await c.cachedGem(up, 'rack-1.0'), cached('rack-1.0', '0'.repeat(64)));
+        assert.equal(await c.cachedGem('http://127.0.0.1:8/', 'rack-1.0'), null);
+        await p.deleteCachedGem(up, 'rack-1.0');
+        assert.equal(await c.cachedGem(up, 'rack-1.0'), null);
+        assert.equal((await p.listCachedGems()).length, 2);
+      }));
+
     it('keeps API keys: create, find by hash, list, revoke, touch', () =>
       withCatalog(async ({ c, peer }) => {
         const p = await peer();
