@@ -16,7 +16,10 @@ export interface ReadResult {
   label: string;
   connections: number;
   quarry: WrkResult;
+  /** nginx with 2 workers (both cores). */
   nginx?: WrkResult;
+  /** nginx with 1 worker: one process against one process. */
+  nginx1?: WrkResult;
   /** `serve --workers N`, and nginx measured again right after it. */
   workers?: WrkResult;
   nginxAgain?: WrkResult;
@@ -130,17 +133,28 @@ function driverTable(d: DriverReport): string {
       : `**no**: ${JSON.stringify(e)}`,
   );
   for (const [id, r] of Object.entries(d.reads)) {
-    const ratio = r.nginx ? requestsPerSecond(r.quarry) / requestsPerSecond(r.nginx) : Number.NaN;
-    const target = id === 'versions' || id.startsWith('info') ? verdict(ratio >= 0.5, '≥ 0.5× nginx') : '';
+    const targeted = id === 'versions' || id.startsWith('info');
+    const ratio = (of: WrkResult, to: WrkResult | undefined) =>
+      to ? requestsPerSecond(of) / requestsPerSecond(to) : Number.NaN;
+    // Like for like: one process against one nginx worker, N workers against N nginx workers.
+    if (r.nginx1) {
+      const r1 = ratio(r.quarry, r.nginx1);
+      row(
+        `${r.label}, ${r.connections} connections: Quarry (1 process) / nginx (1 worker)`,
+        `${rate(r.quarry)} / ${rate(r.nginx1)} = **${r1.toFixed(2)}×**`,
+        targeted ? verdict(r1 >= 0.5, '≥ 0.5× nginx') : '',
+      );
+    }
+    const r2 = ratio(r.quarry, r.nginx);
     row(
-      `${r.label}, ${r.connections} connections: Quarry (1 process) / nginx`,
-      `${rate(r.quarry)} / ${r.nginx ? rate(r.nginx) : '—'} = **${ratio.toFixed(2)}×**`,
-      target,
+      `${r.label}, ${r.connections} connections: Quarry (1 process) / nginx (2 workers)`,
+      `${rate(r.quarry)} / ${r.nginx ? rate(r.nginx) : '—'} = **${r2.toFixed(2)}×**`,
+      targeted && !r.nginx1 ? verdict(r2 >= 0.5, '≥ 0.5× nginx') : '',
     );
     if (r.workers && r.nginxAgain) {
-      const wr = requestsPerSecond(r.workers) / requestsPerSecond(r.nginxAgain);
+      const wr = ratio(r.workers, r.nginxAgain);
       row(
-        `${r.label}: Quarry \`--workers ${d.quarryWorkers}\` / nginx`,
+        `${r.label}: Quarry \`--workers ${d.quarryWorkers}\` / nginx (2 workers)`,
         `${rate(r.workers)} / ${rate(r.nginxAgain)} = **${wr.toFixed(2)}×**`,
         verdict(wr >= 0.5, '≥ 0.5× nginx'),
       );
@@ -184,7 +198,7 @@ export function markdown(r: ScaleReport): string {
     '',
     `- Machine: ${r.machine}; wrk, the push client and the server share these cores.`,
     ...r.software.map((x) => `- ${x}`),
-    `- Catalog: ${n(r.options.names)} names, ${n(r.options.versions)} versions (seed ${r.options.seed}); wrk ${r.options.threads} threads, ${r.options.warmup} s warm-up + ${r.options.duration} s per row; nginx 2 workers on a static copy.`,
+    `- Catalog: ${n(r.options.names)} names, ${n(r.options.versions)} versions (seed ${r.options.seed}); wrk ${r.options.threads} threads, ${r.options.warmup} s warm-up + ${r.options.duration} s per row; nginx with 1 and with 2 workers on a static copy.`,
   ];
   for (const d of r.drivers)
     parts.push('', `#### ${d.driver === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`, '', driverTable(d));
