@@ -710,8 +710,9 @@ function startLegacyWorker(): Worker {
 
 /**
  * The six legacy files from the catalog. The event loop only runs the page queries (LEGACY_PAGE
- * tuples each, joined into one string by the database) and passes each page on; a worker thread (one per build, so its memory goes
- * with it) groups the tuples by name, sorts them, writes the Marshal dumps, gzips and digests them.
+ * tuples each, joined into one string by the database) and passes each page on; a worker thread
+ * (one per build, so its memory goes with it) groups the tuples by name, sorts them, writes the
+ * Marshal dumps, gzips and digests them.
  */
 export async function buildLegacyFiles(catalog: Catalog): Promise<BuiltFile[]> {
   const worker = startLegacyWorker();
