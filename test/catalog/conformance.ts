@@ -668,6 +668,34 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.equal((await c.listKeys()).length, 1);
       }));
 
+    it('searches names and summaries: exact, prefix, substring, summary words; any case; live gems only', () =>
+      withCatalog(async ({ c, peer }) => {
+        const p = await peer();
+        const push = async (name: string, number: string, summary: string) => {
+          const o = await p.recordPush({
+            ...newVersion(name, number),
+            spec: { ...newVersion(name, number).spec, summary },
+          });
+          assert.equal(o.kind, 'created');
+        };
+        await push('Rack', '1.0', 'A modular WebServer interface');
+        await push('rack-test', '1.0', 'Testing');
+        await push('myrack', '1.0', 'Mine');
+        await push('zeta', '1.0', 'Speaks to RACK and to the web');
+        await push('gone', '1.0', 'rack, gone');
+        await c.recordYank('gone', '1.0', 'ruby', '2024-06-02T00:00:00Z');
+        const names = async (q: string) => {
+          const r = await readModel(c).searchGems(q, 0, 10);
+          return [r.total, ...r.items.map((g) => g.name)];
+        };
+        assert.deepEqual(await names('RACK'), [4, 'Rack', 'rack-test', 'myrack', 'zeta']);
+        assert.deepEqual(await names('web rack'), [1, 'zeta']);
+        assert.deepEqual(await names('webserver'), [1, 'Rack']);
+        assert.deepEqual(await names('gone'), [0]);
+        const page = await readModel(p).searchGems('rack', 1, 2);
+        assert.deepEqual([page.total, ...page.items.map((g) => g.name)], [4, 'rack-test', 'myrack']);
+      }));
+
     it('adds downloads per version in one write, additively from two processes at once', () =>
       withCatalog(async ({ c, peer }) => {
         const a = await created(c, 'rack', '1.0');
