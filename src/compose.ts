@@ -11,7 +11,6 @@ import { openCatalog } from './catalog/open.ts';
 import type { Config } from './config/schema.ts';
 import { QuarryError } from './errors.ts';
 import type { AppDeps } from './http/app.ts';
-import { buildApp } from './http/app.ts';
 import { DownloadCounter } from './services/downloads.ts';
 import { GemBodies } from './services/gem-bodies.ts';
 import { GemReaderPool } from './services/gem-reader-pool.ts';
@@ -219,6 +218,9 @@ export async function composeServer(
     flushMs: config.downloads.flush_ms,
     log: (msg, detail) => log.app?.log.warn(detail, msg),
   });
+  // Loaded here, not at the top: commands that compose services without a server (mirror, import,
+  // verify) do not load Fastify and the routes.
+  const { buildApp } = await import('./http/app.ts');
   const app = await buildApp({ ...services, downloads, setTime: (at) => services.clock.set(at) });
   log.app = app;
   services.setLogger((msg, detail) => app.log.warn(detail, msg));

@@ -14,6 +14,8 @@ const TEMP_NAME = /^\.tmp-[A-Za-z0-9-]+$/;
 
 export class FsBlobStore implements BlobStore {
   private readonly root: string;
+  /** Folders made by put(): a write into one of them needs no mkdir (made again if removed since). */
+  private readonly dirs = new Set<string>();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -46,7 +48,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(key: string, body: Uint8Array): Promise<void> {
-    await writeFileAtomic(this.path(key), body);
+    await writeFileAtomic(this.path(key), body, this.dirs);
   }
 
   async delete(key: string): Promise<void> {

@@ -1,5 +1,16 @@
 /** `quarry mirror` and `quarry import`: gems into this catalog (or a folder), resumably, with progress. */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { clockFromEnv } from '../config/clock.ts';
@@ -106,21 +117,89 @@ function upstreamOf(config: Config, flag: string | undefined): Config['upstreams
   return u;
 }
 
-function summary(r: MirrorReport, dryRun: boolean): void {
+function summary(r: MirrorReport, dryRun: boolean, wouldFetch: readonly string[]): void {
   if (dryRun) {
-    for (const f of r.fetched) print(`would fetch ${f}.gem`);
+    for (const f of wouldFetch) print(`would fetch ${f}.gem`);
     print(
-      `would fetch ${r.fetched.length} gem${r.fetched.length === 1 ? '' : 's'} (${(r.wouldFetchBytes / 1048576).toFixed(1)} MB); ${r.present.length} already here`,
+      `would fetch ${r.wouldFetch} gem${r.wouldFetch === 1 ? '' : 's'} (${(r.wouldFetchBytes / 1048576).toFixed(1)} MB); ${r.present} already here`,
     );
   } else {
     print(
-      `fetched ${r.fetched.length}, already present ${r.present.length}, failed ${r.failed.length}${r.yanked.length > 0 ? `, yanked ${r.yanked.length}` : ''} (${(r.bytes / 1048576).toFixed(1)} MB)`,
+      `fetched ${r.fetched}, already present ${r.present}, failed ${r.failed.length}${r.yanked.length > 0 ? `, yanked ${r.yanked.length}` : ''} (${(r.bytes / 1048576).toFixed(1)} MB)`,
     );
     for (const y of r.yanked) print(`yanked ${y}`);
   }
   if (r.excluded.length > 0) process.stderr.write(`quarry: excluded: ${r.excluded.join(', ')}\n`);
   for (const m of r.missing) process.stderr.write(`quarry: not found upstream: ${m}\n`);
   for (const f of r.failed) process.stderr.write(`quarry: failed: ${f.file}.gem: ${f.reason}\n`);
+}
+
+/**
+ * The file names a --json report lists, kept in a temp file rather than in memory (a whole source
+ * has millions), one `KIND NAME` line each, and written out as JSON arrays at the end.
+ */
+class FileSpool {
+  private readonly dir = mkdtempSync(join(tmpdir(), 'quarry-mirror-'));
+  private readonly path = join(this.dir, 'files');
+  private readonly fd = openSync(this.path, 'w');
+  private buf: string[] = [];
+
+  add(kind: string, file: string): void {
+    this.buf.push(`${kind} ${file}\n`);
+    if (this.buf.length >= 512) this.drain();
+  }
+
+  private drain(): void {
+    if (this.buf.length > 0) writeSync(this.fd, this.buf.join(''));
+    this.buf = [];
+  }
+
+  /** Writes `head` with the names of each kind as arrays under `keys[kind]`, and removes the spool. */
+  print(head: Record<string, unknown>, keys: Record<string, string>): void {
+    this.drain();
+    closeSync(this.fd);
+    const json = JSON.stringify(head);
+    let out = json.slice(0, -1);
+    for (const [kind, key] of Object.entries(keys)) {
+      out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:[`;
+      let first = true;
+      for (const line of readLines(this.path)) {
+        const at = line.indexOf(' ');
+        if (line.slice(0, at) !== kind) continue;
+        out += `${first ? '' : ','}${JSON.stringify(line.slice(at + 1))}`;
+        first = false;
+        if (out.length >= 65536) {
+          process.stdout.write(out);
+          out = '';
+        }
+      }
+      out += ']';
+    }
+    process.stdout.write(`${out}}\n`);
+    this.remove();
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The lines of a file, read 1 MiB at a time. */
+function* readLines(path: string): Generator<string> {
+  const fd = openSync(path, 'r');
+  const chunk = Buffer.alloc(1 << 20);
+  let rest = '';
+  try {
+    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
+      const text = rest + chunk.toString('utf8', 0, n);
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      yield* lines;
+    }
+    if (rest !== '') yield rest;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function registerMirror(program: Command): void {
@@ -185,6 +264,8 @@ export function registerMirror(program: Command): void {
       const { markRun } = await import('../services/mirror.ts');
       const to = opts.to ?? m.to;
       const endRun = await markRun(config.data, s.blobs, to ? { to: resolve(to) } : {});
+      const spool = opts.json ? new FileSpool() : null;
+      const wouldFetch: string[] = [];
       try {
         const mirror = composeMirror(s, upstreamOf(config, opts.upstream), process.env);
         const bar = progress(process.stderr);
@@ -196,9 +277,13 @@ export function registerMirror(program: Command): void {
           ...((opts.to ?? m.to) ? { to: resolve((opts.to ?? m.to)!) } : {}),
           onProgress: (p) =>
             bar.update(p.phase === 'resolve' ? 'resolving' : 'fetching', p.done, p.total, p.bytes),
+          onFile: (kind, file) => {
+            if (kind === 'would_fetch' && !spool) wouldFetch.push(file);
+            else spool?.add(kind, file);
+          },
         });
         bar.end();
-        if (to && !opts.dryRun && report.fetched.length > 0) {
+        if (to && !opts.dryRun && report.fetched > 0) {
           const { buildStaticIndex } = await import('../services/static-index.ts');
           await buildStaticIndex({
             dir: resolve(to),
@@ -207,10 +292,14 @@ export function registerMirror(program: Command): void {
             info: { createdAt: config.index.info_created_at },
           });
         }
-        if (opts.json) print(JSON.stringify({ ...report, planned: report.planned.length }));
-        else summary(report, opts.dryRun === true);
+        if (spool) {
+          const { fetched: _f, present: _p, wouldFetch: _w, ...rest } = report;
+          // --dry-run: `fetched` lists what would be fetched.
+          spool.print(rest, { [opts.dryRun ? 'would_fetch' : 'fetched']: 'fetched', present: 'present' });
+        } else summary(report, opts.dryRun === true, wouldFetch);
         if (report.failed.length > 0 || report.missing.length > 0) process.exitCode = 1;
       } finally {
+        spool?.remove();
         endRun();
         await s.close();
       }

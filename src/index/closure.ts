@@ -30,6 +30,8 @@ export interface ClosureOptions {
   follow: boolean;
   /** /info lookups in flight at once: the next names in the queue are asked ahead (default 1). */
   concurrency?: number;
+  /** Told of each entry as soon as it is chosen (a mirror starts its download then). */
+  onEntry?: (e: ClosureEntry) => void;
 }
 
 export interface ClosureEntry {
@@ -146,13 +148,15 @@ export async function resolveClosure(
     for (const l of picked) {
       const id = `${root.name} ${l.token}`;
       if (chosen.has(id)) continue;
-      chosen.set(id, {
+      const entry: ClosureEntry = {
         name: root.name,
         version: l.version,
         platform: l.platform,
         token: l.token,
         checksum: l.checksum ?? null,
-      });
+      };
+      chosen.set(id, entry);
+      o.onEntry?.(entry);
       if (!o.follow) continue;
       for (const d of l.dependencies) queue.push({ name: d.name, requirement: d.requirements });
     }

@@ -8,7 +8,7 @@
 
 import { gemBlobKey } from '../blobs/keys.ts';
 import type { BlobStore } from '../blobs/types.ts';
-import type { Catalog, NewVersion, VersionRecord } from '../catalog/types.ts';
+import type { Catalog, NewVersion, PushOutcome, VersionRecord } from '../catalog/types.ts';
 import { asStorageFull, QuarryError } from '../errors.ts';
 import { validateGemName } from '../gem/name.ts';
 import type { GemPackage } from '../gem/package.ts';
@@ -37,6 +37,17 @@ export interface GemServiceDeps {
   /** Called after every committed change. */
   onChange?: () => void;
 }
+
+/** A mirrored gem read, checked and stored, waiting for its catalog row (recordStaged). */
+export interface StagedGem {
+  version: NewVersion;
+}
+
+/**
+ * Mirrored gems up to this size are read on the calling thread: a round trip to a reader worker
+ * costs more than reading one (a gem's metadata is bounded by the reader's limits either way).
+ */
+export const INLINE_READ_MAX = 256 * 1024;
 
 const label = (name: string, version: string, platform: string): string =>
   platform === 'ruby' ? `${name} (${version})` : `${name} (${version}-${platform})`;
@@ -93,18 +104,58 @@ export class GemService {
     });
   }
 
-  /** Stores the blob and records the version: the one write path of push, import and mirror. */
-  private async publish(
+  /**
+   * Reads a gem mirrored from an upstream (already verified against the upstream's checksum),
+   * checks it as mirrorGem does and stores its blob, for recordStaged to record with others in one
+   * catalog transaction. Small gems are read on this thread, larger ones by the reader.
+   */
+  async stageMirrored(bytes: Buffer, upstream: string, createdAt?: string): Promise<StagedGem> {
+    const pkg = bytes.length <= INLINE_READ_MAX || !this.d.read ? readGem(bytes) : await this.d.read(bytes);
+    validateGemName(pkg.spec.name);
+    const version = this.newVersion(pkg, bytes, {
+      pushedBy: null,
+      origin: `mirror:${upstream}`,
+      ...(createdAt ? { createdAt } : {}),
+    });
+    await this.storeBlob(pkg.sha256, bytes);
+    return { version };
+  }
+
+  /**
+   * Records staged gems in one catalog transaction (recordPushes): for each, in order, what
+   * mirrorGem would answer (a PushResult) or the error it would throw. When the transaction itself
+   * fails, each is recorded alone, so that one cannot fail the others.
+   */
+  async recordStaged(staged: readonly StagedGem[]): Promise<(PushResult | Error)[]> {
+    let outcomes: (PushOutcome | Error)[];
+    try {
+      outcomes = await this.d.catalog.recordPushes(staged.map((s) => s.version));
+    } catch {
+      outcomes = [];
+      for (const s of staged)
+        outcomes.push(await this.d.catalog.recordPush(s.version).catch((e: Error) => e));
+    }
+    const out = outcomes.map((o, i): PushResult | Error => {
+      if (o instanceof Error) return o;
+      try {
+        return this.answer(o, staged[i]!.version);
+      } catch (e) {
+        return e as Error;
+      }
+    });
+    if (outcomes.some((o) => !(o instanceof Error) && o.kind === 'created')) this.d.onChange?.();
+    return out;
+  }
+
+  private newVersion(
     pkg: GemPackage,
     bytes: Buffer,
     o: { pushedBy: number | null; origin: string | null; createdAt?: string },
-  ): Promise<PushResult> {
+  ): NewVersion {
     const spec = pkg.spec;
     const number = normalizeVersion(spec.version);
     const platform = spec.platform || 'ruby';
-    const fileLabel = label(spec.name, number, platform);
-
-    const version: NewVersion = {
+    return {
       name: spec.name,
       number,
       platform,
@@ -118,28 +169,51 @@ export class GemService {
       pushedBy: o.pushedBy,
       origin: o.origin,
     };
+  }
+
+  /** Stores a gem's bytes under their SHA-256 (content-addressed: a copy already there is kept). */
+  private async storeBlob(sha256: string, bytes: Buffer): Promise<void> {
+    const blobKey = gemBlobKey(sha256);
+    if ((await this.d.blobs.head(blobKey)) === null) {
+      await this.d.blobs
+        .put(blobKey, bytes, { contentType: 'application/octet-stream' })
+        .catch((e: unknown) => {
+          throw asStorageFull(e, 'storing the gem');
+        });
+    }
+  }
+
+  /** Stores the blob and records the version: the one write path of push, import and mirror. */
+  private async publish(
+    pkg: GemPackage,
+    bytes: Buffer,
+    o: { pushedBy: number | null; origin: string | null; createdAt?: string },
+  ): Promise<PushResult> {
+    const version = this.newVersion(pkg, bytes, o);
     // Refusals and repeated pushes are answered before any blob is written.
     let outcome = await this.d.catalog.previewPush(version);
     if (outcome === null) {
-      const blobKey = gemBlobKey(pkg.sha256);
-      if ((await this.d.blobs.head(blobKey)) === null) {
-        await this.d.blobs
-          .put(blobKey, bytes, { contentType: 'application/octet-stream' })
-          .catch((e: unknown) => {
-            throw asStorageFull(e, 'storing the gem');
-          });
-      }
+      await this.storeBlob(pkg.sha256, bytes);
       outcome = await this.d.catalog.recordPush(version);
     }
+    const result = this.answer(outcome, version);
+    if (outcome.kind === 'created') this.d.onChange?.();
+    return result;
+  }
+
+  /** What a push answers for the catalog's outcome: a result, or the conflict as a QuarryError. */
+  private answer(outcome: PushOutcome, v: NewVersion): PushResult {
+    const { name, number, platform } = v;
+    const fileLabel = label(name, number, platform);
     switch (outcome.kind) {
       case 'exists':
-        return this.existing(outcome.record, pkg.sha256, fileLabel);
+        return this.existing(outcome.record, v.sha256, fileLabel);
       case 'case_conflict':
         throw new QuarryError(
           'conflict',
           outcome.live
             ? `Unable to change case of gem name with indexed versions: ${outcome.owner} is already published.`
-            : `The name ${spec.name} differs only in letter case from ${outcome.owner}, which was published here before; push it as ${outcome.owner}.`,
+            : `The name ${name} differs only in letter case from ${outcome.owner}, which was published here before; push it as ${outcome.owner}.`,
         );
       case 'canonical_conflict': {
         const d = outcome.record;
@@ -152,15 +226,14 @@ export class GemService {
         const d = outcome.record;
         throw new QuarryError(
           'conflict',
-          `${fullName(spec.name, number, platform)} would be served as ${fullName(d.name, d.number, d.gemPlatform)}.gem, the file of the already published ${fullName(d.name, d.number, d.platform)}: platforms that normalize alike cannot both be published.`,
+          `${fullName(name, number, platform)} would be served as ${fullName(d.name, d.number, d.gemPlatform)}.gem, the file of the already published ${fullName(d.name, d.number, d.platform)}: platforms that normalize alike cannot both be published.`,
         );
       }
       case 'created':
         break;
     }
-    this.d.onChange?.();
     return {
-      name: spec.name,
+      name,
       version: number,
       platform,
       alreadyPushed: false,

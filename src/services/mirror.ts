@@ -23,7 +23,7 @@ import { resolveClosure } from '../index/closure.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { excluded } from '../upstream/policy.ts';
 import { writeFileAtomic } from '../util/atomic-fs.ts';
-import type { GemService } from './gems.ts';
+import type { GemService, PushResult, StagedGem } from './gems.ts';
 import type { UpstreamSource } from './upstream-source.ts';
 
 export interface MirrorPlan {
@@ -46,6 +46,11 @@ export interface MirrorOptions {
   /** Write .gem files into DIR/gems instead of the catalog. */
   to?: string;
   onProgress?: (p: MirrorProgress) => void;
+  /**
+   * Told of each file (NAME-VERSION[-PLATFORM], no .gem) once it is settled: fetched and recorded,
+   * already here, or (--dry-run) to be fetched. The report itself keeps only counts.
+   */
+  onFile?: (kind: 'fetched' | 'present' | 'would_fetch', file: string) => void;
 }
 
 export interface MirrorProgress {
@@ -60,17 +65,20 @@ export interface MirrorFailure {
   reason: string;
 }
 
+/** What a run did: counts, and the names of what failed, was missing or left out (never per gem). */
 export interface MirrorReport {
-  planned: ClosureEntry[];
-  fetched: string[];
-  present: string[];
+  /** Files in the closure (or the whole source). */
+  planned: number;
+  fetched: number;
+  present: number;
   failed: MirrorFailure[];
   missing: string[];
   /** Names left out by --exclude (not a failure). */
   excluded: string[];
   yanked: string[];
   bytes: number;
-  /** For --dry-run: the total size of what would be fetched, when the upstream says it. */
+  /** For --dry-run: how many files would be fetched, and their total size when the upstream says it. */
+  wouldFetch: number;
   wouldFetchBytes: number;
 }
 
@@ -84,102 +92,202 @@ export interface MirrorDeps {
 
 const fileOf = (e: Pick<ClosureEntry, 'name' | 'token'>): string => `${e.name}-${e.token}`;
 
+/** Versions recorded per catalog transaction. */
+const BATCH = 256;
+/** Names of a whole source (--all) resolved at a time: the closure is never held whole. */
+const ALL_CHUNK = 512;
+/** Entries waiting for a download before the resolution waits for them. */
+const QUEUE_MAX = 2048;
+
+/** A FIFO that a producer fills and `workers` drain; the producer waits while it is full. */
+class WorkQueue<T> {
+  private items: T[] = [];
+  private head = 0;
+  private closed = false;
+  private takers: ((v: T | undefined) => void)[] = [];
+  private room: (() => void)[] = [];
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(v: T): void {
+    const t = this.takers.shift();
+    if (t) t(v);
+    else this.items.push(v);
+  }
+
+  /** Resolves once the queue has room (fewer than `max` waiting). */
+  async roomFor(max: number): Promise<void> {
+    while (this.size >= max) await new Promise<void>((r) => this.room.push(r));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.takers.splice(0)) t(undefined);
+  }
+
+  /** The next item, or undefined once closed and empty. */
+  take(): Promise<T | undefined> | T | undefined {
+    if (this.head < this.items.length) {
+      const v = this.items[this.head]!;
+      this.items[this.head++] = undefined as T;
+      if (this.head > 1024 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+      this.room.shift()?.();
+      return v;
+    }
+    if (this.closed) return undefined;
+    return new Promise((r) => this.takers.push(r));
+  }
+}
+
 export class Mirror {
   constructor(private readonly d: MirrorDeps) {}
-
-  private async roots(plan: MirrorPlan): Promise<ClosureRoot[]> {
-    if (!plan.all) return plan.roots;
-    const v = await this.d.source.versions();
-    const out: ClosureRoot[] = [];
-    for (const [name, live] of v.live) if (live.tokens.length > 0) out.push({ name, requirement: [] });
-    return out;
-  }
 
   async run(plan: MirrorPlan, o: MirrorOptions): Promise<MirrorReport> {
     const upstream = this.d.source.name;
     // /versions first (revalidated: a Range request when a copy is stored), so that each /info is
     // asked again only when its MD5 changed.
     const versions = await this.d.source.versions(true);
-    const roots = await this.roots(plan);
-    let resolved = 0;
-    const closure = await resolveClosure(
-      roots,
-      async (name) => {
-        const md5 = versions.live.get(name)?.infoMd5;
-        const lines = md5 === undefined ? null : await this.d.source.infoLines(name, md5);
-        o.onProgress?.({ phase: 'resolve', done: ++resolved, total: roots.length, bytes: 0 });
-        return lines;
-      },
-      {
-        platforms: plan.platforms,
-        pre: plan.pre,
-        latest: plan.latest,
-        excluded: (n) => excluded(plan.exclude, n),
-        follow: plan.follow && !plan.all,
-        concurrency: o.concurrency,
-      },
-    );
     const report: MirrorReport = {
-      planned: closure.entries,
-      fetched: [],
-      present: [],
+      planned: 0,
+      fetched: 0,
+      present: 0,
       failed: [],
-      missing: closure.missing,
-      excluded: closure.excluded,
+      missing: [],
+      excluded: [],
       yanked: [],
       bytes: 0,
+      wouldFetch: 0,
       wouldFetchBytes: 0,
     };
-    const todo: ClosureEntry[] = [];
     const present = await this.presentCheck(o.to);
-    for (const e of closure.entries) {
-      if (await present(e)) report.present.push(fileOf(e));
-      else todo.push(e);
-    }
-    if (o.dryRun) {
-      report.wouldFetchBytes = await this.sizes(todo, o.concurrency);
-      report.fetched = todo.map(fileOf);
-      return report;
-    }
+    const queue = new WorkQueue<ClosureEntry>();
+    const recorder = o.to || o.dryRun ? null : new Recorder(this.d.gems, report, o);
     let done = 0;
-    const queue = [...todo];
+    let resolving = true;
+    const progress = () =>
+      o.onProgress?.({
+        phase: resolving ? 'resolve' : 'fetch',
+        done,
+        total: report.planned,
+        bytes: report.bytes,
+      });
+    const wouldFetch: ClosureEntry[] = [];
+    // Downloads start as soon as the first entries are chosen, while the rest is resolved.
     const worker = async (): Promise<void> => {
-      for (let e = queue.shift(); e; e = queue.shift()) {
+      for (let e = await queue.take(); e; e = await queue.take()) {
+        const file = fileOf(e);
         try {
-          const bytes = await this.fetchOne(e, upstream, o);
-          report.fetched.push(fileOf(e));
-          report.bytes += bytes;
+          if (await present(e)) {
+            report.present++;
+            o.onFile?.('present', file);
+          } else if (o.dryRun) {
+            wouldFetch.push(e);
+          } else {
+            const got = await this.fetchOne(e, upstream, o);
+            report.bytes += got.size;
+            if (got.staged && recorder) await recorder.add(file, got.staged);
+            else {
+              report.fetched++;
+              o.onFile?.('fetched', file);
+            }
+          }
         } catch (err) {
-          report.failed.push({ file: fileOf(e), reason: (err as Error).message });
+          report.failed.push({ file, reason: (err as Error).message });
         }
-        o.onProgress?.({ phase: 'fetch', done: ++done, total: todo.length, bytes: report.bytes });
+        done++;
+        progress();
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, worker));
-    if (o.syncYanks && !o.to) report.yanked = await this.syncYanks(upstream, versions.live);
-    report.fetched.sort();
+    const workers = Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, worker));
+    const onEntry = (e: ClosureEntry) => {
+      report.planned++;
+      queue.push(e);
+    };
+    const closureOptions = {
+      platforms: plan.platforms,
+      pre: plan.pre,
+      latest: plan.latest,
+      excluded: (n: string) => excluded(plan.exclude, n),
+      concurrency: o.concurrency,
+      onEntry,
+    };
+    let resolved = 0;
+    const info = async (name: string) => {
+      const md5 = versions.live.get(name)?.infoMd5;
+      const lines = md5 === undefined ? null : await this.d.source.infoLines(name, md5);
+      resolved++;
+      return lines;
+    };
+    try {
+      if (plan.all) {
+        // A whole source: its names in chunks, each resolved while the earlier ones download.
+        let chunk: ClosureRoot[] = [];
+        const total = versions.live.size;
+        const flush = async () => {
+          const r = await resolveClosure(chunk, info, { ...closureOptions, follow: false });
+          report.missing.push(...r.missing);
+          report.excluded.push(...r.excluded);
+          chunk = [];
+          o.onProgress?.({ phase: 'resolve', done: resolved, total, bytes: report.bytes });
+          await queue.roomFor(QUEUE_MAX);
+        };
+        for (const [name, live] of versions.live) {
+          if (live.tokens.length === 0) continue;
+          chunk.push({ name, requirement: [] });
+          if (chunk.length >= ALL_CHUNK) await flush();
+        }
+        if (chunk.length > 0) await flush();
+      } else {
+        const r = await resolveClosure(plan.roots, info, { ...closureOptions, follow: plan.follow });
+        report.missing.push(...r.missing);
+        report.excluded.push(...r.excluded);
+      }
+    } finally {
+      resolving = false;
+      queue.close();
+      await workers;
+      await recorder?.flush();
+    }
+    if (o.dryRun) {
+      wouldFetch.sort((a, b) => (fileOf(a) < fileOf(b) ? -1 : 1));
+      report.wouldFetch = wouldFetch.length;
+      report.wouldFetchBytes = await this.sizes(wouldFetch, o.concurrency);
+      for (const e of wouldFetch) o.onFile?.('would_fetch', fileOf(e));
+    }
+    if (o.syncYanks && !o.to && !o.dryRun) report.yanked = await this.syncYanks(upstream, versions.live);
+    report.missing.sort();
+    report.excluded.sort();
     report.failed.sort((a, b) => (a.file < b.file ? -1 : 1));
     return report;
   }
 
   /**
-   * Already here with the upstream's bytes? One catalog query per name that has versions here
-   * (entries come sorted by name), none for the names the catalog does not know: a first mirror of
-   * a large source asks nothing per gem.
+   * Already here with the upstream's bytes? One catalog query per name that has versions here (the
+   * last few names' answers are kept: a name's entries come together), none for the names the
+   * catalog does not know: a first mirror of a large source asks nothing per gem.
    */
   private async presentCheck(to: string | undefined): Promise<(e: ClosureEntry) => Promise<boolean>> {
     if (to) return async (e) => existsSync(join(to, 'gems', `${fileOf(e)}.gem`));
     const known = new Set(await this.d.catalog.gemNames());
-    let cached: { name: string; sha: Map<string, string> } | null = null;
+    const recent = new Map<string, Promise<Map<string, string>>>();
     return async (e) => {
       if (!known.has(e.name)) return false;
-      if (cached?.name !== e.name) {
-        const sha = new Map<string, string>();
-        for (const v of await this.d.catalog.allVersions(e.name))
-          sha.set(`${v.number} ${v.platform}`, v.sha256);
-        cached = { name: e.name, sha };
+      let shas = recent.get(e.name);
+      if (!shas) {
+        shas = this.d.catalog.allVersions(e.name).then((vs) => {
+          const m = new Map<string, string>();
+          for (const v of vs) m.set(`${v.number} ${v.platform}`, v.sha256);
+          return m;
+        });
+        if (recent.size >= 64) recent.delete(recent.keys().next().value as string);
+        recent.set(e.name, shas);
       }
-      const sha = cached.sha.get(`${e.version} ${e.platform}`);
+      const sha = (await shas).get(`${e.version} ${e.platform}`);
       return sha !== undefined && (e.checksum === null || sha === e.checksum);
     };
   }
@@ -187,9 +295,10 @@ export class Mirror {
   /** Sizes from HEAD requests (Content-Length), for --dry-run. */
   private async sizes(todo: readonly ClosureEntry[], concurrency: number): Promise<number> {
     let total = 0;
-    const queue = [...todo];
+    let next = 0;
     const worker = async () => {
-      for (let e = queue.shift(); e; e = queue.shift()) {
+      while (next < todo.length) {
+        const e = todo[next++]!;
         const n = await this.d.client.size(`gems/${fileOf(e)}.gem`).catch(() => null);
         if (n !== null) total += n;
       }
@@ -198,8 +307,15 @@ export class Mirror {
     return total;
   }
 
-  /** Downloads, verifies and records one gem, with retries and backoff. Returns its size. */
-  private async fetchOne(e: ClosureEntry, upstream: string, o: MirrorOptions): Promise<number> {
+  /**
+   * Downloads and verifies one gem, with retries and backoff, then stores it: into the --to folder,
+   * or read, checked and stored in the blob store for the recorder (staged). Returns its size.
+   */
+  private async fetchOne(
+    e: ClosureEntry,
+    upstream: string,
+    o: MirrorOptions,
+  ): Promise<{ size: number; staged: StagedGem | null }> {
     const file = fileOf(e);
     if (!e.checksum)
       throw new QuarryError('upstream_bad_gateway', `the upstream gives no checksum for ${file}`);
@@ -221,17 +337,21 @@ export class Mirror {
           );
         }
         // A temp file (.tmp-PID-…) and a rename: a reader sees all of it or none.
-        if (o.to) await writeFileAtomic(join(o.to, 'gems', `${file}.gem`), r.body);
-        else await this.d.gems.mirrorGem(r.body, upstream);
-        return r.body.length;
+        if (o.to) {
+          await writeFileAtomic(join(o.to, 'gems', `${file}.gem`), r.body, this.toDirs);
+          return { size: r.body.length, staged: null };
+        }
+        return { size: r.body.length, staged: await this.d.gems.stageMirrored(r.body, upstream) };
       } catch (err) {
         last = err;
-        // A 404 or a conflict will not change on a retry.
-        if (err instanceof QuarryError && (err.code === 'not_found' || err.code === 'conflict')) break;
+        // A 404 or a gem that cannot be read will not change on a retry.
+        if (err instanceof QuarryError && !err.code.startsWith('upstream_')) break;
       }
     }
     throw last instanceof Error ? last : new Error(String(last));
   }
+
+  private readonly toDirs = new Set<string>();
 
   /** Yanks here the versions mirrored from this upstream that it no longer lists. */
   private async syncYanks(
@@ -252,6 +372,57 @@ export class Mirror {
       }
     }
     return out;
+  }
+}
+
+/**
+ * Records staged gems BATCH at a time, one catalog transaction each (a gem's blob is stored before
+ * it is staged, so a row never exists without its bytes). One batch is written at a time; the
+ * downloads go on meanwhile, and wait only when two batches are waiting.
+ */
+class Recorder {
+  private pending: { file: string; staged: StagedGem }[] = [];
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly gems: GemService,
+    private readonly report: MirrorReport,
+    private readonly o: MirrorOptions,
+  ) {}
+
+  async add(file: string, staged: StagedGem): Promise<void> {
+    this.pending.push({ file, staged });
+    if (this.pending.length >= BATCH) {
+      await this.writing;
+      if (this.pending.length >= BATCH) this.start();
+    }
+  }
+
+  private start(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.writing = this.writing.then(async () => {
+      let results: (PushResult | Error)[];
+      try {
+        results = await this.gems.recordStaged(batch.map((b) => b.staged));
+      } catch (e) {
+        results = batch.map(() => e as Error);
+      }
+      for (const [i, r] of results.entries()) {
+        const file = batch[i]!.file;
+        if (r instanceof Error) this.report.failed.push({ file, reason: r.message });
+        else {
+          this.report.fetched++;
+          this.o.onFile?.('fetched', file);
+        }
+      }
+    });
+  }
+
+  async flush(): Promise<void> {
+    await this.writing;
+    if (this.pending.length > 0) this.start();
+    await this.writing;
   }
 }
 

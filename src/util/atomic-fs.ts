@@ -4,16 +4,37 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-/** Writes `body` to a temp file beside `path`, then renames it over `path` (atomic on POSIX). */
-export async function writeFileAtomic(path: string, body: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+/**
+ * Writes `body` to a temp file beside `path`, then renames it over `path` (atomic on POSIX).
+ * `knownDirs`: folders already made, skipped (a folder removed since is made again); the folder
+ * is added once made.
+ */
+export async function writeFileAtomic(
+  path: string,
+  body: Uint8Array | string,
+  knownDirs?: Set<string>,
+): Promise<void> {
+  const dir = dirname(path);
+  const made = knownDirs?.has(dir) ?? false;
+  if (!made) await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
-    await writeFile(tmp, body);
+    try {
+      await writeFile(tmp, body);
+    } catch (e) {
+      if (!made || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await mkdir(dir, { recursive: true });
+      await writeFile(tmp, body);
+    }
     await rename(tmp, path);
   } catch (e) {
+    knownDirs?.delete(dir);
     await rm(tmp, { force: true });
     throw e;
+  }
+  if (knownDirs && !made) {
+    if (knownDirs.size >= 100_000) knownDirs.clear();
+    knownDirs.add(dir);
   }
 }
 

@@ -19,6 +19,18 @@ const plan = (names: string[]) => ({
 });
 const opts = { concurrency: 4, retries: 1, dryRun: false, syncYanks: false };
 
+/** The files a run reports, by kind (sorted), beside its counts. */
+const listed = () => {
+  const files: Record<string, string[]> = { fetched: [], present: [], would_fetch: [] };
+  return {
+    files,
+    onFile: (kind: string, file: string) => {
+      files[kind]!.push(file);
+      files[kind]!.sort();
+    },
+  };
+};
+
 describe('quarry mirror (in process)', () => {
   let upstream: Harness;
   let mirror: Harness;
@@ -57,9 +69,11 @@ describe('quarry mirror (in process)', () => {
 
   it('copies the runtime closure of a named gem, and serves it', async () => {
     const m = composeMirror(mirror.services, upstreamConfig(), {});
-    const r = await m.run(plan(['top']), opts);
+    const l = listed();
+    const r = await m.run(plan(['top']), { ...opts, onFile: l.onFile });
     assert.deepEqual(r.failed, []);
-    assert.deepEqual(r.fetched, ['leaf-2.0.0', 'mid-1.0.0', 'top-1.0.0']);
+    assert.deepEqual(l.files['fetched'], ['leaf-2.0.0', 'mid-1.0.0', 'top-1.0.0']);
+    assert.deepEqual([r.planned, r.fetched, r.present], [3, 3, 0]);
     const versions = (await mirror.app.inject({ url: '/versions' })).body;
     assert.match(versions, /^top 1\.0\.0 /m);
     assert.doesNotMatch(versions, /devonly|other|2\.1\.0\.pre|java/);
@@ -72,23 +86,27 @@ describe('quarry mirror (in process)', () => {
   it('a second run fetches nothing already here; new versions and yanks upstream are picked up', async () => {
     const m = composeMirror(mirror.services, upstreamConfig(), {});
     const again = await m.run(plan(['top']), opts);
-    assert.deepEqual(again.fetched, []);
-    assert.equal(again.present.length, 3);
+    assert.equal(again.fetched, 0);
+    assert.equal(again.present, 3);
     assert.equal((await push(upstream, makeGem({ name: 'leaf', version: '2.2.0' }))).statusCode, 200);
     assert.equal((await yank(upstream, 'gem_name=leaf&version=2.0.0')).statusCode, 200);
+    const l = listed();
     const third = await composeMirror(mirror.services, upstreamConfig(), {}).run(plan(['top']), {
       ...opts,
       syncYanks: true,
+      onFile: l.onFile,
     });
-    assert.deepEqual(third.fetched, ['leaf-2.2.0']);
+    assert.deepEqual(l.files['fetched'], ['leaf-2.2.0']);
     assert.deepEqual(third.yanked, ['leaf-2.0.0']);
     assert.equal((await mirror.app.inject({ url: '/gems/leaf-2.0.0.gem' })).statusCode, 404);
   });
 
   it('--dry-run lists what would be fetched, with sizes, and stores nothing', async () => {
     const m = composeMirror(mirror.services, upstreamConfig(), {});
-    const r = await m.run(plan(['other']), { ...opts, dryRun: true });
-    assert.deepEqual(r.fetched, ['other-1.0.0']);
+    const l = listed();
+    const r = await m.run(plan(['other']), { ...opts, dryRun: true, onFile: l.onFile });
+    assert.deepEqual(l.files['would_fetch'], ['other-1.0.0']);
+    assert.equal(r.wouldFetch, 1);
     assert.ok(r.wouldFetchBytes > 0);
     assert.equal(await mirror.services.catalog.findVersion('other', '1.0.0', 'ruby'), null);
   });
