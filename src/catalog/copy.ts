@@ -114,96 +114,17 @@ export async function copyCatalog(
       await assertEmpty(dst, label);
       const progress = (table: string, n: number) => options.onProgress?.(table, n);
 
-      let gems = 0;
-      for (let after = 0; ; ) {
-        const rows = await src
-          .selectFrom('gems')
-          .selectAll()
-          .where('id', '>', after)
-          .orderBy('id')
-          .limit(batch)
-          .execute();
-        if (rows.length === 0) break;
-        await dst.insertInto('gems').values(rows).execute();
-        gems += rows.length;
-        after = rows[rows.length - 1]!.id;
-        progress('gems', gems);
-      }
-
-      let versions = 0;
+      const gems = await copyPages(src, dst, 'gems', 'id', batch, progress);
       let yanked = 0;
-      for (let after = 0; ; ) {
-        const rows = await src
-          .selectFrom('versions')
-          .selectAll()
-          .where('id', '>', after)
-          .orderBy('id')
-          .limit(batch)
-          .execute();
-        if (rows.length === 0) break;
-        await dst
-          .insertInto('versions')
-          .values(rows.map((r) => ({ ...r, prerelease: Number(r.prerelease), size: Number(r.size) })))
-          .execute();
-        versions += rows.length;
-        yanked += rows.filter((r) => r.yanked_at !== null).length;
-        after = rows[rows.length - 1]!.id;
-        progress('versions', versions);
-      }
-
-      // The read model's dependency rows (migration 6), in version order.
-      for (let after = 0; ; ) {
-        const rows = await src
-          .selectFrom('dependencies')
-          .selectAll()
-          .where('version_id', '>', after)
-          .orderBy('version_id')
-          .limit(batch)
-          .execute();
-        if (rows.length === 0) break;
-        // Every row of the last version, so the next page starts after it.
-        const last = rows[rows.length - 1]!.version_id;
-        const rest = await src
-          .selectFrom('dependencies')
-          .selectAll()
-          .where('version_id', '=', last)
-          .execute();
-        const page = [...rows.filter((r) => r.version_id !== last), ...rest];
-        await dst.insertInto('dependencies').values(page).execute();
-        after = last;
-      }
-
-      let versionsLog = 0;
-      for (let after = 0; ; ) {
-        const rows = await src
-          .selectFrom('versions_log')
-          .selectAll()
-          .where('seq', '>', after)
-          .orderBy('seq')
-          .limit(batch)
-          .execute();
-        if (rows.length === 0) break;
-        await dst.insertInto('versions_log').values(rows).execute();
-        versionsLog += rows.length;
-        after = Number(rows[rows.length - 1]!.seq);
-        progress('versions_log', versionsLog);
-      }
-
-      let apiKeys = 0;
-      for (let after = 0; ; ) {
-        const rows = await src
-          .selectFrom('api_keys')
-          .selectAll()
-          .where('id', '>', after)
-          .orderBy('id')
-          .limit(batch)
-          .execute();
-        if (rows.length === 0) break;
-        await dst.insertInto('api_keys').values(rows).execute();
-        apiKeys += rows.length;
-        after = rows[rows.length - 1]!.id;
-        progress('api_keys', apiKeys);
-      }
+      const versions = await copyPages(src, dst, 'versions', 'id', batch, progress, (rows) => {
+        yanked += rows.filter((r) => r['yanked_at'] !== null).length;
+        // SQLite hands booleans and big integers back as numbers; PostgreSQL takes them as such.
+        return rows.map((r) => ({ ...r, prerelease: Number(r['prerelease']), size: Number(r['size']) }));
+      });
+      // The read model's dependency rows (migration 6): several per version, in version order.
+      await copyPages(src, dst, 'dependencies', 'version_id', batch, () => {});
+      const versionsLog = await copyPages(src, dst, 'versions_log', 'seq', batch, progress);
+      const apiKeys = await copyPages(src, dst, 'api_keys', 'id', batch, progress);
 
       // Gems cached from upstreams (the proxy): their blobs are shared, only the list moves.
       const cached = await src
@@ -236,6 +157,52 @@ export async function copyCatalog(
       return { gems, versions, yanked, versionsLog, apiKeys, meta: meta.length };
     }),
   );
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * Copies `table` a page of `batch` rows at a time, in `key` order, and returns how many rows it
+ * copied. A key that several rows share (a version's dependency rows) never straddles two pages:
+ * a page goes on to the last key's every row, so the next one starts after it.
+ */
+async function copyPages(
+  src: Db | Transaction<Database>,
+  dst: Db | Transaction<Database>,
+  table: 'gems' | 'versions' | 'dependencies' | 'versions_log' | 'api_keys',
+  key: 'id' | 'seq' | 'version_id',
+  batch: number,
+  progress: (table: string, n: number) => void,
+  convert: (rows: Row[]) => Row[] = (rows) => rows,
+): Promise<number> {
+  const shared = key === 'version_id';
+  let copied = 0;
+  for (let after = 0; ; ) {
+    let rows = (await src
+      .selectFrom(table)
+      .selectAll()
+      .where(sql.ref(key), '>', after)
+      .orderBy(sql.ref(key))
+      .limit(batch)
+      .execute()) as Row[];
+    if (rows.length === 0) return copied;
+    const last = Number(rows[rows.length - 1]![key]);
+    if (shared) {
+      const rest = (await src
+        .selectFrom(table)
+        .selectAll()
+        .where(sql.ref(key), '=', last)
+        .execute()) as Row[];
+      rows = [...rows.filter((r) => Number(r[key]) !== last), ...rest];
+    }
+    await dst
+      .insertInto(table)
+      .values(convert(rows) as never)
+      .execute();
+    copied += rows.length;
+    after = last;
+    progress(table, copied);
+  }
 }
 
 /** Moves each serial column's sequence past the largest id, so the next insert gets max + 1. */
