@@ -38,11 +38,13 @@ import type {
   Paged,
   PushOutcome,
   Scope,
+  SearchPage,
   VersionRecord,
   VersionsBase,
   VersionsLogRow,
   YankOutcome,
 } from './types.ts';
+import { SEARCH_COUNT_LIMIT } from './types.ts';
 
 type Row = Selectable<VersionsTable> & { name: string };
 type Db = Kysely<Database>;
@@ -821,12 +823,17 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
    * version when its /info MD5 is not that of an empty /info (gems.info_md5 is kept under the gem's
    * lock by every write; a gem without one yet asks `versions`), and SQLite's LIKE already ignores
    * ASCII case (as its lower() does), so only PostgreSQL lower-cases the summary. The page and the
-   * total are two queries (a window count would make SQLite keep every match to sort); on SQLite the
-   * count is skipped when the first page is not full.
+   * total are two queries (a window count would make SQLite keep every match to sort); the count
+   * stops at countLimit matches, and on SQLite it is skipped when the first page is not full.
    */
-  async searchGems(query: string, offset: number, limit: number): Promise<Paged<GemListing>> {
+  async searchGems(
+    query: string,
+    offset: number,
+    limit: number,
+    countLimit = SEARCH_COUNT_LIMIT,
+  ): Promise<SearchPage> {
     const q = query.trim().toLowerCase().slice(0, 200);
-    if (q === '') return { items: [], total: 0 };
+    if (q === '') return { items: [], total: 0, more: false };
     const words = q.split(/\s+/).filter(Boolean).slice(0, 8);
     const contains = `%${likeEscape(q)}%`;
     const summary = this.dialect.name === 'postgres' ? sql`lower(gems.summary)` : sql`gems.summary`;
@@ -840,8 +847,21 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       ELSE gems.info_md5 <> ${this.noLiveMd5} END)`;
     const rank = sql<number>`CASE WHEN gems.name_lower = ${q} THEN 0 WHEN gems.name_lower LIKE ${`${likeEscape(q)}%`} ESCAPE '\\' THEN 1 WHEN gems.name_lower LIKE ${contains} ESCAPE '\\' THEN 2 ELSE 3 END`;
     const base = this.db.selectFrom('gems').where(matches).where(live);
+    // Up to one more than the limit, to tell "exactly the limit" from "more".
     const count = async () =>
-      Number((await base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst())?.n ?? 0);
+      Number(
+        (
+          await this.db
+            .selectFrom(
+              base
+                .select('gems.id')
+                .limit(countLimit + 1)
+                .as('m'),
+            )
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirst()
+        )?.n ?? 0,
+      );
     const page = base
       .select(['gems.id as id', 'gems.name as name', 'gems.summary as summary', rank.as('rank')])
       .orderBy('rank')
@@ -850,16 +870,20 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       .offset(offset)
       .execute();
     let rows: Awaited<typeof page>;
-    let total: number;
+    let counted: number | null;
     if (this.dialect.name === 'postgres') {
       // Two connections of the pool: both scans at once.
-      [rows, total] = await Promise.all([page, count()]);
+      [rows, counted] = await Promise.all([page, count()]);
     } else {
       // One connection: the second scan only when the first page does not tell the total.
       rows = await page;
-      total = offset === 0 && rows.length < limit ? rows.length : await count();
+      counted = offset === 0 && rows.length < limit ? null : await count();
     }
-    return { items: await this.listings(rows), total };
+    // A first page that is not full holds every match.
+    if (offset === 0 && rows.length < limit) counted = null;
+    const more = counted !== null && counted > countLimit;
+    const total = counted === null ? rows.length : Math.min(counted, countLimit);
+    return { items: await this.listings(rows), total, more };
   }
 
   async recentVersions(limit: number): Promise<VersionRecord[]> {

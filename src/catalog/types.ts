@@ -172,6 +172,18 @@ export interface Paged<T> {
   total: number;
 }
 
+/** How many matches a search counts at most (SearchPage.more past it). */
+export const SEARCH_COUNT_LIMIT = 1000;
+
+/** A page of search results. */
+export interface SearchPage extends Paged<GemListing> {
+  /**
+   * More gems match than `total` says: counting stops at the count limit (SEARCH_COUNT_LIMIT), so
+   * a query that matches most of a large catalog costs one pass, not two.
+   */
+  more: boolean;
+}
+
 /**
  * What the web UI and the JSON API's search and activity read (additive to Catalog): bounded
  * queries over indexes, never every version in memory.
@@ -182,7 +194,7 @@ export interface CatalogReadModel {
    * exact name first, then names starting with it, then other names containing it, then summaries;
    * by name within each. Case-insensitive.
    */
-  searchGems(query: string, offset: number, limit: number): Promise<Paged<GemListing>>;
+  searchGems(query: string, offset: number, limit: number, countLimit?: number): Promise<SearchPage>;
   /** The newest live versions, newest first (one row per version). */
   recentVersions(limit: number): Promise<VersionRecord[]>;
   /** The gems first published most recently, newest first, with their newest live version. */

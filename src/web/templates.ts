@@ -125,11 +125,15 @@ ${copyable('gem push command', `gem push NAME-VERSION.gem --host ${ctx.base}`)}
 export function searchPage(
   ctx: PageCtx,
   q: string,
-  found: { items: GemListing[]; total: number },
+  found: { items: GemListing[]; total: number; more?: boolean },
   page: number,
   perPage: number,
 ): Html {
-  const pages = Math.max(1, Math.ceil(found.total / perPage));
+  // Past the count limit the number of pages is not known: a full page has a next one.
+  const pages = found.more
+    ? Math.max(page + (found.items.length === perPage ? 1 : 0), Math.ceil(found.total / perPage))
+    : Math.max(1, Math.ceil(found.total / perPage));
+  const count = found.more ? `More than ${found.total.toLocaleString('en-US')}` : String(found.total);
   const link = (p: number) => `/search?q=${encodeURIComponent(q)}&page=${p}`;
   return layout(
     { ...ctx, query: q },
@@ -145,7 +149,7 @@ ${
     ? html`<p class="muted">Type a name, part of a name, or words from a summary.</p>`
     : found.total === 0
       ? html`<p>No gems match <strong>${q}</strong>.</p>`
-      : html`<p class="muted">${found.total} ${found.total === 1 ? 'gem matches' : 'gems match'} <strong>${q}</strong>${pages > 1 ? `, page ${page} of ${pages}` : ''}.</p>
+      : html`<p class="muted">${count} ${found.total === 1 && !found.more ? 'gem matches' : 'gems match'} <strong>${q}</strong>${pages > 1 ? (found.more ? `, page ${page}` : `, page ${page} of ${pages}`) : ''}.</p>
 <ul class="list" aria-label="Search results">${found.items.map(listing)}</ul>
 ${
   pages > 1

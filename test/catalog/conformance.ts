@@ -694,6 +694,11 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.deepEqual(await names('gone'), [0]);
         const page = await readModel(p).searchGems('rack', 1, 2);
         assert.deepEqual([page.total, ...page.items.map((g) => g.name)], [4, 'rack-test', 'myrack']);
+        // Counting stops past the count limit.
+        const capped = await readModel(c).searchGems('rack', 0, 1, 2);
+        assert.deepEqual([capped.total, capped.more, ...capped.items.map((g) => g.name)], [2, true, 'Rack']);
+        const exact = await readModel(p).searchGems('rack', 0, 1, 4);
+        assert.deepEqual([exact.total, exact.more], [4, false]);
       }));
 
     it('adds downloads per version in one write, additively from two processes at once', () =>

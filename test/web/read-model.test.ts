@@ -61,6 +61,18 @@ describe('read model', () => {
     );
   });
 
+  it('counts matches up to a limit: past it, the total is the limit and says there are more', async () => {
+    const capped = await model().searchGems('rack', 0, 1, 2);
+    assert.deepEqual([capped.total, capped.more, ...capped.items.map((g) => g.name)], [2, true, 'rack']);
+    const second = await model().searchGems('rack', 1, 1, 2);
+    assert.deepEqual([second.total, second.more, ...second.items.map((g) => g.name)], [2, true, 'rack-test']);
+    const exact = await model().searchGems('rack', 0, 1, 3);
+    assert.deepEqual([exact.total, exact.more], [3, false]);
+    // A first page that is not full holds every match: exact whatever the limit.
+    const whole = await model().searchGems('rack', 0, 10, 2);
+    assert.deepEqual([whole.total, whole.more, whole.items.length], [3, false, 3]);
+  });
+
   it('lists reverse dependencies of live versions, recent pushes and counts', async () => {
     const rev = await model().reverseDependencies('rack', 0, 10);
     assert.deepEqual(rev.items, [
