@@ -842,9 +842,7 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       sql` AND `,
     );
     const matches = sql<boolean>`(gems.name_lower LIKE ${contains} ESCAPE '\\' OR (${summaryHasAll}))`;
-    const live = sql<boolean>`(CASE WHEN gems.info_md5 IS NULL
-      THEN EXISTS (SELECT 1 FROM versions WHERE versions.gem_id = gems.id AND versions.yanked_at IS NULL)
-      ELSE gems.info_md5 <> ${this.noLiveMd5} END)`;
+    const live = this.liveGem();
     const rank = sql<number>`CASE WHEN gems.name_lower = ${q} THEN 0 WHEN gems.name_lower LIKE ${`${likeEscape(q)}%`} ESCAPE '\\' THEN 1 WHEN gems.name_lower LIKE ${contains} ESCAPE '\\' THEN 2 ELSE 3 END`;
     const base = this.db.selectFrom('gems').where(matches).where(live);
     // Up to one more than the limit, to tell "exactly the limit" from "more".
@@ -919,53 +917,76 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
     return out;
   }
 
+  /**
+   * The dependents by gem first (a version is live by the versions_live index alone, not its row
+   * with the spec), then their names: a gem that thousands depend on reads index entries, and the
+   * gems table once per dependent gem. Total and page in one query.
+   */
   async reverseDependencies(
     name: string,
     offset: number,
     limit: number,
   ): Promise<Paged<{ name: string; type: string }>> {
-    const base = this.db
+    const dependents = this.db
       .selectFrom('dependencies')
-      .innerJoin('gems', 'gems.id', 'dependencies.gem_id')
+      .select(['dependencies.gem_id as gem_id', (eb) => eb.fn.max('dependencies.type').as('type')])
       .where('dependencies.name', '=', name)
       .where((eb) =>
         eb.exists(
           eb
             .selectFrom('versions')
             .select('versions.id')
+            .whereRef('versions.gem_id', '=', 'dependencies.gem_id')
             .whereRef('versions.id', '=', 'dependencies.version_id')
             .where('versions.yanked_at', 'is', null),
         ),
-      );
-    const [count, rows] = await Promise.all([
-      base.select((eb) => eb.fn.count<number>('gems.name').distinct().as('n')).executeTakeFirst(),
-      base
-        .select(['gems.name as name', (eb) => eb.fn.max('dependencies.type').as('type')])
-        .groupBy('gems.name')
-        .orderBy(this.dialect.byteOrder('gems.name'))
-        .limit(limit)
-        .offset(offset)
-        .execute(),
-    ]);
-    return {
-      items: rows.map((r) => ({ name: r.name, type: String(r.type) })),
-      total: Number(count?.n ?? 0),
-    };
+      )
+      .groupBy('dependencies.gem_id');
+    const rows = await this.db
+      .selectFrom(dependents.as('d'))
+      .innerJoin('gems', 'gems.id', 'd.gem_id')
+      .select(['gems.name as name', 'd.type as type', sql<number>`count(*) over ()`.as('total')])
+      .orderBy(this.dialect.byteOrder('gems.name'))
+      .limit(limit)
+      .offset(offset)
+      .execute();
+    const total =
+      rows.length > 0
+        ? Number(rows[0]!.total)
+        : Number(
+            (
+              await this.db
+                .selectFrom(dependents.as('d'))
+                .select((eb) => eb.fn.countAll().as('n'))
+                .executeTakeFirst()
+            )?.n ?? 0,
+          );
+    return { items: rows.map((r) => ({ name: r.name, type: String(r.type) })), total };
   }
 
+  /**
+   * Without reading every version row: live gems from `gems` (as search tells them), gems with a
+   * live mirrored version from the versions_origin index (migration 7), and hosted ones as the live
+   * gems less those whose live versions are all mirrored (a probe per mirrored version; none on a
+   * server that mirrors nothing).
+   */
   async gemCounts(): Promise<GemCounts> {
-    const mirrored = sql<boolean>`versions.origin LIKE 'mirror:%'`;
-    const [hosted, mirror, cached] = await Promise.all([
+    const mirrored = sql<boolean>`versions.yanked_at IS NULL AND versions.origin IS NOT NULL AND versions.origin LIKE 'mirror:%'`;
+    const [live, mirror, cached] = await Promise.all([
       this.db
-        .selectFrom('versions')
-        .select((eb) => eb.fn.count<number>('gem_id').distinct().as('n'))
-        .where('yanked_at', 'is', null)
-        .where((eb) => eb.or([eb('origin', 'is', null), eb.not(mirrored)]))
+        .selectFrom('gems')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where(this.liveGem())
         .executeTakeFirst(),
       this.db
         .selectFrom('versions')
-        .select((eb) => eb.fn.count<number>('gem_id').distinct().as('n'))
-        .where('yanked_at', 'is', null)
+        .select([
+          (eb) => eb.fn.count<number>('versions.gem_id').distinct().as('n'),
+          sql<number>`count(DISTINCT CASE WHEN NOT EXISTS (SELECT 1 FROM versions h WHERE h.gem_id = versions.gem_id
+            AND h.yanked_at IS NULL AND (h.origin IS NULL OR h.origin NOT LIKE 'mirror:%')) THEN versions.gem_id END)`.as(
+            'only',
+          ),
+        ])
         .where(mirrored)
         .executeTakeFirst(),
       this.db
@@ -974,10 +995,17 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
         .executeTakeFirst(),
     ]);
     return {
-      hosted: Number(hosted?.n ?? 0),
+      hosted: Number(live?.n ?? 0) - Number(mirror?.only ?? 0),
       mirrored: Number(mirror?.n ?? 0),
       cached: Number(cached?.n ?? 0),
     };
+  }
+
+  /** A gem with a live version: its /info MD5 is not an empty /info's (see searchGems). */
+  private liveGem() {
+    return sql<boolean>`(CASE WHEN gems.info_md5 IS NULL
+      THEN EXISTS (SELECT 1 FROM versions WHERE versions.gem_id = gems.id AND versions.yanked_at IS NULL)
+      ELSE gems.info_md5 <> ${this.noLiveMd5} END)`;
   }
 
   /**

@@ -187,6 +187,22 @@ export const migrations: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    version: 7,
+    name: 'versions_origin index (web UI counts)',
+    async up(db0) {
+      const db = db0 as AnyDb;
+      // Live versions that came from elsewhere (mirrored, imported), by origin and gem: the home
+      // page counts mirrored gems from this index alone, without reading every version row.
+      // Partial on both conditions, and both columns in it, so SQLite takes it as covering.
+      await db.schema
+        .createIndex('versions_origin')
+        .on('versions')
+        .columns(['origin', 'gem_id', 'yanked_at'])
+        .where((eb) => eb.and([eb('yanked_at', 'is', null), eb('origin', 'is not', null)]))
+        .execute();
+    },
+  },
 ];
 
 /**

@@ -701,6 +701,52 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.deepEqual([exact.total, exact.more], [4, false]);
       }));
 
+    it('lists reverse dependencies of live versions and counts hosted and mirrored gems', () =>
+      withCatalog(async ({ c, peer }) => {
+        const p = await peer();
+        const on = (dep: string, type: 'runtime' | 'development') => ({
+          name: dep,
+          requirement: [{ op: '>=', version: '1' }],
+          type,
+          prerelease: false,
+        });
+        const push = async (name: string, number: string, deps: ReturnType<typeof on>[], origin?: string) => {
+          const v = newVersion(name, number);
+          const o = await p.recordPush({
+            ...v,
+            spec: { ...v.spec, dependencies: deps },
+            origin: origin ?? null,
+          });
+          assert.equal(o.kind, 'created');
+        };
+        await push('zeta', '1.0', [on('base', 'development')]);
+        await push('zeta', '2.0', [on('base', 'runtime')]);
+        await push('alpha', '1.0', [on('base', 'development')], 'mirror:https://up.example');
+        await push('Beta', '1.0', [on('base', 'runtime')]);
+        await push('gone', '1.0', [on('base', 'runtime')]);
+        await push('base', '1.0', []);
+        await push('both', '1.0', [], 'mirror:https://up.example');
+        await push('both', '2.0', [], 'import');
+        await c.recordYank('gone', '1.0', 'ruby', '2024-06-02T00:00:00Z');
+        const m = readModel(c);
+        assert.deepEqual(await m.reverseDependencies('base', 0, 10), {
+          items: [
+            { name: 'Beta', type: 'runtime' },
+            { name: 'alpha', type: 'development' },
+            { name: 'zeta', type: 'runtime' },
+          ],
+          total: 3,
+        });
+        assert.deepEqual(await readModel(p).reverseDependencies('base', 1, 1), {
+          items: [{ name: 'alpha', type: 'development' }],
+          total: 3,
+        });
+        assert.deepEqual(await m.reverseDependencies('base', 5, 1), { items: [], total: 3 });
+        assert.deepEqual(await m.reverseDependencies('nothing', 0, 10), { items: [], total: 0 });
+        // alpha alone is only mirrored; both has a mirrored and an imported version.
+        assert.deepEqual(await m.gemCounts(), { hosted: 4, mirrored: 2, cached: 0 });
+      }));
+
     it('adds downloads per version in one write, additively from two processes at once', () =>
       withCatalog(async ({ c, peer }) => {
         const a = await created(c, 'rack', '1.0');
