@@ -706,7 +706,7 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         const p = await peer();
         const on = (dep: string, type: 'runtime' | 'development') => ({
           name: dep,
-          requirement: [{ op: '>=', version: '1' }],
+          requirement: [{ op: '>=' as const, version: '1' }],
           type,
           prerelease: false,
         });
