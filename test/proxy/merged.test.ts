@@ -165,4 +165,39 @@ describe('caching proxy: one merged source', () => {
     for (const name of ['private-only', 'rack', 'webapp']) assert.ok(n.includes(name), name);
     assert.ok(!n.includes('acme-secret'));
   });
+
+  it('a mirrored name is private too: the upstream never adds versions to it (docs/proxy.md)', async () => {
+    // corp-tool comes from a private source (mirrored as mirror:internal); someone publishes a
+    // higher version of the name on the proxied upstream. shared-lib is mirrored from this very
+    // upstream, one version of two. Both stay what was mirrored: a name is private by name, whatever
+    // its versions' origin, so a mirror cannot open a door to dependency confusion.
+    for (const g of [
+      makeGem({ name: 'corp-tool', version: '99.0.0' }),
+      makeGem({ name: 'shared-lib', version: '1.0.0' }),
+      makeGem({ name: 'shared-lib', version: '2.0.0' }),
+    ])
+      assert.equal((await push(upstream, g)).statusCode, 200);
+    const gemsHere = proxy.services.gems;
+    const staged = [
+      await gemsHere.stageMirrored(makeGem({ name: 'corp-tool', version: '1.0.0' }), 'internal'),
+      await gemsHere.stageMirrored(makeGem({ name: 'shared-lib', version: '1.0.0' }), 'up'),
+    ];
+    for (const r of await gemsHere.recordStaged(staged)) assert.ok(!(r instanceof Error), String(r));
+    for (const [name, only, not] of [
+      ['corp-tool', '1.0.0', '99.0.0'],
+      ['shared-lib', '1.0.0', '2.0.0'],
+    ] as const) {
+      const info = (await proxy.app.inject({ url: `/info/${name}` })).body;
+      assert.match(info, new RegExp(`^${only.replace(/\./g, '\\.')} `, 'm'));
+      assert.doesNotMatch(info, new RegExp(not.replace(/\./g, '\\.')));
+      assert.equal((await proxy.app.inject({ url: `/gems/${name}-${not}.gem` })).statusCode, 404);
+      assert.equal((await proxy.app.inject({ url: `/gems/${name}-${only}.gem` })).statusCode, 200);
+      const versions = (await proxy.app.inject({ url: '/versions' })).body;
+      assert.equal(
+        versions.match(new RegExp(`^${name} `, 'gm'))?.length,
+        1,
+        `one ${name} line: the hosted one`,
+      );
+    }
+  });
 });
