@@ -86,16 +86,22 @@ interface Prepared {
   /** 200: with Content-Length. */
   ok: Answer;
   /** 206 answers by start offset: clients that are a few lines behind ask for the same tails. */
-  partial: Map<number, Answer>;
+  partial: Map<number, Answer> | null;
 }
 
 /** Tails kept per representation (each a few hundred bytes of headers and a view of the body). */
 const MAX_PARTIAL = 512;
 
-const prepared = new WeakMap<Representation, Prepared>();
+/**
+ * Each representation's answers, kept on it (a slot this module owns) rather than in a WeakMap: most
+ * representations of a large catalog's /info bodies live for one request, and a WeakMap entry each
+ * is work for the garbage collector.
+ */
+const PREPARED = Symbol('prepared answers');
+type Served = Representation & { [PREPARED]?: Prepared };
 
-function prepare(rep: Representation, o: ServeOptions): Prepared {
-  const cached = prepared.get(rep);
+function prepare(rep: Served, o: ServeOptions): Prepared {
+  const cached = rep[PREPARED];
   if (cached && cached.options === o) return cached;
   const notModified: Record<string, string> = {
     'content-type': o.contentType,
@@ -116,9 +122,9 @@ function prepare(rep: Representation, o: ServeOptions): Prepared {
       headers: { ...notModified, 'content-length': String(rep.body.length) },
       body: rep.body,
     },
-    partial: new Map(),
+    partial: null,
   };
-  prepared.set(rep, p);
+  rep[PREPARED] = p;
   return p;
 }
 
@@ -135,6 +141,7 @@ export function answerRepresentation(rep: Representation, o: ServeOptions, h: In
   const length = rep.body.length;
   const start = o.compact ? rangeStart(h.range) : null;
   if (start !== null && start > 0 && start < length) {
+    p.partial ??= new Map();
     let tail = p.partial.get(start);
     if (!tail) {
       tail = {

@@ -88,11 +88,16 @@ export function parseHead(text: string): Head | null {
   return { method, url, headers };
 }
 
-/** The status line and an Answer's header lines, formatted once per Answer (answers are reused). */
-const heads = new WeakMap<Answer, string>();
+/**
+ * The status line and an Answer's header lines, formatted once per Answer (answers are reused),
+ * kept on the answer itself: a WeakMap entry per answer costs the garbage collector more when most
+ * answers live for one request (an /info from the body store).
+ */
+const HEAD = Symbol('wire head');
+type Formatted = Answer & { [HEAD]?: string };
 
-function headOf(a: Answer): string {
-  let s = heads.get(a);
+function headOf(a: Formatted): string {
+  let s = a[HEAD];
   if (s === undefined) {
     s = `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? 'Unknown'}\r\n`;
     for (const k in a.headers) {
@@ -100,7 +105,7 @@ function headOf(a: Answer): string {
       if (!TOKEN.test(k) || CONTROL.test(v)) throw new Error(`invalid response header ${k}`);
       s += `${k}: ${v}\r\n`;
     }
-    heads.set(a, s);
+    a[HEAD] = s;
   }
   return s;
 }
