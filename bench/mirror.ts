@@ -18,7 +18,8 @@
  *   catalog writes; wall time, and peak memory (VmHWM of the process, polled every 20 ms);
  * - `curl --parallel --parallel-max C` fetching the same .gem files into a new folder.
  * Then, once: a re-run with nothing new (small, concurrency 8), and a larger small-gem upstream
- * (--scale-gems, default 5,000) mirrored at concurrency 8, for peak memory against source size.
+ * (--scale-gems, default 5,000; a list for several) each mirrored at concurrency 8, for peak memory against
+ * source size. bench/mirror/floor.mjs beside them: bare Node doing the downloads, checks and writes alone.
  *
  * Loopback only. Every process started is stopped by its PID. The report goes to stdout and to
  * bench/.work/mirror-results.md (raw figures in mirror-results.json).
@@ -282,6 +283,18 @@ async function curlOnce(up: Upstream, config: string, concurrency: number, dir: 
   return { seconds: r.seconds, peakMiB: Number.NaN, foreign: r.foreign };
 }
 
+const floorScript = join(root, 'bench', 'mirror', 'floor.mjs');
+
+/** bench/mirror/floor.mjs: bare Node fetching /versions, every /info and every .gem, checked and written. */
+async function floorOnce(up: Upstream, url: string, concurrency: number, dir: string): Promise<Sample> {
+  const r = await timed(process.execPath, [floorScript, url, dir, String(concurrency)], quarryEnv());
+  if (r.code !== 0) throw new Error(`floor.mjs failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+  const got = JSON.parse(r.stdout.trim()) as { gems: number; bytes: number };
+  if (got.gems !== up.corpus.gems || got.bytes !== up.corpus.bytes)
+    throw new Error(`floor.mjs fetched ${got.gems} gems, ${got.bytes} bytes; expected ${up.corpus.gems}`);
+  return { seconds: r.seconds, peakMiB: r.peakMiB, foreign: r.foreign };
+}
+
 async function main(o: Options): Promise<void> {
   const t0 = performance.now();
   ensureBuilt();
@@ -310,7 +323,7 @@ async function main(o: Options): Promise<void> {
       await curlOnce(up, config, 8, join(tmp, 'warm'));
       rmSync(join(tmp, 'warm'), { recursive: true, force: true });
       const kindRows = o.concurrency.map(
-        (c): Row => ({ corpus: kind, concurrency: c, mirror: [], curl: [] }),
+        (c): Row => ({ corpus: kind, concurrency: c, mirror: [], curl: [], floor: [] }),
       );
       for (let round = 0; round < o.runs; round++) {
         const waited = await waitQuiet(0.15, o.quietMs);
@@ -322,11 +335,14 @@ async function main(o: Options): Promise<void> {
           const out = join(tmp, `curl-${kind}-${c}-${round}`);
           row.curl.push(await curlOnce(up, config, c, out));
           rmSync(out, { recursive: true, force: true });
+          const floorDir = join(tmp, `floor-${kind}-${c}-${round}`);
+          row.floor.push(await floorOnce(up, server.url, c, floorDir));
+          rmSync(floorDir, { recursive: true, force: true });
           const data = join(tmp, `mirror-${kind}-${c}-${round}`);
           const m = await mirrorOnce(up, server.url, c, data, up.corpus.gems);
           row.mirror.push(m);
           say(
-            `  c=${c}: curl ${row.curl.at(-1)!.seconds.toFixed(2)} s, mirror ${m.seconds.toFixed(2)} s, ${m.peakMiB.toFixed(0)} MiB`,
+            `  c=${c}: curl ${row.curl.at(-1)!.seconds.toFixed(2)} s, floor ${row.floor.at(-1)!.seconds.toFixed(2)} s, mirror ${m.seconds.toFixed(2)} s, ${m.peakMiB.toFixed(0)} MiB`,
           );
           if (kind === o.corpora[0] && c === 8 && round === o.runs - 1) {
             const again = await mirrorOnce(up, server.url, 8, data, 0);
@@ -338,8 +354,8 @@ async function main(o: Options): Promise<void> {
       rows.push(...kindRows);
       await stop(server.pid);
     }
-    if (o.scaleGems > 0) {
-      const up = await prepareUpstream('small', o.scaleGems);
+    for (const scale of o.scaleGems) {
+      const up = await prepareUpstream('small', scale);
       const server = await serve(up.data, join(tmp, 'upstream-scale.log'));
       await waitQuiet(0.15, o.quietMs);
       const data = join(tmp, 'mirror-scale');
@@ -352,6 +368,8 @@ async function main(o: Options): Promise<void> {
   } finally {
     cleanup();
   }
+  const starts: number[] = [];
+  for (let i = 0; i < 5; i++) starts.push((await timed(process.execPath, ['-e', '0'], quarryEnv())).seconds);
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], {
     cwd: root,
     encoding: 'utf8',
@@ -364,6 +382,7 @@ async function main(o: Options): Promise<void> {
     corpora,
     rows,
     extras,
+    nodeStart: starts.sort((a, b) => a - b)[2]!,
   };
   const md = markdown(report);
   writeFileSync(join(work, 'mirror-results.md'), md);

@@ -8,8 +8,8 @@ export interface Options {
   concurrency: number[];
   /** Rounds; medians are reported. */
   runs: number;
-  /** A larger small-gem upstream mirrored once at concurrency 8, for peak memory against source size (0: none). */
-  scaleGems: number;
+  /** Larger small-gem upstreams, each mirrored once at concurrency 8, for peak memory against source size (empty: none). */
+  scaleGems: number[];
   /** Wait (at most this many ms) for other processes to leave the CPU before each round. */
   quietMs: number;
   keep: boolean;
@@ -21,7 +21,7 @@ const HELP = `npm run bench:mirror [-- OPTIONS]
   --corpora LIST      small,sized (default both)
   --concurrency LIST  mirror --concurrency and curl --parallel-max (default 1,8,32)
   --runs N            rounds, medians reported (default 3)
-  --scale-gems N      a larger small-gem upstream, mirrored once at concurrency 8 (default 5000; 0: skip)
+  --scale-gems LIST   larger small-gem upstreams, each mirrored once at concurrency 8 (default 5000; 0: none)
   --quiet-ms N        wait up to N ms for a quiet CPU before each round (default 15000)
   --keep              keep the temporary folder
 `;
@@ -38,7 +38,7 @@ export function parseArgs(argv: readonly string[]): Options {
     corpora: ['small', 'sized'],
     concurrency: [1, 8, 32],
     runs: 3,
-    scaleGems: 5000,
+    scaleGems: [5000],
     quietMs: 15_000,
     keep: false,
   };
@@ -63,7 +63,10 @@ export function parseArgs(argv: readonly string[]): Options {
         o.runs = int(a, next(), 1);
         break;
       case '--scale-gems':
-        o.scaleGems = int(a, next(), 0);
+        o.scaleGems = (next() ?? '')
+          .split(',')
+          .map((n) => int(a, n, 0))
+          .filter((n) => n > 0);
         break;
       case '--quiet-ms':
         o.quietMs = int(a, next(), 0);

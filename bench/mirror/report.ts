@@ -21,6 +21,8 @@ export interface Row {
   concurrency: number;
   mirror: Sample[];
   curl: Sample[];
+  /** bench/mirror/floor.mjs: bare Node doing the downloads, checks and writes alone. */
+  floor: Sample[];
 }
 
 export interface Extra {
@@ -38,6 +40,8 @@ export interface MirrorBenchReport {
   corpora: Corpus[];
   rows: Row[];
   extras: Extra[];
+  /** `node -e 0`, seconds (median of 5). */
+  nodeStart: number;
 }
 
 export const median = (xs: readonly number[]): number => {
@@ -64,15 +68,16 @@ export function markdown(r: MirrorBenchReport): string {
   }
   out.push('');
   out.push(
-    '| upstream | concurrency | quarry mirror | gems/s | MB/s | curl --parallel | mirror ÷ curl | mirror peak RSS | other load |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| upstream | concurrency | quarry mirror | gems/s | MB/s | curl --parallel | mirror ÷ curl | Node floor | mirror ÷ floor | mirror peak RSS | other load |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const row of r.rows) {
     const c = r.corpora.find((x) => x.kind === row.corpus)!;
     const m = median(row.mirror.map((s) => s.seconds));
     const k = median(row.curl.map((s) => s.seconds));
+    const fl = median(row.floor.map((s) => s.seconds));
     out.push(
-      `| ${row.corpus} | ${row.concurrency} | ${f2(m)} s | ${f0(c.gems / m)} | ${f1(c.bytes / MB / m)} | ${f2(k)} s (${f0(c.gems / k)} gems/s, ${f1(c.bytes / MB / k)} MB/s) | ${f1(m / k)}× | ${f0(max(row.mirror.map((s) => s.peakMiB)))} MiB | ${pct(median([...row.mirror, ...row.curl].map((s) => s.foreign)))} |`,
+      `| ${row.corpus} | ${row.concurrency} | ${f2(m)} s | ${f0(c.gems / m)} | ${f1(c.bytes / MB / m)} | ${f2(k)} s (${f0(c.gems / k)} gems/s, ${f1(c.bytes / MB / k)} MB/s) | ${f1(m / k)}× | ${f2(fl)} s | ${f1(m / fl)}× | ${f0(max(row.mirror.map((s) => s.peakMiB)))} MiB | ${pct(median([...row.mirror, ...row.curl, ...row.floor].map((s) => s.foreign)))} |`,
     );
   }
   if (r.extras.length > 0) {
@@ -88,6 +93,8 @@ export function markdown(r: MirrorBenchReport): string {
     }
   }
   out.push(
+    '',
+    `Node floor: bench/mirror/floor.mjs, bare Node with undici fetching /versions, every /info and every .gem, checking each SHA-256 and writing it (temp file and rename), nothing else; \`node -e 0\` alone takes ${f2(r.nodeStart)} s.`,
     '',
     'Times are medians of the rounds, wall clock from process start to exit (the mirror includes its start-up, /versions, every /info, the downloads, checks and catalog writes; curl only downloads the listed files). Peak RSS is the largest VmHWM of the mirror process over the rounds. "Other load" is the share of the machine\'s CPU taken by processes outside the benchmark during the measurements.',
   );

@@ -117,7 +117,9 @@ export class GemService {
       origin: `mirror:${upstream}`,
       ...(createdAt ? { createdAt } : {}),
     });
-    await this.storeBlob(pkg.sha256, bytes);
+    // Written without asking first: a mirror's gems are new here, and a copy already there (from a
+    // run killed before its rows) is replaced by the same bytes, atomically.
+    await this.storeBlob(pkg.sha256, bytes, false);
     return { version };
   }
 
@@ -172,9 +174,9 @@ export class GemService {
   }
 
   /** Stores a gem's bytes under their SHA-256 (content-addressed: a copy already there is kept). */
-  private async storeBlob(sha256: string, bytes: Buffer): Promise<void> {
+  private async storeBlob(sha256: string, bytes: Buffer, askFirst = true): Promise<void> {
     const blobKey = gemBlobKey(sha256);
-    if ((await this.d.blobs.head(blobKey)) === null) {
+    if (!askFirst || (await this.d.blobs.head(blobKey)) === null) {
       await this.d.blobs
         .put(blobKey, bytes, { contentType: 'application/octet-stream' })
         .catch((e: unknown) => {

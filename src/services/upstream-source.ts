@@ -82,12 +82,23 @@ function declaredSha256(headers: Record<string, string>): string | null {
   return m2 ? Buffer.from(m2[1]!, 'base64').toString('hex') : null;
 }
 
+/**
+ * Compact index documents kept in memory, at most this many and this many bytes of bodies (the
+ * least recently used leave first; they are in the blob store and are read from there again):
+ * a mirror of a whole source reads every /info once, and memory must not grow with the source.
+ */
+const DOCS_MAX = 4_096;
+const DOCS_BYTES_MAX = 64 * 1024 * 1024;
+/** Parsed /info files kept in memory (least recently used leave first). */
+const PARSED_MAX = 1_024;
+
 /** How long a cached .gem record is taken from memory before the catalog is asked again. */
 const KNOWN_GEM_TTL_MS = 60_000;
 
 export class UpstreamSource {
   readonly name: string;
   private readonly docs = new Map<string, UpstreamDoc>();
+  private docsBytes = 0;
   /** Upstream 404s by path, with when they were seen. */
   private readonly missing = new Map<string, number>();
   private readonly flights = new Map<string, Promise<unknown>>();
@@ -144,6 +155,26 @@ export class UpstreamSource {
     }
   }
 
+  /** A document in memory, as the most recently used; the least recently used leave past the bounds. */
+  private remember(path: string, doc: UpstreamDoc): void {
+    this.forget(path);
+    this.docs.set(path, doc);
+    this.docsBytes += doc.body.length;
+    while ((this.docs.size > DOCS_MAX || this.docsBytes > DOCS_BYTES_MAX) && this.docs.size > 1) {
+      const oldest = this.docs.keys().next().value as string;
+      // /versions is read by every request of the merged index: it stays.
+      if (oldest === 'versions') this.remember(oldest, this.docs.get(oldest)!);
+      else this.forget(oldest);
+    }
+  }
+
+  private forget(path: string): void {
+    const old = this.docs.get(path);
+    if (!old) return;
+    this.docs.delete(path);
+    this.docsBytes -= old.body.length;
+  }
+
   private docKey = (path: string) => `upstream/${this.name}/docs/${path}.json`;
   private bodyKey = (sha: string) => `upstream/${this.name}/bodies/${sha}`;
 
@@ -196,6 +227,11 @@ export class UpstreamSource {
     const mem = this.docs.get(path);
     if (mem && !force && isFresh(mem.checkedAt, now, maxAge)) {
       this.event('hit', path);
+      if (path !== 'versions' && this.docs.size > 1) {
+        // Most recently used last.
+        this.docs.delete(path);
+        this.docs.set(path, mem);
+      }
       return mem;
     }
     const gone = this.missing.get(path);
@@ -204,7 +240,7 @@ export class UpstreamSource {
       let cur = this.docs.get(path) ?? null;
       if (!cur) {
         cur = await this.loadStored(path);
-        if (cur) this.docs.set(path, cur);
+        if (cur) this.remember(path, cur);
       }
       const t = this.d.now().getTime();
       if (cur && !force && isFresh(cur.checkedAt, t, maxAge)) {
@@ -224,14 +260,14 @@ export class UpstreamSource {
         if (next === null) {
           this.event('not_found', path, ms);
           this.missing.set(path, this.d.now().getTime());
-          this.docs.delete(path);
+          this.forget(path);
           return null;
         }
         this.missing.delete(path);
         this.event(cur ? 'revalidated' : 'miss', path, ms);
         if (!cur || cur.sha256 !== next.sha256 || cur.etag !== next.etag) await this.store(path, next);
         else await this.store(path, next).catch(() => {});
-        this.docs.set(path, next);
+        this.remember(path, next);
         return next;
       } catch (e) {
         if (cur && e instanceof QuarryError && e.code.startsWith('upstream_')) {
@@ -354,9 +390,14 @@ export class UpstreamSource {
     const doc = await this.info(name, expectMd5);
     if (!doc) return null;
     const hit = this.parsedInfos.get(name);
-    if (hit && hit.sha === doc.sha256) return hit.lines;
+    this.parsedInfos.delete(name);
+    if (hit && hit.sha === doc.sha256) {
+      this.parsedInfos.set(name, hit);
+      return hit.lines;
+    }
     const lines = parseInfoFile(doc.body, name);
-    if (this.parsedInfos.size > 20_000) this.parsedInfos.clear();
+    if (this.parsedInfos.size >= PARSED_MAX)
+      this.parsedInfos.delete(this.parsedInfos.keys().next().value as string);
     this.parsedInfos.set(name, { sha: doc.sha256, lines });
     return lines;
   }
