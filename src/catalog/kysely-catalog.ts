@@ -16,10 +16,10 @@ import { asStorageFull, QuarryError } from '../errors.ts';
 import type { GemSpec } from '../gem/spec.ts';
 import { compareVersions } from '../gem/version.ts';
 import type { InfoOptions } from '../index/compact.ts';
-import { isoSeconds } from '../index/compact.ts';
+import { isoSeconds, md5Hex } from '../index/compact.ts';
 import { versionToken } from '../index/entry.ts';
-import type { BaseLine } from './derive.ts';
-import { baseBody, infoMd5For } from './derive.ts';
+import type { BaseLine, InfoLineRow } from './derive.ts';
+import { baseBody, infoFromLines, infoMd5For, storedInfoLine } from './derive.ts';
 import type { Database, VersionsTable } from './schema.ts';
 import type {
   ApiKeyRecord,
@@ -118,6 +118,27 @@ async function liveVersions(db: Db, name: string): Promise<VersionRecord[]> {
     .orderBy('versions.id')
     .execute();
   return rows.map(toRecord);
+}
+
+/**
+ * A gem's live versions as stored /info lines, in publication order: a short string each instead of
+ * every spec parsed (a gem with thousands of versions). A version without a stored line (one a
+ * migration has not reached) gets it from its spec.
+ */
+async function liveInfoLines(db: Db, name: string): Promise<InfoLineRow[]> {
+  const rows = await db
+    .selectFrom('versions')
+    .innerJoin('gems', 'gems.id', 'versions.gem_id')
+    .select(['versions.info_line as line', 'versions.created_at as createdAt', 'versions.sha256 as sha256'])
+    .select(sql<string | null>`case when versions.info_line is null then versions.spec end`.as('spec'))
+    .where('gems.name', '=', name)
+    .where('versions.yanked_at', 'is', null)
+    .orderBy('versions.id')
+    .execute();
+  return rows.map((r) => ({
+    line: r.line ?? storedInfoLine(JSON.parse(r.spec!) as GemSpec, r.sha256),
+    createdAt: r.createdAt,
+  }));
 }
 
 async function setMeta(db: Db, key: string, value: string): Promise<void> {
@@ -222,9 +243,14 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
     }
   }
 
+  /** The MD5 of a gem's /info body as the catalog holds it now. */
+  private async infoMd5(trx: Db, name: string): Promise<string> {
+    return md5Hex(infoFromLines(await liveInfoLines(trx, name), this.options.info));
+  }
+
   /** The tail of every write: store the gem's new /info MD5, log the change, bump the generation. */
   private async logChange(trx: Db, gemId: number, name: string, tokens: string): Promise<void> {
-    const md5 = infoMd5For(await liveVersions(trx, name), this.options.info);
+    const md5 = await this.infoMd5(trx, name);
     await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', gemId).execute();
     await this.dialect.lockLog(trx);
     await trx.insertInto('versions_log').values({ gem_name: name, tokens, info_md5: md5 }).execute();
@@ -326,6 +352,7 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
         sha256: v.sha256,
         size: v.size,
         spec: JSON.stringify(v.spec),
+        info_line: storedInfoLine(v.spec, v.sha256),
         created_at: v.createdAt,
         yanked_at: null,
         pushed_by: v.pushedBy,
@@ -389,7 +416,7 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       if (changed.size === 0) return out;
       const rows: { gem_name: string; tokens: string; info_md5: string }[] = [];
       for (const [gemId, c] of changed) {
-        const md5 = infoMd5For(await liveVersions(trx, c.name), this.options.info);
+        const md5 = await this.infoMd5(trx, c.name);
         await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', gemId).execute();
         rows.push({ gem_name: c.name, tokens: c.tokens.join(','), info_md5: md5 });
       }
@@ -496,7 +523,7 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       .where('info_md5', 'is', null)
       .execute();
     for (const g of missing) {
-      const md5 = infoMd5For(await liveVersions(trx, g.name), this.options.info);
+      const md5 = await this.infoMd5(trx, g.name);
       await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', g.id).execute();
     }
   }
@@ -822,9 +849,9 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
    * One scan of `gems`, kept cheap per row (190,000 gems in tens of milliseconds): a gem has a live
    * version when its /info MD5 is not that of an empty /info (gems.info_md5 is kept under the gem's
    * lock by every write; a gem without one yet asks `versions`), and SQLite's LIKE already ignores
-   * ASCII case (as its lower() does), so only PostgreSQL lower-cases the summary. The page and the
-   * total are two queries (a window count would make SQLite keep every match to sort); the count
-   * stops at countLimit matches, and on SQLite it is skipped when the first page is not full.
+   * ASCII case (as its lower() does), so only PostgreSQL lower-cases the summary. A first pass
+   * takes up to countLimit + 1 matches unordered: when there are no more, they are ranked and paged
+   * here (one pass, exact total); past the limit, a second pass asks the database for the page.
    */
   async searchGems(
     query: string,
@@ -843,45 +870,30 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
     );
     const matches = sql<boolean>`(gems.name_lower LIKE ${contains} ESCAPE '\\' OR (${summaryHasAll}))`;
     const live = this.liveGem();
-    const rank = sql<number>`CASE WHEN gems.name_lower = ${q} THEN 0 WHEN gems.name_lower LIKE ${`${likeEscape(q)}%`} ESCAPE '\\' THEN 1 WHEN gems.name_lower LIKE ${contains} ESCAPE '\\' THEN 2 ELSE 3 END`;
     const base = this.db.selectFrom('gems').where(matches).where(live);
-    // Up to one more than the limit, to tell "exactly the limit" from "more".
-    const count = async () =>
-      Number(
-        (
-          await this.db
-            .selectFrom(
-              base
-                .select('gems.id')
-                .limit(countLimit + 1)
-                .as('m'),
-            )
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirst()
-        )?.n ?? 0,
-      );
-    const page = base
+    // Pass 1: up to countLimit + 1 matches, unordered (a scan that stops there). Up to the limit,
+    // that is every match: ranked and paged here, the total exact, one pass.
+    const found = await base
+      .select(['gems.id as id', 'gems.name as name', 'gems.name_lower as lower', 'gems.summary as summary'])
+      .limit(countLimit + 1)
+      .execute();
+    if (found.length <= countLimit) {
+      const rankOf = (lower: string) => (lower === q ? 0 : lower.startsWith(q) ? 1 : lower.includes(q) ? 2 : 3);
+      const ranked = found.map((r) => ({ ...r, rank: rankOf(r.lower) }));
+      // Rank, then the name's bytes (gem names are ASCII: code unit order is byte order).
+      ranked.sort((a, b) => a.rank - b.rank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return { items: await this.listings(ranked.slice(offset, offset + limit)), total: found.length, more: false };
+    }
+    // Pass 2, for a query that matches more than the limit: the page, ranked by the database.
+    const rank = sql<number>`CASE WHEN gems.name_lower = ${q} THEN 0 WHEN gems.name_lower LIKE ${`${likeEscape(q)}%`} ESCAPE '\\' THEN 1 WHEN gems.name_lower LIKE ${contains} ESCAPE '\\' THEN 2 ELSE 3 END`;
+    const rows = await base
       .select(['gems.id as id', 'gems.name as name', 'gems.summary as summary', rank.as('rank')])
       .orderBy('rank')
       .orderBy(this.dialect.byteOrder('gems.name'))
       .limit(limit)
       .offset(offset)
       .execute();
-    let rows: Awaited<typeof page>;
-    let counted: number | null;
-    if (this.dialect.name === 'postgres') {
-      // Two connections of the pool: both scans at once.
-      [rows, counted] = await Promise.all([page, count()]);
-    } else {
-      // One connection: the second scan only when the first page does not tell the total.
-      rows = await page;
-      counted = offset === 0 && rows.length < limit ? null : await count();
-    }
-    // A first page that is not full holds every match.
-    if (offset === 0 && rows.length < limit) counted = null;
-    const more = counted !== null && counted > countLimit;
-    const total = counted === null ? rows.length : Math.min(counted, countLimit);
-    return { items: await this.listings(rows), total, more };
+    return { items: await this.listings(rows), total: countLimit, more: true };
   }
 
   async recentVersions(limit: number): Promise<VersionRecord[]> {

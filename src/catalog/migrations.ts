@@ -5,6 +5,8 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { QuarryError } from '../errors.ts';
+import type { GemSpec } from '../gem/spec.ts';
+import { storedInfoLine } from './derive.ts';
 import type { WriteDialect } from './kysely-catalog.ts';
 import type { Database } from './schema.ts';
 
@@ -201,6 +203,39 @@ export const migrations: readonly Migration[] = [
         .columns(['origin', 'gem_id', 'yanked_at'])
         .where((eb) => eb.and([eb('yanked_at', 'is', null), eb('origin', 'is not', null)]))
         .execute();
+    },
+  },
+  {
+    version: 8,
+    name: "versions.info_line (each version's /info line)",
+    async up(db0, d) {
+      const db = db0 as AnyDb;
+      // A push, yank or cold /info puts the gem's /info body together from these lines instead of
+      // parsing every version's spec (thousands for a long-lived gem). Filled here a page at a time,
+      // each page in one UPDATE over a JSON list of {id, line}.
+      await db.schema.alterTable('versions').addColumn('info_line', 'text').execute();
+      const update = (batch: string) =>
+        d === 'postgres'
+          ? sql`UPDATE versions SET info_line = x.line
+                FROM json_to_recordset(${batch}::json) AS x(id bigint, line text) WHERE versions.id = x.id`
+          : sql`UPDATE versions SET info_line = json_extract(e.value, '$.line')
+                FROM json_each(${batch}) AS e WHERE versions.id = json_extract(e.value, '$.id')`;
+      for (let after = 0; ; ) {
+        const rows = (await db
+          .selectFrom('versions')
+          .select(['id', 'spec', 'sha256'])
+          .where('id', '>', after)
+          .orderBy('id')
+          .limit(2000)
+          .execute()) as { id: number; spec: string; sha256: string }[];
+        if (rows.length === 0) break;
+        const lines = rows.map((r) => ({
+          id: Number(r.id),
+          line: storedInfoLine(JSON.parse(r.spec) as GemSpec, r.sha256),
+        }));
+        await update(JSON.stringify(lines)).execute(db);
+        after = Number(rows[rows.length - 1]!.id);
+      }
     },
   },
 ];

@@ -32,6 +32,8 @@ export interface VersionsTable {
   origin: string | null;
   /** Downloads of this version's .gem (migration 6), written in batches. */
   downloads: Generated<number>;
+  /** The version's /info line without created_at (derive.ts storedInfoLine; migration 8). */
+  info_line: string | null;
 }
 
 export interface DependenciesTable {
