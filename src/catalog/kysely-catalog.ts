@@ -878,11 +878,16 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       .limit(countLimit + 1)
       .execute();
     if (found.length <= countLimit) {
-      const rankOf = (lower: string) => (lower === q ? 0 : lower.startsWith(q) ? 1 : lower.includes(q) ? 2 : 3);
+      const rankOf = (lower: string) =>
+        lower === q ? 0 : lower.startsWith(q) ? 1 : lower.includes(q) ? 2 : 3;
       const ranked = found.map((r) => ({ ...r, rank: rankOf(r.lower) }));
       // Rank, then the name's bytes (gem names are ASCII: code unit order is byte order).
       ranked.sort((a, b) => a.rank - b.rank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      return { items: await this.listings(ranked.slice(offset, offset + limit)), total: found.length, more: false };
+      return {
+        items: await this.listings(ranked.slice(offset, offset + limit)),
+        total: found.length,
+        more: false,
+      };
     }
     // Pass 2, for a query that matches more than the limit: the page, ranked by the database.
     const rank = sql<number>`CASE WHEN gems.name_lower = ${q} THEN 0 WHEN gems.name_lower LIKE ${`${likeEscape(q)}%`} ESCAPE '\\' THEN 1 WHEN gems.name_lower LIKE ${contains} ESCAPE '\\' THEN 2 ELSE 3 END`;
@@ -893,6 +898,9 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
       .limit(limit)
       .offset(offset)
       .execute();
+    // A first page that is not full holds every match (a page longer than the count limit).
+    if (offset === 0 && rows.length < limit)
+      return { items: await this.listings(rows), total: rows.length, more: false };
     return { items: await this.listings(rows), total: countLimit, more: true };
   }
 
