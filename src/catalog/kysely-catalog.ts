@@ -30,6 +30,7 @@ import type {
   CatalogState,
   GemCounts,
   GemListing,
+  InfoLines,
   LiveTuple,
   LiveTuplesText,
   LiveVersionsPage,
@@ -126,20 +127,30 @@ async function liveVersions(db: Db, name: string): Promise<VersionRecord[]> {
  * migration has not reached) gets it from its spec.
  */
 async function liveInfoLines(db: Db, name: string): Promise<InfoLineRow[]> {
-  const rows = await db
+  const rows = await infoLineRows(db, name).where('versions.yanked_at', 'is', null).execute();
+  return rows.map(lineOf);
+}
+
+/** A gem's versions with their stored /info lines (or, lacking one, the spec), publication order. */
+function infoLineRows(db: Db, name: string) {
+  return db
     .selectFrom('versions')
     .innerJoin('gems', 'gems.id', 'versions.gem_id')
-    .select(['versions.info_line as line', 'versions.created_at as createdAt', 'versions.sha256 as sha256'])
+    .select([
+      'versions.info_line as line',
+      'versions.created_at as createdAt',
+      'versions.yanked_at as yankedAt',
+      'versions.sha256 as sha256',
+    ])
     .select(sql<string | null>`case when versions.info_line is null then versions.spec end`.as('spec'))
     .where('gems.name', '=', name)
-    .where('versions.yanked_at', 'is', null)
-    .orderBy('versions.id')
-    .execute();
-  return rows.map((r) => ({
-    line: r.line ?? storedInfoLine(JSON.parse(r.spec!) as GemSpec, r.sha256),
-    createdAt: r.createdAt,
-  }));
+    .orderBy('versions.id');
 }
+
+const lineOf = (r: { line: string | null; spec: string | null; sha256: string; createdAt: string }) => ({
+  line: r.line ?? storedInfoLine(JSON.parse(r.spec!) as GemSpec, r.sha256),
+  createdAt: r.createdAt,
+});
 
 async function setMeta(db: Db, key: string, value: string): Promise<void> {
   await db
@@ -623,6 +634,15 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
         .orderBy('versions.id', 'desc')
         .executeTakeFirst());
     return r ? toRecord(r) : null;
+  }
+
+  async infoLines(name: string): Promise<InfoLines | null> {
+    const rows = await infoLineRows(this.db, name).execute();
+    if (rows.length === 0) return null;
+    let changedAt = 0;
+    for (const r of rows)
+      changedAt = Math.max(changedAt, Date.parse(r.createdAt), r.yankedAt ? Date.parse(r.yankedAt) : 0);
+    return { live: rows.filter((r) => r.yankedAt === null).map(lineOf), changedAt };
   }
 
   async allVersions(name: string): Promise<VersionRecord[]> {

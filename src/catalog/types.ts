@@ -3,7 +3,9 @@
  * A narrow, domain-level interface; drivers (SQLite, PostgreSQL) live beside it and only
  * compose.ts picks one.
  */
+
 import type { GemSpec } from '../gem/spec.ts';
+import type { InfoLineRow } from './derive.ts';
 
 export interface VersionRecord {
   id: number;
@@ -114,6 +116,13 @@ export interface LiveTuplesText {
   /** Lines in `text`. */
   count: number;
   next: string | null;
+}
+
+/** A gem's /info as stored: live lines (derive.ts infoFromLines puts them together) and its date. */
+export interface InfoLines {
+  live: InfoLineRow[];
+  /** The latest push or yank of any of its versions, ms since the epoch. */
+  changedAt: number;
 }
 
 /** A .gem fetched from an upstream, cached forever (until pruned). */
@@ -267,6 +276,11 @@ export interface Catalog {
   findByFullName(fullName: string): Promise<VersionRecord | null>;
   /** Every version (live and yanked) of one gem, newest push first. */
   allVersions(name: string): Promise<VersionRecord[]>;
+  /**
+   * What a gem's /info is made of: its live versions' stored lines in publication order, and when
+   * it last changed (its latest push or yank, ms); null for a name never published.
+   */
+  infoLines(name: string): Promise<InfoLines | null>;
   versionsBase(): Promise<VersionsBase | null>;
   /** Which base is current, without its body (tens of MB at scale): changes only with a rebuild. */
   versionsBaseStamp(): Promise<Omit<VersionsBase, 'body'> | null>;

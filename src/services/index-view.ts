@@ -14,7 +14,7 @@ import type { Hash } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { parentPort, Worker } from 'node:worker_threads';
 import { deflateSync } from 'node:zlib';
-import { infoFor, recordEntry } from '../catalog/derive.ts';
+import { infoFromLines, recordEntry } from '../catalog/derive.ts';
 import type { Catalog, VersionRecord, VersionsLogRow } from '../catalog/types.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { md5Hex, namesBody } from '../index/compact.ts';
@@ -505,17 +505,12 @@ export class IndexView {
     const cached = this.cachedInfo(name);
     if (cached !== undefined) return cached;
     const gen = this.generation;
-    // Every version, yanked too: the date of the gem's last push or yank is its Last-Modified, the
-    // same on every node whenever it loaded the body.
-    const all = await this.catalog.allVersions(name);
-    if (all.length === 0) return this.keepInfo(gen, name, null);
-    const live = all.filter((v) => v.yankedAt === null).reverse();
-    let changed = 0;
-    for (const v of all) {
-      changed = Math.max(changed, Date.parse(v.createdAt), v.yankedAt ? Date.parse(v.yankedAt) : 0);
-    }
-    const modified = new Date(Math.floor(changed / 1000) * 1000);
-    const rep = represent(live.length > 0 ? infoFor(live, this.options) : '---\n', modified);
+    // The stored lines, and the date of the gem's last push or yank as its Last-Modified: the same
+    // on every node whenever it loaded the body.
+    const stored = await this.catalog.infoLines(name);
+    if (stored === null) return this.keepInfo(gen, name, null);
+    const modified = new Date(Math.floor(stored.changedAt / 1000) * 1000);
+    const rep = represent(infoFromLines(stored.live, this.options), modified);
     return this.keepInfo(gen, name, rep);
   }
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { baseFor, infoMd5For } from '../../src/catalog/derive.ts';
+import { baseFor, infoFor, infoFromLines, infoMd5For } from '../../src/catalog/derive.ts';
 import { openCatalog } from '../../src/catalog/open.ts';
 import type {
   Catalog,
@@ -582,6 +582,32 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         }
         const empty = await c.liveTuplesText('999999:0', 10);
         assert.deepEqual(empty, { text: '', count: 0, next: null });
+      }));
+
+    it("gives a gem's /info as stored lines that make the body of its specs, and its last change", () =>
+      withCatalog(async ({ c, peer }) => {
+        const p = await peer();
+        assert.equal(await p.infoLines('nothing'), null);
+        await c.recordPush(newVersion('rails', '7.0', { createdAt: '2024-03-01T00:00:00Z' }));
+        await c.recordPush(
+          newVersion('rails', '7.1.rc1', { platform: 'java', createdAt: '2024-03-03T00:00:00Z' }),
+        );
+        await c.recordPush(newVersion('rails', '7.1', { createdAt: '2024-03-02T00:00:00Z' }));
+        await c.recordYank('rails', '7.0', 'ruby', '2024-03-05T10:00:00Z');
+        const stored = await p.infoLines('rails');
+        assert.ok(stored);
+        assert.equal(stored.live.length, 2);
+        assert.equal(stored.changedAt, Date.parse('2024-03-05T10:00:00Z'));
+        const live = await c.liveVersions('rails');
+        for (const options of [{}, { createdAt: true }])
+          assert.equal(infoFromLines(stored.live, options), infoFor(live, options));
+        // Every version yanked: an empty /info, still a known name.
+        await c.recordYank('rails', '7.1', 'ruby', '2024-03-06T00:00:00Z');
+        await c.recordYank('rails', '7.1.rc1', 'java', '2024-03-06T00:00:00Z');
+        assert.deepEqual(await p.infoLines('rails'), {
+          live: [],
+          changedAt: Date.parse('2024-03-06T00:00:00Z'),
+        });
       }));
 
     it('records a cached gem once (the first record wins), from two processes at once', () =>
