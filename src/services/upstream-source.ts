@@ -9,6 +9,9 @@
  * Layout in the blob store, per upstream NAME:
  *   upstream/NAME/docs/versions.json, upstream/NAME/docs/info/GEM.json   what was fetched, when
  *   upstream/NAME/bodies/SHA256                                           the bodies they point to
+ * A body up to INLINE_BODY_MAX (every /info but the largest) is stored in its record instead, after
+ * the record's JSON line: one file per /info, not two (a mirror of a whole source writes one for
+ * every name). Records of either form are read.
  *   upstream/NAME/quick/FILE.gemspec.rz                                   quick specs (immutable)
  * and .gem files as every other gem: the content-addressed gems/sha256/XX/SHA256.gem, listed in the
  * catalog's cached_gems.
@@ -91,6 +94,9 @@ const DOCS_MAX = 4_096;
 const DOCS_BYTES_MAX = 64 * 1024 * 1024;
 /** Parsed /info files kept in memory (least recently used leave first). */
 const PARSED_MAX = 1_024;
+
+/** Bodies up to this size are stored inside their record (one blob), larger ones beside it. */
+const INLINE_BODY_MAX = 256 * 1024;
 
 /** How long a cached .gem record is taken from memory before the catalog is asked again. */
 const KNOWN_GEM_TTL_MS = 60_000;
@@ -185,32 +191,43 @@ export class UpstreamSource {
 
   /** The stored copy (another node's fetch, or one from before a restart), or null. */
   private async loadStored(path: string): Promise<UpstreamDoc | null> {
-    const metaBytes = await this.d.blobs.get(this.docKey(path)).catch(() => null);
-    if (!metaBytes) return null;
+    const record = await this.d.blobs.get(this.docKey(path)).catch(() => null);
+    if (!record) return null;
+    // `JSON\nBODY` (the body inside), or the JSON alone (the body under bodies/).
+    const nl = record.indexOf(10);
     let meta: StoredMeta;
     try {
-      meta = JSON.parse(metaBytes.toString('utf8')) as StoredMeta;
+      meta = JSON.parse(record.toString('utf8', 0, nl < 0 ? record.length : nl)) as StoredMeta;
     } catch {
       return null;
     }
-    const body = await this.d.blobs.get(this.bodyKey(meta.sha256)).catch(() => null);
-    if (!body || sha256Hex(body) !== meta.sha256) return null;
+    const body =
+      nl >= 0 ? record.subarray(nl + 1) : await this.d.blobs.get(this.bodyKey(meta.sha256)).catch(() => null);
+    if (!body || body.length !== meta.size || sha256Hex(body) !== meta.sha256) return null;
     return this.makeDoc(body, meta.etag, Date.parse(meta.checkedAt), meta.sha256);
   }
 
-  /** Stores the body first, then the record pointing to it: readers never see a partial one. */
+  /**
+   * Stores a record with its body in one blob (written whole or not at all), or, for a large body,
+   * the body first and then the record pointing to it: readers never see a partial one.
+   */
   private async store(path: string, doc: UpstreamDoc): Promise<void> {
-    const bodyKey = this.bodyKey(doc.sha256);
-    if ((await this.d.blobs.head(bodyKey)) === null) await this.d.blobs.put(bodyKey, doc.body);
     const meta: StoredMeta = {
       etag: doc.etag,
       checkedAt: new Date(doc.checkedAt).toISOString(),
       sha256: doc.sha256,
       size: doc.body.length,
     };
-    await this.d.blobs.put(this.docKey(path), Buffer.from(JSON.stringify(meta)), {
-      contentType: 'application/json',
-    });
+    const json = Buffer.from(JSON.stringify(meta));
+    if (doc.body.length <= INLINE_BODY_MAX) {
+      await this.d.blobs.put(this.docKey(path), Buffer.concat([json, Buffer.from('\n'), doc.body]), {
+        contentType: 'application/octet-stream',
+      });
+      return;
+    }
+    const bodyKey = this.bodyKey(doc.sha256);
+    if ((await this.d.blobs.head(bodyKey)) === null) await this.d.blobs.put(bodyKey, doc.body);
+    await this.d.blobs.put(this.docKey(path), json, { contentType: 'application/json' });
   }
 
   /**

@@ -1,9 +1,12 @@
 /** quarry mirror in process: an upstream Quarry on loopback, a mirror into a fresh catalog. */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { composeMirror } from '../../src/compose.ts';
 import { parseLockfile, resolveClosure } from '../../src/index/closure.ts';
 import { parseInfoFile } from '../../src/index/compact-parse.ts';
+import { UpstreamSource } from '../../src/services/upstream-source.ts';
+import { UpstreamClient } from '../../src/upstream/client.ts';
 import type { Harness } from '../http/harness.ts';
 import { push, startHarness, yank } from '../http/harness.ts';
 import { makeGem } from '../support/make-gem.ts';
@@ -109,6 +112,38 @@ describe('quarry mirror (in process)', () => {
     assert.equal(r.wouldFetch, 1);
     assert.ok(r.wouldFetchBytes > 0);
     assert.equal(await mirror.services.catalog.findVersion('other', '1.0.0', 'ruby'), null);
+  });
+
+  it('keeps each /info copy as one blob, its record then its body, and reads the older two-blob form', async () => {
+    const { blobs, catalog } = mirror.services;
+    const keys: string[] = [];
+    for await (const e of blobs.list('upstream/up/', { md5: false })) keys.push(e.key);
+    assert.ok(keys.includes('upstream/up/docs/info/leaf.json'), keys.join(' '));
+    assert.deepEqual(
+      keys.filter((k) => k.includes('/bodies/')),
+      [],
+    );
+    const record = (await blobs.get('upstream/up/docs/info/leaf.json'))!;
+    const nl = record.indexOf(10);
+    const meta = JSON.parse(record.toString('utf8', 0, nl)) as { sha256: string; size: number };
+    const body = record.subarray(nl + 1);
+    assert.equal(createHash('sha256').update(body).digest('hex'), meta.sha256);
+    assert.equal(body.length, meta.size);
+    // The form written before: the record alone, its body under bodies/SHA256.
+    await blobs.put(`upstream/up/bodies/${meta.sha256}`, body);
+    await blobs.put('upstream/up/docs/info/leaf.json', Buffer.from(JSON.stringify(meta)));
+    const source = new UpstreamSource({
+      client: new UpstreamClient(upstreamConfig(), {}),
+      blobs,
+      catalog,
+      now: () => new Date(),
+      offline: true,
+    });
+    try {
+      assert.ok((await source.info('leaf'))?.body.equals(body));
+    } finally {
+      await source.close();
+    }
   });
 });
 
