@@ -131,7 +131,7 @@ const cachedRecord = (r: Selectable<Database['cached_gems']>): CachedGem => ({
   fetchedAt: r.fetched_at,
 });
 
-/** A page cursor `GEM_ID:VERSION_ID` (liveTuplesPage, liveVersionsPage). */
+/** A page cursor `GEM_ID:VERSION_ID` (liveTuplesText, liveVersionsPage). */
 function pageCursor(after: string): [number, number] {
   const m = /^(\d+):(\d+)$/.exec(after);
   if (!m) throw new Error(`not a page cursor: ${after}`);
