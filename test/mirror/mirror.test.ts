@@ -114,6 +114,30 @@ describe('quarry mirror (in process)', () => {
     assert.equal(await mirror.services.catalog.findVersion('other', '1.0.0', 'ruby'), null);
   });
 
+  it('gives each gem of a batch the checks of a push: a version here with other bytes fails alone', async () => {
+    const here = await startHarness();
+    try {
+      // mid 1.0.0 was pushed here with other bytes (another summary).
+      const other = makeGem({ name: 'mid', version: '1.0.0', summary: 'pushed here' });
+      assert.equal((await push(here, other)).statusCode, 200);
+      const l = listed();
+      const r = await composeMirror(here.services, upstreamConfig(), {}).run(plan(['top']), {
+        ...opts,
+        onFile: l.onFile,
+      });
+      assert.deepEqual(
+        r.failed.map((f) => f.file),
+        ['mid-1.0.0'],
+      );
+      assert.match(r.failed[0]!.reason, /Repushing of gem versions is not allowed/);
+      assert.deepEqual(l.files['fetched'], ['leaf-2.2.0', 'top-1.0.0']);
+      const v = await here.services.catalog.findVersion('mid', '1.0.0', 'ruby');
+      assert.equal(v?.origin, null, 'the version pushed here stays');
+    } finally {
+      await here.close();
+    }
+  });
+
   it('keeps each /info copy as one blob, its record then its body, and reads the older two-blob form', async () => {
     const { blobs, catalog } = mirror.services;
     const keys: string[] = [];
