@@ -1,14 +1,13 @@
 /** `quarry serve`: the gem server on embedded defaults (port 9292, SQLite and files under ./quarry-data). */
 import type { Worker } from 'node:cluster';
 import cluster from 'node:cluster';
-import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { clockFromEnv } from '../config/clock.ts';
 import type { Config } from '../config/schema.ts';
 import { QuarryError } from '../errors.ts';
 import type { Metrics, MetricsSnapshot, Scrape } from '../services/metrics.ts';
 import type { CommonOptions } from './common.ts';
-import { configFrom, upstreamFromFlag, withCommon } from './common.ts';
+import { boundHeapGrowth, configFrom, upstreamFromFlag, withCommon } from './common.ts';
 
 interface ServeOptions extends CommonOptions {
   upstream?: string;
@@ -144,22 +143,6 @@ class MetricsGatherer {
   gone(w: Worker): void {
     for (const r of this.rounds.values()) if (r.wanted.delete(w) && r.wanted.size === 0) r.done(null);
   }
-}
-
-/**
- * How far V8 lets the old generation grow past what survived the last full collection, in percent.
- * V8's own factor goes up to 4x when collections are cheap: a node at rubygems.org's size, about
- * 140 MB live, grew to 570 MB of heap between collections and past 1 GiB of RSS. Its allocations are
- * short-lived request garbage and caches with fixed bounds, so a tighter growth costs a little
- * more marking and keeps memory near the live set. Node's own --heap-growing-percent (in
- * NODE_OPTIONS or on the command line) wins.
- */
-const HEAP_GROWING_PERCENT = 50;
-
-function boundHeapGrowth(): void {
-  const given = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
-  if (given.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return;
-  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
 
 /** One server process: compose, listen, and close gracefully on SIGTERM/SIGINT. */
