@@ -91,40 +91,74 @@ function linesOf(text: string, what: string): string[] {
   return lines;
 }
 
+/** One /versions line as the scanner hands it over: the tokens still as one comma-separated list. */
+export type VersionsLineVisitor = (name: string, list: string, infoMd5: string) => void;
+
 /**
- * Parses a /versions body: header lines (`created_at: TIME`), a `---` line, then one
- * `NAME TOKEN[,TOKEN...] MD5` line per change, in file order (a name may appear many times).
+ * Checks a /versions body line by line without holding its lines: header lines (`created_at:
+ * TIME`), a `---` line, then one `NAME TOKEN[,TOKEN...] MD5` line per change, each handed to
+ * `onLine` in file order (a name may appear many times). A body of rubygems.org's size (about 20
+ * MiB, 190,000 names) is never split into an array.
  */
-export function parseVersionsFile(body: string | Uint8Array): ParsedVersionsFile {
+export function scanVersionsFile(
+  body: string | Uint8Array,
+  onLine: VersionsLineVisitor = () => {},
+): { createdAt: string | null; bodyStart: number } {
   const what = 'versions';
   const text = asText(body, what);
-  const lines = linesOf(text, what);
-  const sep = lines.indexOf('---');
-  if (sep < 0) throw bad(what, null, 'no "---" line after the header');
+  if (text.length === 0) throw bad(what, null, 'body is empty');
+  if (!text.endsWith('\n')) throw bad(what, null, 'body does not end with a newline (cut off?)');
+  if (!text.startsWith('---\n') && !text.includes('\n---\n'))
+    throw bad(what, null, 'no "---" line after the header');
   let createdAt: string | null = null;
-  for (let i = 0; i < sep; i++) {
-    const l = lines[i]!;
-    const m = /^([a-z_]+): (\S+)$/.exec(l);
-    if (!m) throw bad(what, i + 1, `header line is not "key: value": ${quote(l)}`);
-    if (m[1] === 'created_at') createdAt = m[2]!;
-  }
-  let bodyStart = 0;
-  for (let i = 0; i <= sep; i++) bodyStart += Buffer.byteLength(lines[i]!) + 1;
-  const out: ParsedVersionsLine[] = [];
-  for (let i = sep + 1; i < lines.length; i++) {
-    const l = lines[i]!;
-    const parts = l.split(' ');
-    if (parts.length !== 3) throw bad(what, i + 1, `expected "NAME VERSIONS MD5": ${quote(l)}`);
-    const [name, list, md5] = parts as [string, string, string];
-    if (!NAME.test(name)) throw bad(what, i + 1, `bad gem name ${quote(name)}`);
-    const tokens = list.split(',');
-    for (const t of tokens) {
-      if (!TOKEN.test(t)) throw bad(what, i + 1, `bad version token ${quote(t)} for ${quote(name)}`);
+  let bodyStart = -1;
+  let at = 0;
+  for (let n = 1; at < text.length; n++) {
+    const end = text.indexOf('\n', at);
+    const l = text.slice(at, end);
+    at = end + 1;
+    if (l.endsWith('\r')) throw bad(what, n, 'carriage return before the newline');
+    if (bodyStart < 0) {
+      if (l === '---') {
+        bodyStart = Buffer.byteLength(text.slice(0, at));
+        continue;
+      }
+      const m = /^([a-z_]+): (\S+)$/.exec(l);
+      if (!m) throw bad(what, n, `header line is not "key: value": ${quote(l)}`);
+      if (m[1] === 'created_at') createdAt = m[2]!;
+      continue;
     }
-    if (!MD5.test(md5)) throw bad(what, i + 1, `bad info MD5 ${quote(md5)} for ${quote(name)}`);
-    out.push({ name, tokens, infoMd5: md5 });
+    const a = l.indexOf(' ');
+    const b = a < 0 ? -1 : l.indexOf(' ', a + 1);
+    if (a < 0 || b < 0 || l.indexOf(' ', b + 1) >= 0)
+      throw bad(what, n, `expected "NAME VERSIONS MD5": ${quote(l)}`);
+    const name = l.slice(0, a);
+    const list = l.slice(a + 1, b);
+    const md5 = l.slice(b + 1);
+    if (!NAME.test(name)) throw bad(what, n, `bad gem name ${quote(name)}`);
+    for (let s = 0; s <= list.length; ) {
+      let e = list.indexOf(',', s);
+      if (e < 0) e = list.length;
+      const t = list.slice(s, e);
+      if (!TOKEN.test(t)) throw bad(what, n, `bad version token ${quote(t)} for ${quote(name)}`);
+      s = e + 1;
+    }
+    if (!MD5.test(md5)) throw bad(what, n, `bad info MD5 ${quote(md5)} for ${quote(name)}`);
+    onLine(name, list, md5);
   }
-  return { createdAt, bodyStart, lines: out };
+  return { createdAt, bodyStart };
+}
+
+/**
+ * Parses a /versions body (see scanVersionsFile) into its lines, in file order. For bodies of any
+ * size, packedLiveVersions holds far less.
+ */
+export function parseVersionsFile(body: string | Uint8Array): ParsedVersionsFile {
+  const lines: ParsedVersionsLine[] = [];
+  const head = scanVersionsFile(body, (name, list, infoMd5) =>
+    lines.push({ name, tokens: list.split(','), infoMd5 }),
+  );
+  return { ...head, lines };
 }
 
 function constraints(s: string, what: string, line: number, of: string): string[] {
@@ -223,4 +257,77 @@ export function liveVersions(file: ParsedVersionsFile): Map<string, { tokens: st
   const out = new Map<string, { tokens: string[]; infoMd5: string }>();
   for (const [name, v] of live) out.set(name, { tokens: [...v.tokens], infoMd5: v.infoMd5 });
   return out;
+}
+
+/** A name's live version tokens and the MD5 of its /info body. */
+export interface LiveEntry {
+  tokens: string[];
+  infoMd5: string;
+}
+
+/**
+ * liveVersions() of a whole /versions body, packed: one string per name (`MD5 TOKEN,TOKEN...`),
+ * unpacked when asked for. At 190,000 names that is a fraction of a Map of objects and arrays.
+ */
+export class LiveVersions implements Iterable<[string, LiveEntry]> {
+  private readonly packed = new Map<string, string>();
+
+  get size(): number {
+    return this.packed.size;
+  }
+
+  has(name: string): boolean {
+    return this.packed.has(name);
+  }
+
+  get(name: string): LiveEntry | undefined {
+    const p = this.packed.get(name);
+    return p === undefined ? undefined : unpack(p);
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, LiveEntry]> {
+    for (const [name, p] of this.packed) yield [name, unpack(p)];
+  }
+
+  /** Applies one line: its tokens add versions, `-TOKEN` removes one; its MD5 becomes the name's. */
+  apply(name: string, list: string, infoMd5: string): void {
+    const cur = this.packed.get(name);
+    if (cur === undefined && list.indexOf('-') < 0 && !hasDuplicate(list)) {
+      // A name's first line with no yanks (nearly every line of a base): kept as written. Copied
+      // out of the body's text, so the map does not keep the whole body alive through slices.
+      this.packed.set(flat(name), flat(`${infoMd5} ${list}`));
+      return;
+    }
+    const tokens = new Set(cur === undefined ? [] : unpack(cur).tokens);
+    for (const t of list.split(',')) {
+      if (t.startsWith('-')) tokens.delete(t.slice(1));
+      else tokens.add(t);
+    }
+    this.packed.set(cur === undefined ? flat(name) : name, flat(`${infoMd5} ${[...tokens].join(',')}`));
+  }
+}
+
+const unpack = (p: string): LiveEntry => ({
+  infoMd5: p.slice(0, 32),
+  tokens: p.length > 33 ? p.slice(33).split(',') : [],
+});
+
+function hasDuplicate(list: string): boolean {
+  if (list.indexOf(',') < 0) return false;
+  const parts = list.split(',');
+  return new Set(parts).size !== parts.length;
+}
+
+/** A string of its own (not a slice or a concatenation that keeps a larger one alive). */
+const flat = (s: string): string => Buffer.from(s, 'latin1').toString('latin1');
+
+/** A /versions body's header and its live versions per name, without holding its lines. */
+export function packedLiveVersions(body: string | Uint8Array): {
+  createdAt: string | null;
+  bodyStart: number;
+  live: LiveVersions;
+} {
+  const live = new LiveVersions();
+  const head = scanVersionsFile(body, (name, list, md5) => live.apply(name, list, md5));
+  return { ...head, live };
 }

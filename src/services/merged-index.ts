@@ -215,7 +215,7 @@ export class MergedIndex implements ReadIndex {
     if (candidates.length === 0) return null;
     // A cached gem stays downloadable after the upstream yanks it, and while it is down.
     // /versions only tells candidates apart: a single one (a cached .gem above all) does not wait for it.
-    let live: Map<string, unknown> | null = null;
+    let live: { has(name: string): boolean } | null = null;
     if (candidates.length > 1) {
       try {
         live = (await this.upstream.versions()).live;

@@ -356,7 +356,7 @@ export class Mirror {
   /** Yanks here the versions mirrored from this upstream that it no longer lists. */
   private async syncYanks(
     upstream: string,
-    live: ReadonlyMap<string, { tokens: string[] }>,
+    live: { get(name: string): { tokens: string[] } | undefined },
   ): Promise<string[]> {
     const out: string[] = [];
     const origin = `mirror:${upstream}`;

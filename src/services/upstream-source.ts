@@ -24,8 +24,8 @@ import type { CachedGem, Catalog } from '../catalog/types.ts';
 import { QuarryError } from '../errors.ts';
 import { isValidGemName } from '../gem/name.ts';
 import { isoSeconds } from '../index/compact.ts';
-import type { ParsedInfoLine } from '../index/compact-parse.ts';
-import { liveVersions, parseInfoFile, parseVersionsFile } from '../index/compact-parse.ts';
+import type { LiveVersions, ParsedInfoLine } from '../index/compact-parse.ts';
+import { packedLiveVersions, parseInfoFile, scanVersionsFile } from '../index/compact-parse.ts';
 import type { GetOptions, UpstreamClient, UpstreamResponse } from '../upstream/client.ts';
 import { excluded, isFresh, NOT_FOUND_TTL_MS } from '../upstream/policy.ts';
 import type { Representation } from './index-view.ts';
@@ -55,7 +55,7 @@ export interface UpstreamVersions {
   createdAt: string | null;
   /** Offset of the first line after `---`. */
   bodyStart: number;
-  live: Map<string, { tokens: string[]; infoMd5: string }>;
+  live: LiveVersions;
 }
 
 /** What happened, for metrics. */
@@ -324,8 +324,8 @@ export class UpstreamSource {
     const doc = await this.doc('versions', (cur) => this.fetchVersions(cur), revalidate);
     if (!doc) throw new QuarryError('upstream_bad_gateway', `upstream ${this.name} has no /versions`);
     if (this.parsed?.doc !== doc) {
-      const file = parseVersionsFile(doc.body);
-      this.parsed = { doc, createdAt: file.createdAt, bodyStart: file.bodyStart, live: liveVersions(file) };
+      const { createdAt, bodyStart, live } = packedLiveVersions(doc.body);
+      this.parsed = { doc, createdAt, bodyStart, live };
     }
     return this.parsed;
   }
@@ -341,7 +341,7 @@ export class UpstreamSource {
         );
       }
       const body = this.checked(r, 'versions');
-      parseVersionsFile(body);
+      scanVersionsFile(body);
       return this.makeDoc(body, r.headers['etag'] ?? null, now);
     };
     if (!cur || cur.body.length === 0) return full();
@@ -356,14 +356,13 @@ export class UpstreamSource {
       const want = declaredSha256(r.headers);
       if (want && sha256Hex(body) !== want) return full();
       if (Number(range[2]) !== body.length) return full();
-      const file = parseVersionsFile(body);
       // A new created_at is the monthly rewrite: take the whole new file.
-      if (file.createdAt !== this.createdAtOf(cur)) return full();
+      if (scanVersionsFile(body).createdAt !== this.createdAtOf(cur)) return full();
       return this.makeDoc(body, r.headers['etag'] ?? null, now);
     }
     if (r.status === 200) {
       const body = this.checked(r, 'versions');
-      parseVersionsFile(body);
+      scanVersionsFile(body);
       return this.makeDoc(body, r.headers['etag'] ?? null, now);
     }
     // 416 (the file shrank: rewritten) or anything else: the whole file.

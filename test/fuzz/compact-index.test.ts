@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import type { Constraint } from '../../src/gem/spec.ts';
 import { infoLine, versionsBody } from '../../src/index/compact.ts';
-import { liveVersions, parseInfoFile, parseVersionsFile } from '../../src/index/compact-parse.ts';
+import {
+  liveVersions,
+  packedLiveVersions,
+  parseInfoFile,
+  parseVersionsFile,
+} from '../../src/index/compact-parse.ts';
 import type { IndexEntry } from '../../src/index/entry.ts';
 import { bytes, mutationsOf, onlyQuarryErrors, params, textMutationsOf, timeout } from './support.ts';
 
@@ -81,6 +86,38 @@ describe('fuzz: compact index parsers', () => {
           assert.deepEqual(parsed.lines, sorted);
         },
       ),
+      params(2000),
+    );
+  });
+
+  it('packed live versions equal the lines applied in order (yanks, re-pushes, repeats)', {
+    timeout: timeout(2000),
+  }, () => {
+    // Few names and versions, so that names repeat, tokens repeat, and yanks hit live versions.
+    const token = fc
+      .tuple(fc.boolean(), fc.constantFrom('1.0', '1.1', '2.0.pre'), fc.constantFrom('ruby', 'java'))
+      .map(([y, v, p]) => `${y ? '-' : ''}${p === 'ruby' ? v : `${v}-${p}`}`);
+    const line = fc.record({
+      name: fc.constantFrom('a', 'rack', 'rack-test'),
+      tokens: fc.array(token, { minLength: 1, maxLength: 5 }),
+      infoMd5: md5,
+    });
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 12 }), (lines) => {
+        const body = `created_at: 2024-01-01T00:00:00Z\n---\n${lines
+          .map((l) => `${l.name} ${l.tokens.join(',')} ${l.infoMd5}\n`)
+          .join('')}`;
+        const expected = liveVersions(parseVersionsFile(body));
+        const packed = packedLiveVersions(body);
+        assert.equal(packed.createdAt, '2024-01-01T00:00:00Z');
+        assert.equal(packed.bodyStart, parseVersionsFile(body).bodyStart);
+        assert.deepEqual([...packed.live], [...expected]);
+        assert.equal(packed.live.size, expected.size);
+        for (const name of ['a', 'rack', 'rack-test', 'nope']) {
+          assert.equal(packed.live.has(name), expected.has(name));
+          assert.deepEqual(packed.live.get(name), expected.get(name));
+        }
+      }),
       params(2000),
     );
   });
