@@ -91,8 +91,11 @@ function linesOf(text: string, what: string): string[] {
   return lines;
 }
 
-/** One /versions line as the scanner hands it over: the tokens still as one comma-separated list. */
-export type VersionsLineVisitor = (name: string, list: string, infoMd5: string) => void;
+/**
+ * One /versions line as the scanner hands it over: the tokens still as one comma-separated list,
+ * and where that list starts in the body's text.
+ */
+export type VersionsLineVisitor = (name: string, list: string, infoMd5: string, at: number) => void;
 
 /**
  * Checks a /versions body line by line without holding its lines: header lines (`created_at:
@@ -116,6 +119,7 @@ export function scanVersionsFile(
   for (let n = 1; at < text.length; n++) {
     const end = text.indexOf('\n', at);
     const l = text.slice(at, end);
+    const lineAt = at;
     at = end + 1;
     if (l.endsWith('\r')) throw bad(what, n, 'carriage return before the newline');
     if (bodyStart < 0) {
@@ -144,7 +148,7 @@ export function scanVersionsFile(
       s = e + 1;
     }
     if (!MD5.test(md5)) throw bad(what, n, `bad info MD5 ${quote(md5)} for ${quote(name)}`);
-    onLine(name, list, md5);
+    onLine(name, list, md5, lineAt + a + 1);
   }
   return { createdAt, bodyStart };
 }
@@ -266,51 +270,60 @@ export interface LiveEntry {
 }
 
 /**
- * liveVersions() of a whole /versions body, packed: one string per name (`MD5 TOKEN,TOKEN...`),
- * unpacked when asked for. At 190,000 names that is a fraction of a Map of objects and arrays.
+ * liveVersions() of a whole /versions body, held compactly: the body's text once, and per name
+ * where its line starts in it (a number), or, for a name that changed after its first line (later
+ * lines, yanks), its state packed in one string (`MD5 TOKEN,TOKEN...`). Entries are unpacked when
+ * asked for. At 190,000 names that is a fraction of a Map of objects and arrays.
  */
 export class LiveVersions implements Iterable<[string, LiveEntry]> {
-  private readonly packed = new Map<string, string>();
+  private readonly index = new Map<string, number | string>();
+
+  constructor(private readonly text: string) {}
 
   get size(): number {
-    return this.packed.size;
+    return this.index.size;
   }
 
   has(name: string): boolean {
-    return this.packed.has(name);
+    return this.index.has(name);
   }
 
   get(name: string): LiveEntry | undefined {
-    const p = this.packed.get(name);
-    return p === undefined ? undefined : unpack(p);
+    const v = this.index.get(name);
+    return v === undefined ? undefined : this.entry(v);
   }
 
   *[Symbol.iterator](): IterableIterator<[string, LiveEntry]> {
-    for (const [name, p] of this.packed) yield [name, unpack(p)];
+    for (const [name, v] of this.index) yield [name, this.entry(v)];
   }
 
-  /** Applies one line: its tokens add versions, `-TOKEN` removes one; its MD5 becomes the name's. */
-  apply(name: string, list: string, infoMd5: string): void {
-    const cur = this.packed.get(name);
+  /**
+   * Applies one line (its list starts at `at` in the text): its tokens add versions, `-TOKEN`
+   * removes one; its MD5 becomes the name's.
+   */
+  apply(name: string, list: string, infoMd5: string, at: number): void {
+    const cur = this.index.get(name);
     if (cur === undefined && list.indexOf('-') < 0 && !hasDuplicate(list)) {
-      // A name's first line with no yanks (nearly every line of a base): kept as written. Copied
-      // out of the body's text, so the map does not keep the whole body alive through slices.
-      this.packed.set(flat(name), flat(`${infoMd5} ${list}`));
+      // A name's first line with no yanks (nearly every line of a base): where it is, no more.
+      this.index.set(name, at);
       return;
     }
-    const tokens = new Set(cur === undefined ? [] : unpack(cur).tokens);
+    const tokens = new Set(cur === undefined ? [] : this.entry(cur).tokens);
     for (const t of list.split(',')) {
       if (t.startsWith('-')) tokens.delete(t.slice(1));
       else tokens.add(t);
     }
-    this.packed.set(cur === undefined ? flat(name) : name, flat(`${infoMd5} ${[...tokens].join(',')}`));
+    this.index.set(name, `${infoMd5} ${[...tokens].join(',')}`);
+  }
+
+  private entry(v: number | string): LiveEntry {
+    if (typeof v === 'string')
+      return { infoMd5: v.slice(0, 32), tokens: v.length > 33 ? v.slice(33).split(',') : [] };
+    // `LIST MD5\n` from `at`: the MD5 is the line's last 32 characters.
+    const end = this.text.indexOf('\n', v);
+    return { infoMd5: this.text.slice(end - 32, end), tokens: this.text.slice(v, end - 33).split(',') };
   }
 }
-
-const unpack = (p: string): LiveEntry => ({
-  infoMd5: p.slice(0, 32),
-  tokens: p.length > 33 ? p.slice(33).split(',') : [],
-});
 
 function hasDuplicate(list: string): boolean {
   if (list.indexOf(',') < 0) return false;
@@ -318,16 +331,14 @@ function hasDuplicate(list: string): boolean {
   return new Set(parts).size !== parts.length;
 }
 
-/** A string of its own (not a slice or a concatenation that keeps a larger one alive). */
-const flat = (s: string): string => Buffer.from(s, 'latin1').toString('latin1');
-
 /** A /versions body's header and its live versions per name, without holding its lines. */
 export function packedLiveVersions(body: string | Uint8Array): {
   createdAt: string | null;
   bodyStart: number;
   live: LiveVersions;
 } {
-  const live = new LiveVersions();
-  const head = scanVersionsFile(body, (name, list, md5) => live.apply(name, list, md5));
+  const text = asText(body, 'versions');
+  const live = new LiveVersions(text);
+  const head = scanVersionsFile(text, (name, list, md5, at) => live.apply(name, list, md5, at));
   return { ...head, live };
 }
