@@ -104,7 +104,9 @@ describe('caching proxy: upstream faults', () => {
   before(async () => {
     upstream = await startHarness();
     for (const g of Object.values(gems)) assert.equal((await push(upstream, g)).statusCode, 200);
-    fault = await startFaultUpstream(injectOrigin(upstream.app));
+    // A delayed answer waits 1.5 s: the single-flight case needs its two waves of requests to
+    // overlap it even on a loaded machine.
+    fault = await startFaultUpstream(injectOrigin(upstream.app), { delayMs: 1500 });
   });
   after(async () => {
     for (const p of proxies) await p.close().catch(() => {});
@@ -363,7 +365,8 @@ describe('caching proxy: upstream faults', () => {
   });
 
   it('50 concurrent requests for one uncached /info make one upstream request', async () => {
-    const p = await proxy();
+    // A deadline well past the delayed answer (1.5 s), which the two waves must overlap.
+    const p = await proxy({ timeout_ms: 5000 });
     fault.resetCounts();
     // The upstream is slow, so the requests overlap; they also arrive in two waves.
     fault.set('/info/ygem', 'delay');
