@@ -25,7 +25,7 @@ import { QuarryError } from '../errors.ts';
 import { isValidGemName } from '../gem/name.ts';
 import { isoSeconds } from '../index/compact.ts';
 import type { LiveVersions, ParsedInfoLine } from '../index/compact-parse.ts';
-import { packedLiveVersions, parseInfoFile, scanVersionsFile } from '../index/compact-parse.ts';
+import { packedLiveVersions, parseInfoFile } from '../index/compact-parse.ts';
 import type { GetOptions, UpstreamClient, UpstreamResponse } from '../upstream/client.ts';
 import { excluded, isFresh, NOT_FOUND_TTL_MS } from '../upstream/policy.ts';
 import type { Representation } from './index-view.ts';
@@ -109,6 +109,8 @@ export class UpstreamSource {
   private readonly missing = new Map<string, number>();
   private readonly flights = new Map<string, Promise<unknown>>();
   private parsed: UpstreamVersions | null = null;
+  /** The last /versions body checked on its way in, parsed then, so versions() need not again. */
+  private scanned: { body: Buffer; parsed: ReturnType<typeof packedLiveVersions> } | null = null;
   private readonly parsedInfos = new Map<string, { sha: string; lines: ParsedInfoLine[] }>();
   /**
    * Cached .gem records by file name, remembered for KNOWN_GEM_TTL_MS (monotonic): a download that
@@ -324,7 +326,9 @@ export class UpstreamSource {
     const doc = await this.doc('versions', (cur) => this.fetchVersions(cur), revalidate);
     if (!doc) throw new QuarryError('upstream_bad_gateway', `upstream ${this.name} has no /versions`);
     if (this.parsed?.doc !== doc) {
-      const { createdAt, bodyStart, live } = packedLiveVersions(doc.body);
+      const { createdAt, bodyStart, live } =
+        this.scanned?.body === doc.body ? this.scanned.parsed : packedLiveVersions(doc.body);
+      this.scanned = null;
       this.parsed = { doc, createdAt, bodyStart, live };
     }
     return this.parsed;
@@ -341,7 +345,7 @@ export class UpstreamSource {
         );
       }
       const body = this.checked(r, 'versions');
-      scanVersionsFile(body);
+      this.scan(body);
       return this.makeDoc(body, r.headers['etag'] ?? null, now);
     };
     if (!cur || cur.body.length === 0) return full();
@@ -357,16 +361,23 @@ export class UpstreamSource {
       if (want && sha256Hex(body) !== want) return full();
       if (Number(range[2]) !== body.length) return full();
       // A new created_at is the monthly rewrite: take the whole new file.
-      if (scanVersionsFile(body).createdAt !== this.createdAtOf(cur)) return full();
+      if (this.scan(body).createdAt !== this.createdAtOf(cur)) return full();
       return this.makeDoc(body, r.headers['etag'] ?? null, now);
     }
     if (r.status === 200) {
       const body = this.checked(r, 'versions');
-      scanVersionsFile(body);
+      this.scan(body);
       return this.makeDoc(body, r.headers['etag'] ?? null, now);
     }
     // 416 (the file shrank: rewritten) or anything else: the whole file.
     return full();
+  }
+
+  /** Checks a /versions body on its way in (throws on a bad one) and keeps it parsed for versions(). */
+  private scan(body: Buffer): ReturnType<typeof packedLiveVersions> {
+    const parsed = packedLiveVersions(body);
+    this.scanned = { body, parsed };
+    return parsed;
   }
 
   private createdAtOf(doc: UpstreamDoc): string | null {
