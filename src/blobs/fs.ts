@@ -3,19 +3,17 @@ import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { writeFileAtomic } from '../util/atomic-fs.ts';
+import { fileWriter } from '../util/file-writer.ts';
 import type { BlobEntry, BlobInfo, BlobStore, ListOptions, TempEntry } from './types.ts';
 import { assertSafeKey } from './types.ts';
 
 const isMissing = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
 
-/** The name writeFileAtomic (src/util/atomic-fs.ts) gives its temp files. */
+/** The name writeFileAtomic (src/util/atomic-fs.ts, used by the file writer) gives its temp files. */
 const TEMP_NAME = /^\.tmp-[A-Za-z0-9-]+$/;
 
 export class FsBlobStore implements BlobStore {
   private readonly root: string;
-  /** Folders made by put(): a write into one of them needs no mkdir (made again if removed since). */
-  private readonly dirs = new Set<string>();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -48,7 +46,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(key: string, body: Uint8Array): Promise<void> {
-    await writeFileAtomic(this.path(key), body, this.dirs);
+    await fileWriter.write(this.path(key), body);
   }
 
   async delete(key: string): Promise<void> {

@@ -22,7 +22,7 @@ import type { ClosureEntry, ClosureRoot } from '../index/closure.ts';
 import { resolveClosure } from '../index/closure.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { excluded } from '../upstream/policy.ts';
-import { writeFileAtomic } from '../util/atomic-fs.ts';
+import { fileWriter } from '../util/file-writer.ts';
 import type { GemService, PushResult, StagedGem } from './gems.ts';
 import type { UpstreamSource } from './upstream-source.ts';
 
@@ -338,7 +338,7 @@ export class Mirror {
         }
         // A temp file (.tmp-PID-…) and a rename: a reader sees all of it or none.
         if (o.to) {
-          await writeFileAtomic(join(o.to, 'gems', `${file}.gem`), r.body, this.toDirs);
+          await fileWriter.write(join(o.to, 'gems', `${file}.gem`), r.body);
           return { size: r.body.length, staged: null };
         }
         return { size: r.body.length, staged: await this.d.gems.stageMirrored(r.body, upstream) };
@@ -350,8 +350,6 @@ export class Mirror {
     }
     throw last instanceof Error ? last : new Error(String(last));
   }
-
-  private readonly toDirs = new Set<string>();
 
   /** Yanks here the versions mirrored from this upstream that it no longer lists. */
   private async syncYanks(

@@ -1,6 +1,6 @@
 /** Small filesystem helpers for writers that must never leave a half-written file behind. */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -30,6 +30,32 @@ export async function writeFileAtomic(
   } catch (e) {
     knownDirs?.delete(dir);
     await rm(tmp, { force: true });
+    throw e;
+  }
+  if (knownDirs && !made) {
+    if (knownDirs.size >= 100_000) knownDirs.clear();
+    knownDirs.add(dir);
+  }
+}
+
+/** writeFileAtomic, blocking: for a thread whose only work is writing (src/util/file-writer.ts). */
+export function writeFileAtomicSync(path: string, body: Uint8Array, knownDirs?: Set<string>): void {
+  const dir = dirname(path);
+  const made = knownDirs?.has(dir) ?? false;
+  if (!made) mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    try {
+      writeFileSync(tmp, body);
+    } catch (e) {
+      if (!made || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(tmp, body);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    knownDirs?.delete(dir);
+    rmSync(tmp, { force: true });
     throw e;
   }
   if (knownDirs && !made) {

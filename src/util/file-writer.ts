@@ -1,0 +1,108 @@
+/**
+ * Small files written whole (temp file, then rename) on one thread of their own, in batches.
+ *
+ * Writing through `fs/promises` costs the event loop four round trips to libuv's threadpool per
+ * file (open, write, close, rename), and runs up to four creations at once in the same folders,
+ * where they contend in the kernel. A mirror writes thousands of small files, and that was a fifth
+ * of its main thread (docs/benchmarks.md, "Mirror"). Here the event loop posts each file once (a
+ * batch per turn of the loop), and one thread writes them one after another with blocking calls.
+ *
+ * One writer per process, started on first use, like the threadpool it stands beside: it holds no
+ * state but the folders it made, and is unreferenced while idle, so it never keeps a process alive.
+ * A thread that dies fails the writes it held, and the next write starts a new one.
+ */
+import { Worker } from 'node:worker_threads';
+import { writeFileAtomic } from './atomic-fs.ts';
+
+/** [id, absolute path, bytes] */
+export type WriteBatch = [number, string, Uint8Array][];
+/** [id, null] when written, else the error's code and message. */
+export type WriteReply = [number, { code: string | null; message: string } | null];
+
+/** Larger bodies go through the threadpool (writeFileAtomic): the per-file cost is small beside them, and no copy is made. */
+export const WRITER_MAX_BYTES = 1024 * 1024;
+
+const fromSource = import.meta.url.endsWith('.ts');
+const workerUrl = new URL(
+  fromSource ? './file-writer-worker.ts' : './file-writer-worker.js',
+  import.meta.url,
+);
+
+function startWorker(): Worker {
+  if (!fromSource) return new Worker(workerUrl);
+  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
+  return new Worker(boot, { eval: true });
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+class FileWriter {
+  private worker: Worker | null = null;
+  private readonly waiting = new Map<number, Waiter>();
+  private batch: WriteBatch = [];
+  private transfer: ArrayBuffer[] = [];
+  private scheduled = false;
+  private nextId = 1;
+
+  /** Writes `body` to `path` atomically (a reader sees the old file, the new one, or none). */
+  write(path: string, body: Uint8Array): Promise<void> {
+    if (body.byteLength > WRITER_MAX_BYTES) return writeFileAtomic(path, body);
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      this.waiting.set(id, { resolve, reject });
+      // A copy of its own, handed over: the caller keeps its bytes, and the view's whole
+      // ArrayBuffer (a pool, a larger response) is not cloned.
+      const copy = new Uint8Array(body);
+      this.batch.push([id, path, copy]);
+      this.transfer.push(copy.buffer);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    // Writes failed meanwhile (their thread stopped) are not sent again.
+    const batch = this.batch.filter(([id]) => this.waiting.has(id));
+    const transfer = this.transfer;
+    this.batch = [];
+    this.transfer = [];
+    if (batch.length === 0) return;
+    const w = this.worker ?? this.spawn();
+    w.ref();
+    w.postMessage(batch, transfer);
+  }
+
+  private spawn(): Worker {
+    const w = startWorker();
+    this.worker = w;
+    w.on('message', (replies: WriteReply[]) => {
+      for (const [id, err] of replies) {
+        const waiter = this.waiting.get(id);
+        if (!waiter) continue;
+        this.waiting.delete(id);
+        if (err === null) waiter.resolve();
+        else waiter.reject(Object.assign(new Error(err.message), err.code ? { code: err.code } : {}));
+      }
+      if (this.waiting.size === 0) w.unref();
+    });
+    const gone = (why: string) => {
+      if (this.worker !== w) return;
+      this.worker = null;
+      const lost = [...this.waiting.values()];
+      this.waiting.clear();
+      for (const waiter of lost) waiter.reject(new Error(`the file writer thread stopped (${why})`));
+    };
+    w.on('error', (e) => gone(e.message));
+    w.on('exit', (code) => gone(`exit ${code}`));
+    return w;
+  }
+}
+
+/** The process's writer. */
+export const fileWriter = new FileWriter();
