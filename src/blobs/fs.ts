@@ -1,6 +1,7 @@
 /** Blobs as files under one root: temp file plus rename for atomic writes, and a traversal guard. */
 import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
+import { readFile as readFileCallback } from 'node:fs';
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { fileWriter } from '../util/file-writer.ts';
@@ -8,6 +9,13 @@ import type { BlobEntry, BlobInfo, BlobStore, ListOptions, TempEntry } from './t
 import { assertSafeKey } from './types.ts';
 
 const isMissing = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
+
+/**
+ * fs.readFile with a callback: in Node 20 it costs the event loop about half what `fs/promises`
+ * readFile does (no FileHandle, one native read context), for a hit and more so for a miss.
+ */
+const readWhole = (path: string): Promise<Buffer> =>
+  new Promise((res, rej) => readFileCallback(path, (e, b) => (e ? rej(e) : res(b))));
 
 /** The name writeFileAtomic (src/util/atomic-fs.ts, used by the file writer) gives its temp files. */
 const TEMP_NAME = /^\.tmp-[A-Za-z0-9-]+$/;
@@ -28,7 +36,7 @@ export class FsBlobStore implements BlobStore {
 
   async get(key: string): Promise<Buffer | null> {
     try {
-      return await readFile(this.path(key));
+      return await readWhole(this.path(key));
     } catch (e) {
       if (isMissing(e)) return null;
       throw e;
