@@ -14,7 +14,7 @@ import Sqlite from 'better-sqlite3';
 import pg from 'pg';
 import { gemBlobKey } from '../../src/blobs/keys.ts';
 import { infoMd5For } from '../../src/catalog/derive.ts';
-import { fullNameOf } from '../../src/catalog/kysely-catalog.ts';
+import { fullNameOf } from '../../src/catalog/index-reads.ts';
 import type { Catalog, VersionRecord } from '../../src/catalog/types.ts';
 import { normalizePlatform } from '../../src/gem/platform.ts';
 import { canonicalVersion } from '../../src/gem/version.ts';

@@ -1,118 +1,35 @@
-/**
- * The catalog over kysely: one query code path for SQLite (better-sqlite3) and PostgreSQL (pg).
- * What differs between the two, how a write transaction takes its locks, is a WriteDialect.
- *
- * Every write is one transaction that:
- *   1. takes the lock of the gem (its lower-cased name), so two writers never interleave on a gem;
- *   2. checks and changes the gem's rows, then computes the gem's /info MD5 from what it now sees
- *      (nobody else can change that gem before commit);
- *   3. takes the log lock, appends the /versions log row, bumps the generation, and commits while
- *      still holding it, so log rows become visible in sequence order: a reader that has seen row
- *      N has seen every row below N.
- */
-import type { Selectable } from 'kysely';
 import { sql } from 'kysely';
+
+export type { WriteDialect } from './index-reads.ts';
+
 import { asStorageFull, QuarryError } from '../errors.ts';
-import type { GemSpec } from '../gem/spec.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { isoSeconds, md5Hex } from '../index/compact.ts';
 import { versionToken } from '../index/entry.ts';
-import type { BaseLine, InfoLineRow } from './derive.ts';
+import type { BaseLine } from './derive.ts';
 import { baseBody, infoFromLines, infoMd5For, storedInfoLine } from './derive.ts';
+import type { WriteDialect } from './index-reads.ts';
+import { fullNameOf, KyselyIndexReads, liveInfoLines, liveVersions } from './index-reads.ts';
 import { KyselyReadModel } from './read-model.ts';
 import type { Db } from './rows.ts';
 import { findVersion, toRecord, versionsQuery } from './rows.ts';
-import type { Database } from './schema.ts';
+import * as side from './side-tables.ts';
 import type {
   ApiKeyRecord,
-  BlobRef,
   CachedGem,
   Catalog,
   CatalogReadModel,
-  CatalogState,
   GemCounts,
-  InfoLines,
-  LiveTuple,
-  LiveTuplesText,
-  LiveVersionsPage,
   NewApiKey,
   NewVersion,
   Paged,
   PushOutcome,
-  Scope,
   SearchPage,
   VersionRecord,
-  VersionsBase,
-  VersionsLogRow,
   YankOutcome,
 } from './types.ts';
 
-/** How one database takes the write locks. */
-export interface WriteDialect {
-  readonly name: 'sqlite' | 'postgres';
-  /**
-   * Runs fn in a write transaction holding the lock of `key` (a lower-cased gem name), or the
-   * global write lock when key is null. Commits when fn resolves, rolls back when it throws.
-   */
-  write<T>(db: Db, key: string | null, fn: (trx: Db) => Promise<T>): Promise<T>;
-  /**
-   * Runs fn in a write transaction holding the locks of every key, taken in one order that every
-   * caller uses (so two batches never wait on each other in a cycle), before any other lock.
-   * Optional: SQLite's write() already excludes every other writer.
-   */
-  writeMany?<T>(db: Db, keys: readonly string[], fn: (trx: Db) => Promise<T>): Promise<T>;
-  /** Takes the lock that orders the /versions log; held until commit. */
-  lockLog(trx: Db): Promise<void>;
-  /** A unique or primary key violation. */
-  isUniqueViolation(e: unknown): boolean;
-  /** An ORDER BY expression that sorts a text column by bytes. */
-  byteOrder(column: string): ReturnType<typeof sql.raw>;
-}
-
-export const fullNameOf = (name: string, number: string, platform: string): string =>
-  platform === 'ruby' ? `${name}-${number}` : `${name}-${number}-${platform}`;
-
 const token = (number: string, platform: string): string => versionToken({ version: number, platform });
-
-async function liveVersions(db: Db, name: string): Promise<VersionRecord[]> {
-  const rows = await versionsQuery(db)
-    .where('gems.name', '=', name)
-    .where('versions.yanked_at', 'is', null)
-    .orderBy('versions.id')
-    .execute();
-  return rows.map(toRecord);
-}
-
-/**
- * A gem's live versions as stored /info lines, in publication order: a short string each instead of
- * every spec parsed (a gem with thousands of versions). A version without a stored line (one a
- * migration has not reached) gets it from its spec.
- */
-async function liveInfoLines(db: Db, name: string): Promise<InfoLineRow[]> {
-  const rows = await infoLineRows(db, name).where('versions.yanked_at', 'is', null).execute();
-  return rows.map(lineOf);
-}
-
-/** A gem's versions with their stored /info lines (or, lacking one, the spec), publication order. */
-function infoLineRows(db: Db, name: string) {
-  return db
-    .selectFrom('versions')
-    .innerJoin('gems', 'gems.id', 'versions.gem_id')
-    .select([
-      'versions.info_line as line',
-      'versions.created_at as createdAt',
-      'versions.yanked_at as yankedAt',
-      'versions.sha256 as sha256',
-    ])
-    .select(sql<string | null>`case when versions.info_line is null then versions.spec end`.as('spec'))
-    .where('gems.name', '=', name)
-    .orderBy('versions.id');
-}
-
-const lineOf = (r: { line: string | null; spec: string | null; sha256: string; createdAt: string }) => ({
-  line: r.line ?? storedInfoLine(JSON.parse(r.spec!) as GemSpec, r.sha256),
-  createdAt: r.createdAt,
-});
 
 async function setMeta(db: Db, key: string, value: string): Promise<void> {
   await db
@@ -122,51 +39,24 @@ async function setMeta(db: Db, key: string, value: string): Promise<void> {
     .execute();
 }
 
-const cachedRecord = (r: Selectable<Database['cached_gems']>): CachedGem => ({
-  upstream: r.upstream,
-  file: r.file,
-  name: r.name,
-  sha256: r.sha256,
-  size: Number(r.size),
-  fetchedAt: r.fetched_at,
-});
-
-/** A page cursor `GEM_ID:VERSION_ID` (liveTuplesText, liveVersionsPage). */
-function pageCursor(after: string): [number, number] {
-  const m = /^(\d+):(\d+)$/.exec(after);
-  if (!m) throw new Error(`not a page cursor: ${after}`);
-  return [Number(m[1]), Number(m[2])];
-}
-
-const keyRecord = (r: Selectable<Database['api_keys']>): ApiKeyRecord => ({
-  id: r.id,
-  name: r.name,
-  prefix: r.prefix,
-  scopes: r.scopes.split(',').filter(Boolean) as Scope[],
-  gemPattern: r.gem_pattern,
-  expiresAt: r.expires_at,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-  lastUsedAt: r.last_used_at,
-});
-
 export interface KyselyCatalogOptions {
   /** How /info bodies are written: their MD5 goes into the /versions log. */
   info: InfoOptions;
   now: () => Date;
 }
 
-export class KyselyCatalog implements Catalog, CatalogReadModel {
+export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogReadModel {
   /** gems.info_md5 of a gem with no live version (the MD5 of an empty /info). */
   private readonly noLiveMd5: string;
   /** The web UI's queries (CatalogReadModel), in a module of their own. */
   private readonly reads: KyselyReadModel;
 
   constructor(
-    readonly db: Db,
-    readonly dialect: WriteDialect,
+    db: Db,
+    dialect: WriteDialect,
     private readonly options: KyselyCatalogOptions,
   ) {
+    super(db, dialect);
     this.noLiveMd5 = infoMd5For([], options.info);
     this.reads = new KyselyReadModel(db, dialect, this.noLiveMd5);
   }
@@ -475,282 +365,42 @@ export class KyselyCatalog implements Catalog, CatalogReadModel {
     }
   }
 
-  async state(): Promise<CatalogState> {
-    const rows = await this.db
-      .selectFrom('meta')
-      .select(['key', 'value'])
-      .where('key', 'in', ['generation', 'modified_at'])
-      .execute();
-    const m = new Map(rows.map((r) => [r.key, r.value]));
-    return {
-      generation: Number(m.get('generation') ?? 0),
-      modifiedAt: m.get('modified_at') ?? '1970-01-01T00:00:00Z',
-    };
+  // ---- API keys and cached gems: src/catalog/side-tables.ts ----------------------------------
+
+  createKey(k: NewApiKey): Promise<ApiKeyRecord> {
+    return this.mapConflict(() => side.createKey(this.db, k));
   }
 
-  liveVersions(name: string): Promise<VersionRecord[]> {
-    return liveVersions(this.db, name);
+  listKeys(): Promise<ApiKeyRecord[]> {
+    return side.listKeys(this.db);
   }
 
-  async allLiveVersions(): Promise<VersionRecord[]> {
-    const rows = await versionsQuery(this.db)
-      .where('versions.yanked_at', 'is', null)
-      .orderBy(this.dialect.byteOrder('gems.name'))
-      .orderBy('versions.id')
-      .execute();
-    return rows.map(toRecord);
+  findKeyByHash(hash: string): Promise<(ApiKeyRecord & { hash: string }) | null> {
+    return side.findKeyByHash(this.db, hash);
   }
 
-  async liveTuples(): Promise<LiveTuple[]> {
-    const rows = await this.db
-      .selectFrom('versions')
-      .innerJoin('gems', 'gems.id', 'versions.gem_id')
-      .select(['gems.name as name', 'versions.number as number', 'versions.platform as platform'])
-      .where('versions.yanked_at', 'is', null)
-      .orderBy(this.dialect.byteOrder('gems.name'))
-      .orderBy('versions.id')
-      .execute();
-    return rows;
+  revokeKey(id: number, at: string): Promise<boolean> {
+    return side.revokeKey(this.db, id, at);
   }
 
-  async liveVersionsPage(after: string | null, limit: number): Promise<LiveVersionsPage> {
-    let q = versionsQuery(this.db).where('versions.yanked_at', 'is', null);
-    if (after !== null) {
-      const [g, v] = pageCursor(after);
-      q = q
-        .where((eb) => eb(eb.refTuple('versions.gem_id', 'versions.id'), '>', eb.tuple(g, v)))
-        // Implied, but without it PostgreSQL's merge join reads gems from the first id every page.
-        .where('gems.id', '>=', g);
-    }
-    const rows = await q.orderBy('versions.gem_id').orderBy('versions.id').limit(limit).execute();
-    const last = rows.at(-1);
-    return {
-      versions: rows.map(toRecord),
-      next: last && rows.length >= limit ? `${last.gem_id}:${last.id}` : null,
-    };
+  touchKey(id: number, at: string): Promise<void> {
+    return side.touchKey(this.db, id, at);
   }
 
-  async liveTuplesText(after: string | null, limit: number): Promise<LiveTuplesText> {
-    const [g, v] = after === null ? [0, 0] : pageCursor(after);
-    // The database joins the page into one string: one row to hand over instead of `limit` row
-    // objects (a legacy rebuild reads 1.3 million tuples on the server's event loop). The last
-    // (gem_id, id) comes back as one number, gem_id * 2^32 + id. `(gem_id, id) > (g, v)` is a
-    // range over the versions_live index (migration 3); the gems bound is implied, but without it
-    // PostgreSQL's merge join reads gems from the first id on every page.
-    const { rows } = await sql<{ text: string | null; n: number | string; last: number | string | null }>`
-      select string_agg(t.line, ${'\n'} order by t.gem_id, t.id) as text, count(*) as n,
-             max(t.gem_id * ${sql.lit(2 ** 32)} + t.id) as last
-      from (select gems.name || ${'\t'} || versions.number || ${'\t'} || versions.platform as line,
-                   versions.gem_id as gem_id, versions.id as id
-            from versions inner join gems on gems.id = versions.gem_id
-            where versions.yanked_at is null and (versions.gem_id, versions.id) > (${g}, ${v})
-              and gems.id >= ${g}
-            order by versions.gem_id, versions.id
-            limit ${limit}) t`.execute(this.db);
-    const r = rows[0];
-    const n = Number(r?.n ?? 0);
-    if (!r || n === 0 || r.text === null) return { text: '', count: 0, next: null };
-    const last = Number(r.last);
-    const next = n >= limit ? `${Math.floor(last / 2 ** 32)}:${last % 2 ** 32}` : null;
-    return { text: `${r.text}\n`, count: n, next };
+  recordCachedGem(g: CachedGem): Promise<void> {
+    return side.recordCachedGem(this.db, g);
   }
 
-  findVersion(name: string, number: string, platform: string): Promise<VersionRecord | null> {
-    return findVersion(this.db, name, number, platform);
+  cachedGem(upstream: string, file: string): Promise<CachedGem | null> {
+    return side.cachedGem(this.db, upstream, file);
   }
 
-  async findByFullName(fullName: string): Promise<VersionRecord | null> {
-    const r =
-      (await versionsQuery(this.db)
-        .where('versions.full_name', '=', fullName)
-        .orderBy('versions.id', 'desc')
-        .executeTakeFirst()) ??
-      (await versionsQuery(this.db)
-        .where('versions.original_full_name', '=', fullName)
-        .orderBy('versions.id', 'desc')
-        .executeTakeFirst());
-    return r ? toRecord(r) : null;
+  listCachedGems(): Promise<CachedGem[]> {
+    return side.listCachedGems(this.db);
   }
 
-  async infoLines(name: string): Promise<InfoLines | null> {
-    const rows = await infoLineRows(this.db, name).execute();
-    if (rows.length === 0) return null;
-    let changedAt = 0;
-    for (const r of rows)
-      changedAt = Math.max(changedAt, Date.parse(r.createdAt), r.yankedAt ? Date.parse(r.yankedAt) : 0);
-    return { live: rows.filter((r) => r.yankedAt === null).map(lineOf), changedAt };
-  }
-
-  async allVersions(name: string): Promise<VersionRecord[]> {
-    const rows = await versionsQuery(this.db)
-      .where('gems.name', '=', name)
-      .orderBy('versions.id', 'desc')
-      .execute();
-    return rows.map(toRecord);
-  }
-
-  async versionsBase(): Promise<VersionsBase | null> {
-    const rows = await this.db
-      .selectFrom('meta')
-      .select(['key', 'value'])
-      .where('key', 'in', ['versions_created_at', 'versions_base', 'versions_base_seq'])
-      .execute();
-    const m = new Map(rows.map((r) => [r.key, r.value]));
-    const createdAt = m.get('versions_created_at');
-    const body = m.get('versions_base');
-    const seq = m.get('versions_base_seq');
-    if (createdAt === undefined || body === undefined || seq === undefined) return null;
-    return { createdAt, body, baseSeq: Number(seq) };
-  }
-
-  async versionsBaseStamp(): Promise<Omit<VersionsBase, 'body'> | null> {
-    const rows = await this.db
-      .selectFrom('meta')
-      .select(['key', 'value'])
-      .where('key', 'in', ['versions_created_at', 'versions_base_seq'])
-      .execute();
-    const m = new Map(rows.map((r) => [r.key, r.value]));
-    const createdAt = m.get('versions_created_at');
-    const seq = m.get('versions_base_seq');
-    if (createdAt === undefined || seq === undefined) return null;
-    return { createdAt, baseSeq: Number(seq) };
-  }
-
-  async versionsLogSince(seq: number): Promise<VersionsLogRow[]> {
-    const rows = await this.db
-      .selectFrom('versions_log')
-      .selectAll()
-      .where('seq', '>', seq)
-      .orderBy('seq')
-      .execute();
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      name: r.gem_name,
-      tokens: r.tokens,
-      infoMd5: r.info_md5,
-    }));
-  }
-
-  async liveNames(): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('gems')
-      .select('name')
-      .where((eb) =>
-        eb.exists(
-          eb
-            .selectFrom('versions')
-            .select('versions.id')
-            .whereRef('versions.gem_id', '=', 'gems.id')
-            .where('versions.yanked_at', 'is', null),
-        ),
-      )
-      .execute();
-    return rows.map((r) => r.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  }
-
-  async gemNames(): Promise<string[]> {
-    return (await this.db.selectFrom('gems').select('name').execute()).map((r) => r.name);
-  }
-
-  async blobRefs(): Promise<BlobRef[]> {
-    const rows = await this.db
-      .selectFrom('versions')
-      .innerJoin('gems', 'gems.id', 'versions.gem_id')
-      .select(['versions.sha256', 'versions.size', 'gems.name', 'versions.number', 'versions.platform'])
-      .orderBy('versions.id')
-      .execute();
-    const seen = new Map<string, BlobRef>();
-    for (const r of rows) {
-      if (!seen.has(r.sha256))
-        seen.set(r.sha256, {
-          sha256: r.sha256,
-          size: Number(r.size),
-          fullName: fullNameOf(r.name, r.number, r.platform),
-        });
-    }
-    return [...seen.values()];
-  }
-
-  async createKey(k: NewApiKey): Promise<ApiKeyRecord> {
-    const r = await this.mapConflict(() =>
-      this.db
-        .insertInto('api_keys')
-        .values({
-          name: k.name,
-          prefix: k.prefix,
-          hash: k.hash,
-          scopes: k.scopes.join(','),
-          gem_pattern: k.gemPattern,
-          expires_at: k.expiresAt,
-          created_at: k.createdAt,
-          revoked_at: null,
-          last_used_at: null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow(),
-    );
-    return keyRecord(r);
-  }
-
-  async listKeys(): Promise<ApiKeyRecord[]> {
-    return (await this.db.selectFrom('api_keys').selectAll().orderBy('id').execute()).map(keyRecord);
-  }
-
-  async findKeyByHash(hash: string): Promise<(ApiKeyRecord & { hash: string }) | null> {
-    const r = await this.db.selectFrom('api_keys').selectAll().where('hash', '=', hash).executeTakeFirst();
-    return r ? { ...keyRecord(r), hash: r.hash } : null;
-  }
-
-  async revokeKey(id: number, at: string): Promise<boolean> {
-    const r = await this.db
-      .updateTable('api_keys')
-      .set({ revoked_at: at })
-      .where('id', '=', id)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
-  }
-
-  async touchKey(id: number, at: string): Promise<void> {
-    await this.db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute();
-  }
-
-  async recordCachedGem(g: CachedGem): Promise<void> {
-    await this.db
-      .insertInto('cached_gems')
-      .values({
-        upstream: g.upstream,
-        file: g.file,
-        name: g.name,
-        sha256: g.sha256,
-        size: g.size,
-        fetched_at: g.fetchedAt,
-      })
-      .onConflict((oc) => oc.columns(['upstream', 'file']).doNothing())
-      .execute();
-  }
-
-  async cachedGem(upstream: string, file: string): Promise<CachedGem | null> {
-    const r = await this.db
-      .selectFrom('cached_gems')
-      .selectAll()
-      .where('upstream', '=', upstream)
-      .where('file', '=', file)
-      .executeTakeFirst();
-    return r ? cachedRecord(r) : null;
-  }
-
-  async listCachedGems(): Promise<CachedGem[]> {
-    const rows = await this.db.selectFrom('cached_gems').selectAll().orderBy('fetched_at').execute();
-    return rows.map(cachedRecord);
-  }
-
-  async deleteCachedGem(upstream: string, file: string): Promise<void> {
-    await this.db
-      .deleteFrom('cached_gems')
-      .where('upstream', '=', upstream)
-      .where('file', '=', file)
-      .execute();
+  deleteCachedGem(upstream: string, file: string): Promise<void> {
+    return side.deleteCachedGem(this.db, upstream, file);
   }
 
   // ---- read model (CatalogReadModel): src/catalog/read-model.ts -------------------------------
