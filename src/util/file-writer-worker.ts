@@ -8,7 +8,9 @@ const dirs = new Set<string>();
 
 parentPort!.on('message', (batch: WriteBatch) => {
   const replies: WriteReply[] = [];
+  const buffers: ArrayBuffer[] = [];
   for (const [id, path, body] of batch) {
+    buffers.push(body.buffer as ArrayBuffer);
     try {
       writeFileAtomicSync(path, body, dirs);
       replies.push([id, null]);
@@ -17,5 +19,8 @@ parentPort!.on('message', (batch: WriteBatch) => {
       replies.push([id, { code: err.code ?? null, message: err.message ?? String(e) }]);
     }
   }
-  parentPort!.postMessage(replies);
+  // The bytes go back with the replies, to be freed by the event loop's thread, whose collections
+  // run often: this thread allocates almost nothing, so dead buffers here would wait for V8's
+  // external-memory limit (64 MB) before a collection freed them.
+  parentPort!.postMessage(replies, buffers);
 });
