@@ -12,10 +12,8 @@
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { basename, join } from 'node:path';
-import type { BlobStore } from '../blobs/types.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Catalog } from '../catalog/types.ts';
 import { QuarryError } from '../errors.ts';
 import type { ClosureEntry, ClosureRoot } from '../index/closure.ts';
@@ -23,8 +21,11 @@ import { resolveClosure } from '../index/closure.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { excluded } from '../upstream/policy.ts';
 import { fileWriter } from '../util/file-writer.ts';
+import { WorkQueue } from '../util/work-queue.ts';
 import type { GemService, PushResult, StagedGem } from './gems.ts';
 import type { UpstreamSource } from './upstream-source.ts';
+
+export { markRun } from './mirror-runs.ts';
 
 export interface MirrorPlan {
   /** Named gems with requirements, lockfile entries (exact), or every name (--all). */
@@ -98,51 +99,6 @@ const BATCH = 256;
 const ALL_CHUNK = 512;
 /** Entries waiting for a download before the resolution waits for them. */
 const QUEUE_MAX = 2048;
-
-/** A FIFO that a producer fills and `workers` drain; the producer waits while it is full. */
-class WorkQueue<T> {
-  private items: T[] = [];
-  private head = 0;
-  private closed = false;
-  private takers: ((v: T | undefined) => void)[] = [];
-  private room: (() => void)[] = [];
-
-  get size(): number {
-    return this.items.length - this.head;
-  }
-
-  push(v: T): void {
-    const t = this.takers.shift();
-    if (t) t(v);
-    else this.items.push(v);
-  }
-
-  /** Resolves once the queue has room (fewer than `max` waiting). */
-  async roomFor(max: number): Promise<void> {
-    while (this.size >= max) await new Promise<void>((r) => this.room.push(r));
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const t of this.takers.splice(0)) t(undefined);
-  }
-
-  /** The next item, or undefined once closed and empty. */
-  take(): Promise<T | undefined> | T | undefined {
-    if (this.head < this.items.length) {
-      const v = this.items[this.head]!;
-      this.items[this.head++] = undefined as T;
-      if (this.head > 1024 && this.head * 2 > this.items.length) {
-        this.items = this.items.slice(this.head);
-        this.head = 0;
-      }
-      this.room.shift()?.();
-      return v;
-    }
-    if (this.closed) return undefined;
-    return new Promise((r) => this.takers.push(r));
-  }
-}
 
 export class Mirror {
   constructor(private readonly d: MirrorDeps) {}
@@ -422,64 +378,4 @@ class Recorder {
     if (this.pending.length > 0) this.start();
     await this.writing;
   }
-}
-
-/** True when a process with this PID exists on this host. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The PID in a temp file name of writeFileAtomic (.tmp-PID-HEX), or null. */
-const tempPid = (name: string): number | null => {
-  const m = /^\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
-  return m ? Number(m[1]) : null;
-};
-
-/**
- * Marks a mirror or import run in DATA/.runs (one file per run, HOST-PID), and removes the temp
- * files of earlier runs on this host that were killed (their marker remains, their process is
- * gone): a SIGKILL in the middle of a blob write leaves its `.tmp-PID-…` file behind, and the next
- * run clears it before it starts. Temp files of live processes, of other hosts sharing the store,
- * and of other writers (pushes, proxy fills) are never touched. Call the returned function when the
- * run ends.
- */
-export async function markRun(
-  dataDir: string,
-  blobs: BlobStore,
-  o: { to?: string } = {},
-): Promise<() => void> {
-  const dir = join(dataDir, '.runs');
-  mkdirSync(dir, { recursive: true });
-  const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_');
-  const dead = new Map<number, string>();
-  for (const f of readdirSync(dir)) {
-    const at = f.lastIndexOf('-');
-    const pid = Number(f.slice(at + 1));
-    if (f.slice(0, at) !== host || !Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
-    dead.set(pid, join(dir, f));
-  }
-  const mine = join(dir, `${host}-${process.pid}`);
-  writeFileSync(mine, `${new Date().toISOString()}\n`);
-  if (dead.size > 0) {
-    if (blobs.tempFiles && blobs.removeTempFile) {
-      for await (const t of blobs.tempFiles()) {
-        const pid = tempPid(basename(t.path));
-        if (pid !== null && dead.has(pid)) await blobs.removeTempFile(t.path);
-      }
-    }
-    const gems = o.to ? join(o.to, 'gems') : null;
-    if (gems && existsSync(gems)) {
-      for (const f of readdirSync(gems)) {
-        const pid = tempPid(f);
-        if (pid !== null && dead.has(pid)) rmSync(join(gems, f), { force: true });
-      }
-    }
-    for (const marker of dead.values()) rmSync(marker, { force: true });
-  }
-  return () => rmSync(mine, { force: true });
 }

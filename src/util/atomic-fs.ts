@@ -83,7 +83,7 @@ export async function mapLimit<T, R>(
 }
 
 /** True when a process with this PID exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
