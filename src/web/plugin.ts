@@ -15,19 +15,11 @@ import { TEXT } from '../http/representation.ts';
 import { mostRecent } from '../services/json-api.ts';
 import type { MergedIndex } from '../services/merged-index.ts';
 import { CSS, CSS_PATH, JS, JS_PATH } from './assets.ts';
+import { signinPage, uploadPage, yankPage } from './forms.ts';
+import { gemPage, upstreamGemPage } from './gem-pages.ts';
 import type { Html } from './html.ts';
 import type { PageCtx } from './templates.ts';
-import {
-  atomFeed,
-  errorPage,
-  gemPage,
-  homePage,
-  searchPage,
-  signinPage,
-  uploadPage,
-  upstreamGemPage,
-  yankPage,
-} from './templates.ts';
+import { atomFeed, errorPage, homePage, searchPage } from './templates.ts';
 
 export interface WebUi {
   plugin: (app: FastifyInstance) => Promise<void>;
