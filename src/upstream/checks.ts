@@ -1,0 +1,40 @@
+/**
+ * Checks of what an upstream sends, as pure functions of its bytes and headers (no IO): the
+ * declared digest of a body, and whether a ranged answer for /versions extends the copy we hold.
+ */
+import { createHash } from 'node:crypto';
+
+export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** `sha-256=:BASE64:` from Repr-Digest (or Digest: SHA-256=BASE64), as hex; null when absent. */
+export function declaredSha256(headers: Record<string, string>): string | null {
+  const rd = headers['repr-digest'];
+  const m = rd ? /sha-256=:([A-Za-z0-9+/=]+):/i.exec(rd) : null;
+  if (m) return Buffer.from(m[1]!, 'base64').toString('hex');
+  const d = headers['digest'];
+  const m2 = d ? /sha-256=([A-Za-z0-9+/=]+)/i.exec(d) : null;
+  return m2 ? Buffer.from(m2[1]!, 'base64').toString('hex') : null;
+}
+
+/**
+ * The /versions a 206 answer to `Range: bytes=(size − 1)-` makes of the body we hold, or null when
+ * it does not extend it (then the whole file is asked for): the range must start at our last byte,
+ * which it repeats, and the result must match the declared digest and total length.
+ */
+export function extendedBody(cur: Buffer, part: Buffer, headers: Record<string, string>): Buffer | null {
+  // The first byte repeats our last one ("\n"): a body that still extends ours.
+  if (part.length === 0 || part[0] !== cur[cur.length - 1]) return null;
+  const range = /bytes (\d+)-\d+\/(\d+)/.exec(headers['content-range'] ?? '');
+  if (!range || Number(range[1]) !== cur.length - 1) return null;
+  const body = Buffer.concat([cur, part.subarray(1)]);
+  const want = declaredSha256(headers);
+  if (want && sha256Hex(body) !== want) return null;
+  if (Number(range[2]) !== body.length) return null;
+  return body;
+}
+
+/** The `created_at:` of a /versions body, from its first lines; null when it has none. */
+export function versionsCreatedAt(body: Buffer): string | null {
+  const head = body.subarray(0, Math.min(body.length, 200)).toString('latin1');
+  return /^created_at: (\S+)$/m.exec(head)?.[1] ?? null;
+}
