@@ -10,7 +10,11 @@
  *   tamper     send the real answer with its body bytes changed (same length)
  * (for these three, a conditional or ranged request is answered in full, so there is a body to spoil)
  *   delay      send the real answer, after delayMs (for overlapping requests; not a fault)
- * It counts requests per path and TCP connections.
+ * It counts requests per path and TCP connections, and keeps the order of two kinds of events: a
+ * request beginning, and the client giving up on one (closing or resetting its connection before the
+ * answer was whole, as at a deadline). deadlinesInSequence() reads that order: it tells an answer that
+ * waited on one deadline (or on several at once) from one that waited on a deadline and then started
+ * another request, without a clock.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
@@ -79,6 +83,43 @@ export function tamperBytes(body: Buffer): Buffer {
   return out;
 }
 
+/** A request as the fault upstream saw it. */
+export interface SeenRequest {
+  /** Path with query. */
+  path: string;
+  /** Its fault, or null ('delay' is kept, though it is no fault). */
+  fault: Fault | null;
+  /** Its place in the upstream's sequence of events when it began. */
+  began: number;
+  /**
+   * Its place in that sequence when the client was seen to give up on it (the connection closed or
+   * reset by the client before the answer was whole), or null: answered, cut by the fault itself
+   * (reset, truncate), or still open.
+   */
+  givenUp: number | null;
+}
+
+/** True for a request that met a fault ('delay' is none). */
+export const faulted = (r: SeenRequest): boolean => r.fault !== null && r.fault !== 'delay';
+
+/**
+ * Deadlines waited on one after the other among the requests of one answer: for each faulted request
+ * that began after another faulted request had been given up by the client, a line saying so. Empty
+ * when the answer waited on one deadline at most in sequence (several at once are fine).
+ */
+export function deadlinesInSequence(requests: readonly SeenRequest[]): string[] {
+  const bad = requests.filter(faulted);
+  const out: string[] = [];
+  for (const b of bad) {
+    const before = bad.filter((a) => a.givenUp !== null && a.givenUp < b.began);
+    if (before.length > 0) {
+      const what = before.map((a) => `${a.path} (${a.fault})`).join(', ');
+      out.push(`${b.path} (${b.fault}) began after the client gave up on ${what}`);
+    }
+  }
+  return out;
+}
+
 export interface FaultUpstream {
   url: string;
   /** Requests by path (with query), counted as they arrive, faulted or not. */
@@ -93,6 +134,13 @@ export interface FaultUpstream {
   clear(): void;
   /** Forgets the counts. */
   resetCounts(): void;
+  /** Every request so far, in the order they arrived (resetCounts() keeps them). */
+  readonly seen: readonly SeenRequest[];
+  /**
+   * Resolves once no request is open: each was answered, cut by its fault, or given up by the client
+   * (a hung request stays open until its client gives up, or until close()).
+   */
+  idle(): Promise<void>;
   /** Drops every open connection (hung ones included) and stops listening. */
   close(): Promise<void>;
 }
@@ -112,6 +160,33 @@ export async function startFaultUpstream(origin: Origin, o: FaultOptions = {}): 
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let connections = 0;
+  const seen: SeenRequest[] = [];
+  /** Requests neither answered nor cut nor given up, and what tells that their client gave up. */
+  const open = new Map<SeenRequest, { req: IncomingMessage; res: ServerResponse }>();
+  let events = 0;
+  let closing = false;
+  let idleWaiters: (() => void)[] = [];
+  const settle = (r: SeenRequest, givenUp: boolean) => {
+    if (!open.delete(r)) return;
+    if (givenUp && !closing) r.givenUp = ++events;
+    if (open.size === 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  };
+  /**
+   * Marks the open requests whose client is known to have gone, before a new request is recorded as
+   * begun. It reads the sockets' state rather than waiting for their 'close' events, which come later
+   * in the loop: a client that gives up on one request and then sends another (on an idle keep-alive
+   * connection, read in the same turn of the loop) has its end of the first read before the second,
+   * so the second is seen to begin after the first was given up.
+   */
+  const sweep = () => {
+    for (const [r, { req, res }] of open) {
+      if (req.socket.destroyed || req.socket.readableEnded || res.destroyed) settle(r, true);
+    }
+  };
   const trickleBytes = o.trickleBytes ?? 2;
   const trickleMs = o.trickleMs ?? 250;
 
@@ -119,8 +194,17 @@ export async function startFaultUpstream(origin: Origin, o: FaultOptions = {}): 
     const path = req.url ?? '/';
     requests.set(path, (requests.get(path) ?? 0) + 1);
     const fault = faults.get(path.split('?')[0]!) ?? faults.get('*') ?? null;
-    if (fault === 'hang') return; // the socket stays open until close()
+    sweep();
+    const seenAs: SeenRequest = { path, fault, began: ++events, givenUp: null };
+    seen.push(seenAs);
+    open.set(seenAs, { req, res });
+    res.on('finish', () => settle(seenAs, false));
+    res.on('close', () => settle(seenAs, true));
+    /** The fault ends the request itself: no client gives it up. */
+    const cut = () => settle(seenAs, false);
+    if (fault === 'hang') return; // the socket stays open until the client gives up, or close()
     if (fault === 'reset') {
+      cut();
       req.socket.resetAndDestroy();
       return;
     }
@@ -153,6 +237,7 @@ export async function startFaultUpstream(origin: Origin, o: FaultOptions = {}): 
     if (fault === 'truncate') {
       // Content-Length says the whole body; half of it is sent, then the connection closes.
       res.writeHead(r.status, out);
+      cut();
       res.write(r.body.subarray(0, Math.floor(r.body.length / 2)), () => {
         req.socket.end();
         req.socket.destroySoon();
@@ -210,7 +295,11 @@ export async function startFaultUpstream(origin: Origin, o: FaultOptions = {}): 
     },
     clear: () => faults.clear(),
     resetCounts: () => requests.clear(),
+    seen,
+    idle: () => new Promise<void>((resolve) => (open.size === 0 ? resolve() : idleWaiters.push(resolve))),
     async close() {
+      closing = true;
+      for (const r of [...open.keys()]) settle(r, false);
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const s of sockets) s.destroy();
