@@ -1,4 +1,6 @@
 /** Command-line options of bench/proxy.ts. */
+import type { FlagSet } from '../server/flags.ts';
+import { parseFlags } from '../server/flags.ts';
 
 export interface Options {
   /** Size of the synthetic corpus (bench/gen-corpus.rb): half of its names upstream, half hosted. */
@@ -21,22 +23,61 @@ export interface Options {
   keep: boolean;
 }
 
-const HELP = `usage: node --import tsx bench/proxy.ts [options]
-  --corpus N        synthetic corpus size (bench/gen-corpus.rb; default 1000): the first half of
-                    its names on the upstream, the other half hosted on the proxy
-  --runs N          bundle install runs per setup: direct, cold proxy, warm proxy (default 9)
-  --gems-min N      the Gemfile resolves to at least N gems (default 25)
-  --gems-max N      and at most N (default 40)
-  --duration S      seconds of each measured wrk run (default 8)
-  --warmup S        seconds of wrk warm-up before each run (default 2)
-  --wrk-runs N      wrk runs per row, proxy and hosted alternating; median reported (default 3;
-                    0: no wrk runs)
-  --connections C   wrk connections (default 50)
-  --threads T       wrk threads (default 2)
-  --keep            keep the temp dir`;
+const FLAGS: FlagSet<Options> = {
+  usage: 'usage: node --import tsx bench/proxy.ts [options]',
+  width: 16,
+  flags: [
+    {
+      flag: '--corpus N',
+      kind: 'int',
+      min: 100,
+      to: 'corpus',
+      help: 'synthetic corpus size (bench/gen-corpus.rb; default 1000): the first half of\nits names on the upstream, the other half hosted on the proxy',
+    },
+    {
+      flag: '--runs N',
+      kind: 'int',
+      min: 1,
+      to: 'runs',
+      help: 'bundle install runs per setup: direct, cold proxy, warm proxy (default 9)',
+    },
+    {
+      flag: '--gems-min N',
+      kind: 'int',
+      min: 1,
+      to: 'gemsMin',
+      help: 'the Gemfile resolves to at least N gems (default 25)',
+    },
+    { flag: '--gems-max N', kind: 'int', min: 1, to: 'gemsMax', help: 'and at most N (default 40)' },
+    {
+      flag: '--duration S',
+      kind: 'int',
+      min: 1,
+      to: 'duration',
+      help: 'seconds of each measured wrk run (default 8)',
+    },
+    {
+      flag: '--warmup S',
+      kind: 'int',
+      min: 0,
+      to: 'warmup',
+      help: 'seconds of wrk warm-up before each run (default 2)',
+    },
+    {
+      flag: '--wrk-runs N',
+      kind: 'int',
+      min: 0,
+      to: 'wrkRuns',
+      help: 'wrk runs per row, proxy and hosted alternating; median reported (default 3;\n0: no wrk runs)',
+    },
+    { flag: '--connections C', kind: 'int', min: 1, to: 'connections', help: 'wrk connections (default 50)' },
+    { flag: '--threads T', kind: 'int', min: 1, to: 'threads', help: 'wrk threads (default 2)' },
+    { flag: '--keep', kind: 'bool', to: 'keep', help: 'keep the temp dir' },
+  ],
+};
 
 export function parseArgs(argv: readonly string[]): Options {
-  const o: Options = {
+  const o = parseFlags(argv, FLAGS, {
     corpus: 1000,
     runs: 9,
     gemsMin: 25,
@@ -47,56 +88,7 @@ export function parseArgs(argv: readonly string[]): Options {
     connections: 50,
     threads: 2,
     keep: false,
-  };
-  const num = (flag: string, v: string | undefined, min: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < min)
-      throw new Error(`${flag} needs an integer ≥ ${min}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = () => argv[++i];
-    switch (a) {
-      case '--corpus':
-        o.corpus = num(a, next(), 100);
-        break;
-      case '--runs':
-        o.runs = num(a, next(), 1);
-        break;
-      case '--gems-min':
-        o.gemsMin = num(a, next(), 1);
-        break;
-      case '--gems-max':
-        o.gemsMax = num(a, next(), 1);
-        break;
-      case '--duration':
-        o.duration = num(a, next(), 1);
-        break;
-      case '--warmup':
-        o.warmup = num(a, next(), 0);
-        break;
-      case '--wrk-runs':
-        o.wrkRuns = num(a, next(), 0);
-        break;
-      case '--connections':
-        o.connections = num(a, next(), 1);
-        break;
-      case '--threads':
-        o.threads = num(a, next(), 1);
-        break;
-      case '--keep':
-        o.keep = true;
-        break;
-      case '--help':
-      case '-h':
-        process.stdout.write(`${HELP}\n`);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown option ${a}\n${HELP}`);
-    }
-  }
+  });
   if (o.gemsMax < o.gemsMin) throw new Error('--gems-max must be at least --gems-min');
   return o;
 }

@@ -1,4 +1,6 @@
 /** Command-line options of bench/scale.ts. */
+import type { FlagSet } from '../server/flags.ts';
+import { parseFlags } from '../server/flags.ts';
 
 export type Driver = 'sqlite' | 'postgres';
 
@@ -42,33 +44,144 @@ export interface Options {
   serverNodeArgs: string | null;
 }
 
-const HELP = `usage: node --import tsx bench/scale.ts [options]     (npm run bench:scale -- [options])
-  --driver D          sqlite, postgres or both (default both)
-  --names N           gem names in the synthetic catalog (default 190000)
-  --versions N        versions in the synthetic catalog (default 1300000)
-  --small             a quick run: 20,000 names, 130,000 versions, 200 + 100 pushes, 5 s wrk runs
-  --seed N            seed of the synthetic catalog (default 1)
-  --pushes N          sequential pushes on a quiet server (default 1000)
-  --loaded-pushes N   sequential pushes while a client keeps fetching specs.4.8.gz (default 300)
-  --legacy-rounds N   rounds of push + timed GET /specs.4.8.gz (default 3)
-  --duration S        seconds of each measured wrk run (default 10)
-  --warmup S          seconds of wrk warm-up before each run (default 2)
-  --connections C     wrk connections (default 50)
-  --full-connections C  wrk connections for the full /versions (default 4)
-  --threads T         wrk threads (default 2)
-  --behind K          ranged /versions from clients 1..K lines behind (default 100)
-  --hot-names K       names in the hot /info mix (default 10000)
-  --no-build          reuse bench/.work/scale/dist instead of compiling Quarry first
-  --dist DIR          measure this compiled Quarry (a dist/ folder, e.g. of an older commit)
-  --catalog-file F    start from this filled SQLite catalog (migrated in place by the Quarry measured)
-  --no-reads          skip the wrk runs
-  --quarry-workers N  also measure \`serve --workers N\` on ranged /versions and hot /info (default 2; 1: not)
-  --no-rebuild        skip the full rebuild
-  --server-node-args S  node flags for the Quarry servers (e.g. "--trace-gc"; their log is kept with --keep)
-  --keep              keep the temp dir`;
+const FLAGS: FlagSet<Options> = {
+  usage: 'usage: node --import tsx bench/scale.ts [options]     (npm run bench:scale -- [options])',
+  width: 18,
+  flags: [
+    {
+      flag: '--driver D',
+      kind: 'choice',
+      of: ['sqlite', 'postgres', 'both'],
+      set: (o, d) => {
+        o.drivers = d === 'both' ? ['sqlite', 'postgres'] : [d as Driver];
+      },
+      help: 'sqlite, postgres or both (default both)',
+    },
+    {
+      flag: '--names N',
+      kind: 'int',
+      to: 'names',
+      help: 'gem names in the synthetic catalog (default 190000)',
+    },
+    {
+      flag: '--versions N',
+      kind: 'int',
+      to: 'versions',
+      help: 'versions in the synthetic catalog (default 1300000)',
+    },
+    {
+      flag: '--small',
+      kind: 'bool',
+      set: (o) => {
+        Object.assign(o, {
+          names: 20_000,
+          versions: 130_000,
+          pushes: 200,
+          loadedPushes: 100,
+          duration: 5,
+          warmup: 1,
+          hotNames: 5_000,
+        });
+      },
+      help: 'a quick run: 20,000 names, 130,000 versions, 200 + 100 pushes, 5 s wrk runs',
+    },
+    { flag: '--seed N', kind: 'int', to: 'seed', help: 'seed of the synthetic catalog (default 1)' },
+    {
+      flag: '--pushes N',
+      kind: 'int',
+      to: 'pushes',
+      help: 'sequential pushes on a quiet server (default 1000)',
+    },
+    {
+      flag: '--loaded-pushes N',
+      kind: 'int',
+      to: 'loadedPushes',
+      help: 'sequential pushes while a client keeps fetching specs.4.8.gz (default 300)',
+    },
+    {
+      flag: '--legacy-rounds N',
+      kind: 'int',
+      set: (o, n) => {
+        o.legacyRounds = Math.max(1, n);
+      },
+      help: 'rounds of push + timed GET /specs.4.8.gz (default 3)',
+    },
+    {
+      flag: '--duration S',
+      kind: 'int',
+      to: 'duration',
+      help: 'seconds of each measured wrk run (default 10)',
+    },
+    {
+      flag: '--warmup S',
+      kind: 'int',
+      to: 'warmup',
+      help: 'seconds of wrk warm-up before each run (default 2)',
+    },
+    { flag: '--connections C', kind: 'int', to: 'connections', help: 'wrk connections (default 50)' },
+    {
+      flag: '--full-connections C',
+      kind: 'int',
+      to: 'fullConnections',
+      help: 'wrk connections for the full /versions (default 4)',
+    },
+    { flag: '--threads T', kind: 'int', to: 'threads', help: 'wrk threads (default 2)' },
+    {
+      flag: '--behind K',
+      kind: 'int',
+      to: 'behind',
+      help: 'ranged /versions from clients 1..K lines behind (default 100)',
+    },
+    {
+      flag: '--hot-names K',
+      kind: 'int',
+      to: 'hotNames',
+      help: 'names in the hot /info mix (default 10000)',
+    },
+    {
+      flag: '--no-build',
+      kind: 'bool',
+      to: 'build',
+      value: false,
+      help: 'reuse bench/.work/scale/dist instead of compiling Quarry first',
+    },
+    {
+      flag: '--dist DIR',
+      kind: 'string',
+      set: (o, dir) => {
+        o.dist = dir;
+        o.build = false;
+      },
+      help: 'measure this compiled Quarry (a dist/ folder, e.g. of an older commit)',
+    },
+    {
+      flag: '--catalog-file F',
+      kind: 'string',
+      to: 'catalogFile',
+      help: 'start from this filled SQLite catalog (migrated in place by the Quarry measured)',
+    },
+    { flag: '--no-reads', kind: 'bool', to: 'reads', value: false, help: 'skip the wrk runs' },
+    {
+      flag: '--quarry-workers N',
+      kind: 'int',
+      set: (o, n) => {
+        o.quarryWorkers = Math.max(1, n);
+      },
+      help: 'also measure `serve --workers N` on ranged /versions and hot /info (default 2; 1: not)',
+    },
+    { flag: '--no-rebuild', kind: 'bool', to: 'rebuild', value: false, help: 'skip the full rebuild' },
+    {
+      flag: '--server-node-args S',
+      kind: 'string',
+      to: 'serverNodeArgs',
+      help: 'node flags for the Quarry servers (e.g. "--trace-gc"; their log is kept with --keep)',
+    },
+    { flag: '--keep', kind: 'bool', to: 'keep', help: 'keep the temp dir' },
+  ],
+};
 
 export function parseArgs(argv: readonly string[]): Options {
-  const o: Options = {
+  const o = parseFlags(argv, FLAGS, {
     drivers: ['sqlite', 'postgres'],
     names: 190_000,
     versions: 1_300_000,
@@ -91,104 +204,7 @@ export function parseArgs(argv: readonly string[]): Options {
     quarryWorkers: 2,
     serverNodeArgs: null,
     rebuild: true,
-  };
-  const int = (flag: string, v: string | undefined): number => {
-    if (v === undefined || !/^\d+$/.test(v)) throw new Error(`${flag} needs a number\n${HELP}`);
-    return Number(v);
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = () => argv[++i];
-    switch (a) {
-      case '--driver': {
-        const d = next();
-        if (d === 'both') o.drivers = ['sqlite', 'postgres'];
-        else if (d === 'sqlite' || d === 'postgres') o.drivers = [d];
-        else throw new Error(`--driver is sqlite, postgres or both\n${HELP}`);
-        break;
-      }
-      case '--names':
-        o.names = int(a, next());
-        break;
-      case '--versions':
-        o.versions = int(a, next());
-        break;
-      case '--small':
-        o.names = 20_000;
-        o.versions = 130_000;
-        o.pushes = 200;
-        o.loadedPushes = 100;
-        o.duration = 5;
-        o.warmup = 1;
-        o.hotNames = 5_000;
-        break;
-      case '--seed':
-        o.seed = int(a, next());
-        break;
-      case '--pushes':
-        o.pushes = int(a, next());
-        break;
-      case '--loaded-pushes':
-        o.loadedPushes = int(a, next());
-        break;
-      case '--legacy-rounds':
-        o.legacyRounds = Math.max(1, int(a, next()));
-        break;
-      case '--duration':
-        o.duration = int(a, next());
-        break;
-      case '--warmup':
-        o.warmup = int(a, next());
-        break;
-      case '--connections':
-        o.connections = int(a, next());
-        break;
-      case '--full-connections':
-        o.fullConnections = int(a, next());
-        break;
-      case '--threads':
-        o.threads = int(a, next());
-        break;
-      case '--behind':
-        o.behind = int(a, next());
-        break;
-      case '--hot-names':
-        o.hotNames = int(a, next());
-        break;
-      case '--no-build':
-        o.build = false;
-        break;
-      case '--dist':
-        o.dist = next() ?? null;
-        o.build = false;
-        break;
-      case '--catalog-file':
-        o.catalogFile = next() ?? null;
-        break;
-      case '--no-rebuild':
-        o.rebuild = false;
-        break;
-      case '--server-node-args':
-        o.serverNodeArgs = next() ?? null;
-        break;
-      case '--quarry-workers':
-        o.quarryWorkers = Math.max(1, int(a, next()));
-        break;
-      case '--no-reads':
-        o.reads = false;
-        break;
-      case '--keep':
-        o.keep = true;
-        break;
-      case '--help':
-      case '-h':
-        process.stdout.write(`${HELP}\n`);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown option ${a}\n${HELP}`);
-    }
-  }
+  });
   if (o.names < 1 || o.versions < o.names) throw new Error('--versions must be at least --names (>= 1)');
   return o;
 }
