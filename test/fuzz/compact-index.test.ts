@@ -97,28 +97,42 @@ describe('fuzz: compact index parsers', () => {
     const token = fc
       .tuple(fc.boolean(), fc.constantFrom('1.0', '1.1', '2.0.pre'), fc.constantFrom('ruby', 'java'))
       .map(([y, v, p]) => `${y ? '-' : ''}${p === 'ruby' ? v : `${v}-${p}`}`);
+    const NAMES = ['a', 'b_c', 'rack', 'rack-test', 'Rails', 'z'];
     const line = fc.record({
-      name: fc.constantFrom('a', 'rack', 'rack-test'),
+      name: fc.constantFrom(...NAMES),
       tokens: fc.array(token, { minLength: 1, maxLength: 5 }),
       infoMd5: md5,
     });
+    // A base (each name once, by name, as a rebuilt /versions starts) and then changes in any order:
+    // the sorted run and what follows it are held differently.
+    const base = fc
+      .uniqueArray(line, { selector: (l) => l.name, maxLength: NAMES.length })
+      .map((ls) => [...ls].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0)));
     fc.assert(
-      fc.property(fc.array(line, { maxLength: 12 }), (lines) => {
-        const body = `created_at: 2024-01-01T00:00:00Z\n---\n${lines
-          .map((l) => `${l.name} ${l.tokens.join(',')} ${l.infoMd5}\n`)
-          .join('')}`;
-        const expected = liveVersions(parseVersionsFile(body));
-        const packed = packedLiveVersions(body);
-        assert.equal(packed.createdAt, '2024-01-01T00:00:00Z');
-        assert.equal(packed.bodyStart, parseVersionsFile(body).bodyStart);
-        assert.deepEqual([...packed.live], [...expected]);
-        assert.equal(packed.live.size, expected.size);
-        for (const name of ['a', 'rack', 'rack-test', 'nope']) {
-          assert.equal(packed.live.has(name), expected.has(name));
-          assert.deepEqual(packed.live.get(name), expected.get(name));
-        }
-      }),
-      params(2000),
+      fc.property(
+        base,
+        fc.array(line, { maxLength: 12 }),
+        fc.boolean(),
+        fc.boolean(),
+        (head, tail, nonAscii, asBytes) => {
+          const lines = [...head, ...tail];
+          const text = `created_at: 2024-01-01T00:00:00Z\n${nonAscii ? 'note: café→ü\n' : ''}---\n${lines
+            .map((l) => `${l.name} ${l.tokens.join(',')} ${l.infoMd5}\n`)
+            .join('')}`;
+          const body = asBytes ? Buffer.from(text, 'utf8') : text;
+          const expected = liveVersions(parseVersionsFile(body));
+          const packed = packedLiveVersions(body);
+          assert.equal(packed.createdAt, '2024-01-01T00:00:00Z');
+          assert.equal(packed.bodyStart, parseVersionsFile(body).bodyStart);
+          assert.deepEqual([...packed.live], [...expected]);
+          assert.equal(packed.live.size, expected.size);
+          for (const name of [...NAMES, 'nope', '0', '~']) {
+            assert.equal(packed.live.has(name), expected.has(name));
+            assert.deepEqual(packed.live.get(name), expected.get(name));
+          }
+        },
+      ),
+      params(3000),
     );
   });
 
