@@ -185,6 +185,9 @@ export function composeMirror(
     catalog: s.catalog,
     now: s.clock.now,
     offline: false,
+    // Each /info is read about once (a closure's shared dependencies more often): a few hundred
+    // cover that, where a server's hot set is thousands.
+    memory: { docs: 256, parsed: 256 },
   });
   s.upstreams.push(source);
   return new Mirror({ source, client, catalog: s.catalog, gems: s.gems });

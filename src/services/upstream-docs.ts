@@ -60,6 +60,8 @@ export interface DocCacheDeps {
   urlOf: (path: string) => string;
   event: (event: UpstreamEvent, what: string, ms?: number) => void;
   log?: (msg: string, detail: Record<string, unknown>) => void;
+  /** Documents kept in memory (default DOCS_MAX). */
+  docsMax?: number;
 }
 
 /**
@@ -67,7 +69,7 @@ export interface DocCacheDeps {
  * least recently used leave first; they are in the blob store and are read from there again):
  * a mirror of a whole source reads every /info once, and memory must not grow with the source.
  */
-const DOCS_MAX = 4_096;
+export const DOCS_MAX = 4_096;
 const DOCS_BYTES_MAX = 64 * 1024 * 1024;
 
 export class UpstreamDocCache {
@@ -77,7 +79,11 @@ export class UpstreamDocCache {
   private readonly missing = new Map<string, number>();
   private readonly flights = new SingleFlight();
 
-  constructor(private readonly d: DocCacheDeps) {}
+  private readonly docsMax: number;
+
+  constructor(private readonly d: DocCacheDeps) {
+    this.docsMax = d.docsMax ?? DOCS_MAX;
+  }
 
   /**
    * A compact index document: from memory while fresh, else revalidated (or loaded from the store),
@@ -159,7 +165,7 @@ export class UpstreamDocCache {
     this.forget(path);
     this.docs.set(path, doc);
     this.docsBytes += doc.body.length;
-    while ((this.docs.size > DOCS_MAX || this.docsBytes > DOCS_BYTES_MAX) && this.docs.size > 1) {
+    while ((this.docs.size > this.docsMax || this.docsBytes > DOCS_BYTES_MAX) && this.docs.size > 1) {
       const oldest = this.docs.keys().next().value as string;
       // /versions is read by every request of the merged index: it stays.
       if (oldest === 'versions') this.remember(oldest, this.docs.get(oldest)!);

@@ -47,6 +47,11 @@ export interface UpstreamSourceDeps {
   offline: boolean;
   onEvent?: (event: UpstreamEvent, what: string, ms?: number) => void;
   log?: (msg: string, detail: Record<string, unknown>) => void;
+  /**
+   * How many /info documents (and parsed ones) stay in memory. A server keeps its hot set (the
+   * defaults); a mirror reads each /info about once, so it keeps few.
+   */
+  memory?: { docs: number; parsed: number };
 }
 
 /** Parsed /info files kept in memory (least recently used leave first). */
@@ -74,6 +79,7 @@ export class UpstreamSource {
       urlOf,
       event,
       log: d.log,
+      ...(d.memory ? { docsMax: d.memory.docs } : {}),
     });
     this.files = new UpstreamGemFiles({
       name: this.name,
@@ -221,7 +227,7 @@ export class UpstreamSource {
       return hit.lines;
     }
     const lines = parseInfoFile(doc.body, name);
-    if (this.parsedInfos.size >= PARSED_MAX)
+    if (this.parsedInfos.size >= (this.d.memory?.parsed ?? PARSED_MAX))
       this.parsedInfos.delete(this.parsedInfos.keys().next().value as string);
     this.parsedInfos.set(name, { sha: doc.sha256, lines });
     return lines;

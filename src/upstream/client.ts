@@ -118,7 +118,14 @@ export class UpstreamClient {
     if (o.etag) headers['if-none-match'] = o.etag;
     if (o.from !== undefined) headers['range'] = `bytes=${o.from}-`;
     const url = new URL(path, this.base);
-    const signal = AbortSignal.timeout(this.config.timeout_ms);
+    // A timer cleared when the answer is in (AbortSignal.timeout's stays until it fires: thousands
+    // of them alive in a mirror that asks a thousand things a second).
+    const deadline = new AbortController();
+    const signal = deadline.signal;
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException('the upstream deadline passed', 'TimeoutError')),
+      this.config.timeout_ms,
+    );
     try {
       const r = await this.pool.request({ method: 'GET', path: url.pathname + url.search, headers, signal });
       const max = o.maxBytes ?? 512 * 1024 * 1024;
@@ -167,6 +174,8 @@ export class UpstreamClient {
         `${url}: ${err.code ?? err.name ?? 'error'} ${err.message ?? ''}`.trim(),
         { cause: e, retryAfter: Math.max(1, Math.ceil(this.config.fail_timeout_ms / 1000)) },
       );
+    } finally {
+      clearTimeout(timer);
     }
   }
 
