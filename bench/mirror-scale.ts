@@ -22,7 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeGem } from '../test/support/make-gem.ts';
 import { ensureBuilt } from '../test/support/quarry.ts';
 import { cpuSample, foreignShare } from './server/cpu.ts';
@@ -70,7 +70,7 @@ const infoOf = (sha: string): Buffer => Buffer.from(`---\n1.0.0 |checksum:${sha}
 const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
 
 /** The SHA-256 of every synthetic gem, built once and cached (32 bytes each). */
-function checksums(n: number): Buffer {
+export function checksums(n: number): Buffer {
   const file = join(work, 'mirror', `synthetic-${n}.sha256`);
   if (existsSync(file)) {
     const cached = readFileSync(file);
@@ -88,13 +88,13 @@ function checksums(n: number): Buffer {
   return out;
 }
 
-interface Upstream {
+export interface Upstream {
   url: string;
   requests: { versions: number; info: number; gems: number };
   close(): Promise<void>;
 }
 
-async function startUpstream(n: number, shas: Buffer): Promise<Upstream> {
+export async function startUpstream(n: number, shas: Buffer): Promise<Upstream> {
   const sha = (i: number): string => shas.toString('hex', i * 32, i * 32 + 32);
   let text = `created_at: 2026-01-01T00:00:00Z\n---\n`;
   for (let i = 0; i < n; i++) text += `${nameOf(i)} 1.0.0 ${md5(infoOf(sha(i)))}\n`;
@@ -273,7 +273,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench:mirror-scale: ${e instanceof Error ? e.message : e}\n`);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e) => {
+    process.stderr.write(`bench:mirror-scale: ${e instanceof Error ? e.message : e}\n`);
+    process.exit(1);
+  });
+}
