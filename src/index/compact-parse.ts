@@ -93,62 +93,95 @@ function linesOf(text: string, what: string): string[] {
 
 /**
  * One /versions line as the scanner hands it over: the tokens still as one comma-separated list,
- * and where that list starts in the body's text.
+ * and the byte offset where that list starts in the body.
  */
 export type VersionsLineVisitor = (name: string, list: string, infoMd5: string, at: number) => void;
+
+/** Bytes of a /versions body decoded at a time: a body of any size is never one string. */
+const SCAN_CHUNK = 1 << 20;
+
+/** The bytes of a body (a string is encoded; a Uint8Array is viewed, not copied), within the size limit. */
+function asBytes(body: string | Uint8Array, what: string): Buffer {
+  if (typeof body === 'string') {
+    if (body.length > MAX_COMPACT_BODY) throw bad(what, null, `body is over ${MAX_COMPACT_BODY} characters`);
+    return Buffer.from(body, 'utf8');
+  }
+  if (body.length > MAX_COMPACT_BODY) throw bad(what, null, `body is over ${MAX_COMPACT_BODY} bytes`);
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
 
 /**
  * Checks a /versions body line by line without holding its lines: header lines (`created_at:
  * TIME`), a `---` line, then one `NAME TOKEN[,TOKEN...] MD5` line per change, each handed to
- * `onLine` in file order (a name may appear many times). A body of rubygems.org's size (about 20
- * MiB, 190,000 names) is never split into an array.
+ * `onLine` in file order (a name may appear many times), with the byte offset where its list
+ * starts. The body is decoded 1 MiB at a time (at line ends): a body of rubygems.org's size (about
+ * 20 MiB, 190,000 names) is never one string, nor split into an array.
  */
 export function scanVersionsFile(
   body: string | Uint8Array,
   onLine: VersionsLineVisitor = () => {},
+  chunk = SCAN_CHUNK,
 ): { createdAt: string | null; bodyStart: number } {
   const what = 'versions';
-  const text = asText(body, what);
-  if (text.length === 0) throw bad(what, null, 'body is empty');
-  if (!text.endsWith('\n')) throw bad(what, null, 'body does not end with a newline (cut off?)');
-  if (!text.startsWith('---\n') && !text.includes('\n---\n'))
+  const bytes = asBytes(body, what);
+  if (bytes.length === 0) throw bad(what, null, 'body is empty');
+  if (bytes[bytes.length - 1] !== 10) throw bad(what, null, 'body does not end with a newline (cut off?)');
+  if (bytes.indexOf('---\n') !== 0 && bytes.indexOf('\n---\n') < 0)
     throw bad(what, null, 'no "---" line after the header');
+  const decoder = new TextDecoder('utf-8', { fatal: true });
   let createdAt: string | null = null;
   let bodyStart = -1;
-  let at = 0;
-  for (let n = 1; at < text.length; n++) {
-    const end = text.indexOf('\n', at);
-    const l = text.slice(at, end);
-    const lineAt = at;
-    at = end + 1;
-    if (l.endsWith('\r')) throw bad(what, n, 'carriage return before the newline');
-    if (bodyStart < 0) {
-      if (l === '---') {
-        bodyStart = Buffer.byteLength(text.slice(0, at));
+  let n = 0;
+  for (let start = 0; start < bytes.length; ) {
+    // Chunks end at a newline, so no character is cut in two.
+    const end = bytes.indexOf(10, Math.min(bytes.length - 1, start + chunk - 1)) + 1;
+    let text: string;
+    try {
+      text = decoder.decode(bytes.subarray(start, end));
+    } catch {
+      throw bad(what, null, 'body is not valid UTF-8');
+    }
+    // An ASCII chunk (every chunk of lines: they are checked to be ASCII) counts bytes as characters.
+    const ascii = text.length === end - start;
+    let byteAt = start;
+    for (let at = 0; at < text.length; ) {
+      n++;
+      const nl = text.indexOf('\n', at);
+      const l = text.slice(at, nl);
+      const lineAt = byteAt;
+      at = nl + 1;
+      byteAt = ascii ? start + at : byteAt + Buffer.byteLength(l) + 1;
+      if (l.endsWith('\r')) throw bad(what, n, 'carriage return before the newline');
+      if (bodyStart < 0) {
+        if (l === '---') {
+          bodyStart = byteAt;
+          continue;
+        }
+        const m = /^([a-z_]+): (\S+)$/.exec(l);
+        if (!m) throw bad(what, n, `header line is not "key: value": ${quote(l)}`);
+        if (m[1] === 'created_at') createdAt = m[2]!;
         continue;
       }
-      const m = /^([a-z_]+): (\S+)$/.exec(l);
-      if (!m) throw bad(what, n, `header line is not "key: value": ${quote(l)}`);
-      if (m[1] === 'created_at') createdAt = m[2]!;
-      continue;
+      const a = l.indexOf(' ');
+      const b = a < 0 ? -1 : l.indexOf(' ', a + 1);
+      if (a < 0 || b < 0 || l.indexOf(' ', b + 1) >= 0)
+        throw bad(what, n, `expected "NAME VERSIONS MD5": ${quote(l)}`);
+      const name = l.slice(0, a);
+      const list = l.slice(a + 1, b);
+      const md5 = l.slice(b + 1);
+      if (!NAME.test(name)) throw bad(what, n, `bad gem name ${quote(name)}`);
+      for (let s = 0; s <= list.length; ) {
+        let e = list.indexOf(',', s);
+        if (e < 0) e = list.length;
+        const t = list.slice(s, e);
+        if (!TOKEN.test(t)) throw bad(what, n, `bad version token ${quote(t)} for ${quote(name)}`);
+        s = e + 1;
+      }
+      if (!MD5.test(md5)) throw bad(what, n, `bad info MD5 ${quote(md5)} for ${quote(name)}`);
+      // The line is ASCII: its list starts a + 1 bytes in.
+      onLine(name, list, md5, lineAt + a + 1);
     }
-    const a = l.indexOf(' ');
-    const b = a < 0 ? -1 : l.indexOf(' ', a + 1);
-    if (a < 0 || b < 0 || l.indexOf(' ', b + 1) >= 0)
-      throw bad(what, n, `expected "NAME VERSIONS MD5": ${quote(l)}`);
-    const name = l.slice(0, a);
-    const list = l.slice(a + 1, b);
-    const md5 = l.slice(b + 1);
-    if (!NAME.test(name)) throw bad(what, n, `bad gem name ${quote(name)}`);
-    for (let s = 0; s <= list.length; ) {
-      let e = list.indexOf(',', s);
-      if (e < 0) e = list.length;
-      const t = list.slice(s, e);
-      if (!TOKEN.test(t)) throw bad(what, n, `bad version token ${quote(t)} for ${quote(name)}`);
-      s = e + 1;
-    }
-    if (!MD5.test(md5)) throw bad(what, n, `bad info MD5 ${quote(md5)} for ${quote(name)}`);
-    onLine(name, list, md5, lineAt + a + 1);
+    start = end;
   }
   return { createdAt, bodyStart };
 }
@@ -289,15 +322,8 @@ export class LiveVersions implements Iterable<[string, LiveEntry]> {
   /** Names outside the sorted run, in the order they first appeared. */
   private readonly extra: string[] = [];
 
-  /**
-   * @param bytes the body
-   * @param shift bytes minus characters before the lines (a header with non-ASCII text): the
-   *   scanner's offsets count characters of the decoded text, and every line is ASCII.
-   */
-  constructor(
-    private readonly bytes: Buffer,
-    private readonly shift = 0,
-  ) {}
+  /** @param bytes the body */
+  constructor(private readonly bytes: Buffer) {}
 
   get size(): number {
     return this.sorted.length + this.extra.length;
@@ -324,13 +350,13 @@ export class LiveVersions implements Iterable<[string, LiveEntry]> {
   }
 
   /**
-   * Applies one line (its list starts at `at`, in characters of the text): its tokens add versions,
+   * Applies one line (its list starts at byte `at`): its tokens add versions,
    * `-TOKEN` removes one; its MD5 becomes the name's.
    */
   apply(name: string, list: string, infoMd5: string, at: number): void {
     if (this.lastSorted !== null && name > this.lastSorted) {
       this.lastSorted = name;
-      this.sorted.push(at + this.shift);
+      this.sorted.push(at);
       // A first line with no yanks and no repeats (nearly every line of a base): its offset says it all.
       if (list.indexOf('-') >= 0 || hasDuplicate(list))
         this.packed.set(name, pack(infoMd5, applyList([], list)));
@@ -394,19 +420,17 @@ function hasDuplicate(list: string): boolean {
 }
 
 /** A /versions body's header and its live versions per name, without holding its lines. */
-export function packedLiveVersions(body: string | Uint8Array): {
+export function packedLiveVersions(
+  body: string | Uint8Array,
+  /** Bytes decoded at a time (tests make it small). */
+  chunk = SCAN_CHUNK,
+): {
   createdAt: string | null;
   bodyStart: number;
   live: LiveVersions;
 } {
-  const text = asText(body, 'versions');
-  const bytes =
-    typeof body === 'string'
-      ? Buffer.from(body, 'utf8')
-      : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  // Only a header may hold non-ASCII text (the lines are checked to be ASCII), so offsets in the
-  // text are offsets in the bytes plus this.
-  const live = new LiveVersions(bytes, bytes.length - text.length);
-  const head = scanVersionsFile(text, (name, list, md5, at) => live.apply(name, list, md5, at));
+  const bytes = asBytes(body, 'versions');
+  const live = new LiveVersions(bytes);
+  const head = scanVersionsFile(bytes, (name, list, md5, at) => live.apply(name, list, md5, at), chunk);
   return { ...head, live };
 }

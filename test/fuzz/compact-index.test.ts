@@ -114,14 +114,16 @@ describe('fuzz: compact index parsers', () => {
         fc.array(line, { maxLength: 12 }),
         fc.boolean(),
         fc.boolean(),
-        (head, tail, nonAscii, asBytes) => {
+        fc.integer({ min: 1, max: 200 }),
+        (head, tail, nonAscii, asBytes, chunk) => {
           const lines = [...head, ...tail];
           const text = `created_at: 2024-01-01T00:00:00Z\n${nonAscii ? 'note: café→ü\n' : ''}---\n${lines
             .map((l) => `${l.name} ${l.tokens.join(',')} ${l.infoMd5}\n`)
             .join('')}`;
           const body = asBytes ? Buffer.from(text, 'utf8') : text;
           const expected = liveVersions(parseVersionsFile(body));
-          const packed = packedLiveVersions(body);
+          // Decoded `chunk` bytes at a time (at line ends), as a large body is.
+          const packed = packedLiveVersions(body, chunk);
           assert.equal(packed.createdAt, '2024-01-01T00:00:00Z');
           assert.equal(packed.bodyStart, parseVersionsFile(body).bodyStart);
           assert.deepEqual([...packed.live], [...expected]);
