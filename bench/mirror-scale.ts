@@ -4,18 +4,20 @@
  * upstreams stop at 20,003 gems).
  *
  * The upstream is synthetic, served by this process on 127.0.0.1 (node:http, keep-alive): N names
- * (default 190,000), one version each, every `.gem` a real package built by test/support/make-gem.ts
- * on request (deterministic bytes; their SHA-256s are computed once and cached in bench/.work/mirror/).
+ * (default 190,000) listing K versions each (default 7: about the public index's 1.3 million), so
+ * that /versions and /info are as large as the public ones; the newest version of each is a real
+ * package built by test/support/make-gem.ts on request (deterministic bytes; their SHA-256s are
+ * computed once and cached in bench/.work/mirror/), and the mirror takes it (--all --latest 1).
  * It answers /versions (with ETag, If-None-Match and Range, as the mirror's re-run asks), /info/NAME
  * and /gems/FILE.gem. Then:
- *   1. `quarry mirror --all` into a new data folder: wall time, gems/s, peak RSS (VmHWM, polled);
+ *   1. `quarry mirror --all --latest 1` into a new data folder: wall time, gems/s, peak RSS (VmHWM, polled);
  *   2. the same command again, with nothing new (the re-run reads the catalog's names).
  *
  *   npm run bench:mirror-scale [-- --names 190000 --concurrency 8 --keep]
  *
  * Prints a Markdown report and writes it to bench/.work/mirror-scale-results.md.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -34,12 +36,14 @@ const say = (msg: string): boolean => process.stderr.write(`bench:mirror-scale: 
 
 interface Options {
   names: number;
+  /** Versions listed per name; the newest is a real package, the others only lines of the index. */
+  versions: number;
   concurrency: number;
   keep: boolean;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const o: Options = { names: 190_000, concurrency: 8, keep: false };
+  const o: Options = { names: 190_000, versions: 7, concurrency: 8, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const int = (): number => {
@@ -48,12 +52,14 @@ function parseOptions(argv: readonly string[]): Options {
       return v;
     };
     if (a === '--names') o.names = int();
+    else if (a === '--versions') o.versions = int();
     else if (a === '--concurrency') o.concurrency = int();
     else if (a === '--keep') o.keep = true;
     else if (a === '--help') {
       process.stdout.write(
         'npm run bench:mirror-scale [-- OPTIONS]\n\n' +
-          '  --names N        names in the synthetic upstream, one version each (default 190000)\n' +
+          '  --names N        names in the synthetic upstream (default 190000)\n' +
+          '  --versions K     versions listed per name, the newest a real package (default 7, as the public index has)\n' +
           '  --concurrency C  quarry mirror --concurrency (default 8)\n' +
           '  --keep           keep the temporary folder\n',
       );
@@ -63,10 +69,24 @@ function parseOptions(argv: readonly string[]): Options {
   return o;
 }
 
+/** The newest version of every name: each name's one real package. */
+const MIRROR_ARGS = ['--all', '--latest', '1'];
+
 const nameOf = (i: number): string => `sg-${String(i).padStart(6, '0')}`;
 const gemOf = (i: number): Buffer =>
   makeGem({ name: nameOf(i), version: '1.0.0', summary: `Synthetic gem ${i}` });
-const infoOf = (sha: string): Buffer => Buffer.from(`---\n1.0.0 |checksum:${sha}\n`);
+/** The older versions a name lists (0.1.0, 0.2.0…), before its newest, 1.0.0. */
+const olderOf = (k: number): string[] => Array.from({ length: k - 1 }, (_, v) => `0.${v + 1}.0`);
+/**
+ * A name's /info: its older versions (their checksums stand for packages the mirror, taking the
+ * newest only, never asks for), then 1.0.0, the real package.
+ */
+function infoOf(name: string, k: number, sha: string): Buffer {
+  let text = '---\n';
+  for (const v of olderOf(k))
+    text += `${v} |checksum:${createHash('sha256').update(`${name}-${v}`).digest('hex')}\n`;
+  return Buffer.from(`${text}1.0.0 |checksum:${sha}\n`);
+}
 const md5 = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
 
 /** The SHA-256 of every synthetic gem, built once and cached (32 bytes each). */
@@ -90,14 +110,16 @@ export function checksums(n: number): Buffer {
 
 export interface Upstream {
   url: string;
+  versionsBytes: number;
   requests: { versions: number; info: number; gems: number };
   close(): Promise<void>;
 }
 
-export async function startUpstream(n: number, shas: Buffer): Promise<Upstream> {
+export async function startUpstream(n: number, k: number, shas: Buffer): Promise<Upstream> {
   const sha = (i: number): string => shas.toString('hex', i * 32, i * 32 + 32);
   let text = `created_at: 2026-01-01T00:00:00Z\n---\n`;
-  for (let i = 0; i < n; i++) text += `${nameOf(i)} 1.0.0 ${md5(infoOf(sha(i)))}\n`;
+  const list = [...olderOf(k), '1.0.0'].join(',');
+  for (let i = 0; i < n; i++) text += `${nameOf(i)} ${list} ${md5(infoOf(nameOf(i), k, sha(i)))}\n`;
   const versions = Buffer.from(text);
   const etag = `"${md5(versions)}"`;
   const requests = { versions: 0, info: 0, gems: 0 };
@@ -129,7 +151,7 @@ export async function startUpstream(n: number, shas: Buffer): Promise<Upstream> 
       requests.info++;
       const i = indexOf(path.slice(6));
       if (i < 0) return send(res, 404, Buffer.from('not found\n'));
-      const body = infoOf(sha(i));
+      const body = infoOf(nameOf(i), k, sha(i));
       return send(res, 200, body, { etag: `"${md5(body)}"` });
     }
     const gem = /^\/gems\/(sg-\d{6})-1\.0\.0\.gem$/.exec(path);
@@ -146,6 +168,7 @@ export async function startUpstream(n: number, shas: Buffer): Promise<Upstream> 
   if (!addr || typeof addr === 'string') throw new Error('the synthetic upstream did not listen');
   return {
     url: `http://127.0.0.1:${addr.port}`,
+    versionsBytes: versions.length,
     requests,
     close: () =>
       new Promise((resolve) => {
@@ -184,7 +207,17 @@ function mirrorRun(url: string, data: string, concurrency: number): Promise<Run>
     const t0 = performance.now();
     const child = spawn(
       process.execPath,
-      [quarryBin, 'mirror', '--all', '--upstream', url, '--data', data, '--concurrency', String(concurrency)],
+      [
+        quarryBin,
+        'mirror',
+        ...MIRROR_ARGS,
+        '--upstream',
+        url,
+        '--data',
+        data,
+        '--concurrency',
+        String(concurrency),
+      ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let peak = Number.NaN;
@@ -224,7 +257,7 @@ async function main(): Promise<void> {
   ensureBuilt();
   const t0 = performance.now();
   const shas = checksums(o.names);
-  const up = await startUpstream(o.names, shas);
+  const up = await startUpstream(o.names, o.versions, shas);
   const tmp = mkdtempSync(join(tmpdir(), 'quarry-bench-mirror-scale-'));
   const data = join(tmp, 'data');
   try {
@@ -238,20 +271,17 @@ async function main(): Promise<void> {
     const again = await mirrorRun(up.url, data, o.concurrency);
     if (again.code !== 0) throw new Error(`quarry mirror (re-run) exited ${again.code}:\n${again.tail}`);
     const gemsAgain = up.requests.gems - fetched.gems;
-    const commit = (() => {
-      try {
-        return readFileSync(join(root, '.git', 'HEAD'), 'utf8').trim();
-      } catch {
-        return '?';
-      }
-    })();
+    const commit =
+      spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim() ||
+      '?';
     const pct = (x: number) => `${Math.round(x * 100)}%`;
     const report = [
       `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} on ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ` +
-        `${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}; HEAD ${commit}.`,
+        `${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}; Quarry ${commit}.`,
       '',
-      `Synthetic upstream: ${o.names.toLocaleString('en')} names, one version each (${((o.names * 4096) / 1e6).toFixed(0)} MB of .gem files), ` +
-        `/versions of ${((o.names * 45) / 1e6).toFixed(1)} MB; \`quarry mirror --all --concurrency ${o.concurrency}\`.`,
+      `Synthetic upstream: ${o.names.toLocaleString('en')} names with ${o.versions} versions each in /versions and /info, ` +
+        `the newest a real package (${((o.names * 4096) / 1e6).toFixed(0)} MB of .gem files); /versions of ` +
+        `${(up.versionsBytes / 1e6).toFixed(1)} MB; \`quarry mirror ${MIRROR_ARGS.join(' ')} --concurrency ${o.concurrency}\`.`,
       '',
       '| run | requests (/versions, /info, .gem) | time | gems/s | peak RSS | other load |',
       '|---|---:|---:|---:|---:|---:|',
