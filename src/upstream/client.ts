@@ -118,53 +118,23 @@ export class UpstreamClient {
     if (o.etag) headers['if-none-match'] = o.etag;
     if (o.from !== undefined) headers['range'] = `bytes=${o.from}-`;
     const url = new URL(path, this.base);
-    // A timer cleared when the answer is in (AbortSignal.timeout's stays until it fires: thousands
-    // of them alive in a mirror that asks a thousand things a second).
-    const deadline = new AbortController();
-    const signal = deadline.signal;
-    const timer = setTimeout(
-      () => deadline.abort(new DOMException('the upstream deadline passed', 'TimeoutError')),
-      this.config.timeout_ms,
-    );
+    const max = o.maxBytes ?? 512 * 1024 * 1024;
+    let timedOut = false;
     try {
-      const r = await this.pool.request({ method: 'GET', path: url.pathname + url.search, headers, signal });
-      const max = o.maxBytes ?? 512 * 1024 * 1024;
-      const declared = Number(r.headers['content-length'] ?? -1);
-      if (declared > max) {
-        r.body.destroy();
-        throw new QuarryError('upstream_bad_gateway', `${url}: body of ${declared} bytes is over ${max}`);
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of r.body) {
-        size += (c as Buffer).length;
-        if (size > max) {
-          r.body.destroy();
-          throw new QuarryError('upstream_bad_gateway', `${url}: body is over ${max} bytes`);
-        }
-        chunks.push(c as Buffer);
-      }
-      const body = Buffer.concat(chunks);
-      if (declared >= 0 && body.length !== declared) {
-        throw new QuarryError(
-          'upstream_bad_gateway',
-          `${url}: truncated body (${body.length} of ${declared} bytes)`,
-        );
-      }
-      const flat: Record<string, string> = {};
-      for (const [k, v] of Object.entries(r.headers))
-        if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
-      const ok = (r.statusCode >= 200 && r.statusCode < 300) || [304, 404, 410, 416].includes(r.statusCode);
+      const r = await this.exchange(url, headers, max, () => {
+        timedOut = true;
+      });
+      const ok = (r.status >= 200 && r.status < 300) || [304, 404, 410, 416].includes(r.status);
       if (!ok) {
-        throw new QuarryError('upstream_bad_gateway', `${url} answered ${r.statusCode}`);
+        throw new QuarryError('upstream_bad_gateway', `${url} answered ${r.status}`);
       }
       this.breaker = breakerSucceeded(this.breaker);
-      return { status: r.statusCode, headers: flat, body };
+      return r;
     } catch (e) {
       this.breaker = breakerFailed(this.breaker, this.now(), this.config.fail_timeout_ms);
       if (e instanceof QuarryError) throw e;
       const err = e as { name?: string; code?: string; message?: string };
-      if (signal.aborted || err.name === 'TimeoutError' || /Timeout/.test(err.code ?? '')) {
+      if (timedOut || err.name === 'TimeoutError' || /Timeout/.test(err.code ?? '')) {
         throw new QuarryError('upstream_timeout', `${url}: no answer within ${this.config.timeout_ms} ms`, {
           cause: e,
         });
@@ -174,9 +144,94 @@ export class UpstreamClient {
         `${url}: ${err.code ?? err.name ?? 'error'} ${err.message ?? ''}`.trim(),
         { cause: e, retryAfter: Math.max(1, Math.ceil(this.config.fail_timeout_ms / 1000)) },
       );
-    } finally {
-      clearTimeout(timer);
     }
+  }
+
+  /**
+   * One GET through undici's dispatcher, the body gathered as it arrives: no response stream and
+   * no async iteration per request (the client was a sixth of a mirror's main thread). The deadline
+   * covers the whole exchange, headers and body, and is a timer cleared when the answer is in.
+   * Rejects with the transport's error, or a QuarryError for a body over `max` or cut short.
+   */
+  private exchange(
+    url: URL,
+    headers: Record<string, string>,
+    max: number,
+    onTimeout: () => void,
+  ): Promise<UpstreamResponse> {
+    return new Promise((resolve, reject) => {
+      let abort: ((err?: Error) => void) | null = null;
+      let late: Error | null = null;
+      let settled = false;
+      let status = 0;
+      let declared = -1;
+      let size = 0;
+      const chunks: Buffer[] = [];
+      const flat: Record<string, string> = {};
+      const stop = (err: Error) => {
+        if (abort) return abort(err);
+        // Still waiting for a connection: answer now, and end the request when it gets one.
+        late = err;
+        settle(err);
+      };
+      const timer = setTimeout(() => {
+        onTimeout();
+        stop(new DOMException('the upstream deadline passed', 'TimeoutError'));
+      }, this.config.timeout_ms);
+      const settle = (err: Error | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) return reject(err);
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        if (declared >= 0 && body.length !== declared) {
+          return reject(
+            new QuarryError(
+              'upstream_bad_gateway',
+              `${url}: truncated body (${body.length} of ${declared} bytes)`,
+            ),
+          );
+        }
+        resolve({ status, headers: flat, body });
+      };
+      this.pool.dispatch(
+        { method: 'GET', path: url.pathname + url.search, headers },
+        {
+          onConnect: (a) => {
+            abort = a;
+            if (late) a(late);
+          },
+          onHeaders: (code, raw) => {
+            if (code < 200) return true;
+            status = code;
+            for (let i = 0; i + 1 < raw.length; i += 2) {
+              const k = raw[i]!.toString('latin1').toLowerCase();
+              const v = raw[i + 1]!.toString('latin1');
+              flat[k] = k in flat ? `${flat[k]}, ${v}` : v;
+            }
+            declared = Number(flat['content-length'] ?? -1);
+            if (declared > max) {
+              stop(
+                new QuarryError('upstream_bad_gateway', `${url}: body of ${declared} bytes is over ${max}`),
+              );
+              return false;
+            }
+            return true;
+          },
+          onData: (chunk) => {
+            size += chunk.length;
+            if (size > max) {
+              stop(new QuarryError('upstream_bad_gateway', `${url}: body is over ${max} bytes`));
+              return false;
+            }
+            chunks.push(chunk);
+            return true;
+          },
+          onComplete: () => settle(null),
+          onError: (err) => settle(err),
+        },
+      );
+    });
   }
 
   /** The Content-Length a HEAD request reports, or null. */
