@@ -34,6 +34,8 @@ export interface GemPackage {
 
 export interface ReadGemOptions {
   limits?: Partial<GemLimits>;
+  /** The hex SHA-256 of `bytes`, when the caller has just computed it (a mirror checks it first). */
+  sha256?: string;
 }
 
 /** Digest algorithms a checksums.yaml.gz may use, by name as written, to node:crypto names. */
@@ -185,7 +187,7 @@ export function readGem(bytes: Buffer, options: ReadGemOptions = {}): GemPackage
 
   return {
     spec,
-    sha256: digestOf('sha256', bytes, 'hex'),
+    sha256: options.sha256 ?? digestOf('sha256', bytes, 'hex'),
     size: bytes.length,
     checksums,
     signed: parts.signed,

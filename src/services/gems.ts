@@ -109,8 +109,16 @@ export class GemService {
    * checks it as mirrorGem does and stores its blob, for recordStaged to record with others in one
    * catalog transaction. Small gems are read on this thread, larger ones by the reader.
    */
-  async stageMirrored(bytes: Buffer, upstream: string, createdAt?: string): Promise<StagedGem> {
-    const pkg = bytes.length <= INLINE_READ_MAX || !this.d.read ? readGem(bytes) : await this.d.read(bytes);
+  async stageMirrored(
+    bytes: Buffer,
+    upstream: string,
+    o: { createdAt?: string; sha256?: string } = {},
+  ): Promise<StagedGem> {
+    const { createdAt } = o;
+    const pkg =
+      bytes.length <= INLINE_READ_MAX || !this.d.read
+        ? readGem(bytes, o.sha256 ? { sha256: o.sha256 } : {})
+        : await this.d.read(bytes);
     validateGemName(pkg.spec.name);
     const version = this.newVersion(pkg, bytes, {
       pushedBy: null,

@@ -297,7 +297,11 @@ export class Mirror {
           await fileWriter.write(join(o.to, 'gems', `${file}.gem`), r.body);
           return { size: r.body.length, staged: null };
         }
-        return { size: r.body.length, staged: await this.d.gems.stageMirrored(r.body, upstream) };
+        // The SHA-256 just checked is the gem's: not computed again.
+        return {
+          size: r.body.length,
+          staged: await this.d.gems.stageMirrored(r.body, upstream, { sha256: sha }),
+        };
       } catch (err) {
         last = err;
         // A 404 or a gem that cannot be read will not change on a retry.
