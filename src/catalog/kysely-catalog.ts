@@ -86,9 +86,20 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
   }
 
   /** The tail of every write: store the gem's new /info MD5, log the change, bump the generation. */
-  private async logChange(trx: Db, gemId: number, name: string, tokens: string): Promise<void> {
+  private async logChange(
+    trx: Db,
+    gemId: number,
+    name: string,
+    tokens: string,
+    /** A push's summary, for the read model (the newest push's), set in the same update. */
+    summary?: string,
+  ): Promise<void> {
     const md5 = await this.infoMd5(trx, name);
-    await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', gemId).execute();
+    await trx
+      .updateTable('gems')
+      .set(summary === undefined ? { info_md5: md5 } : { info_md5: md5, summary })
+      .where('id', '=', gemId)
+      .execute();
     await this.dialect.lockLog(trx);
     await trx.insertInto('versions_log').values({ gem_name: name, tokens, info_md5: md5 }).execute();
     await this.bump(trx);
@@ -197,12 +208,8 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    // The read model (migration 6): the newest push's summary, and one row per dependency.
-    await trx
-      .updateTable('gems')
-      .set({ summary: v.spec.summary ?? '' })
-      .where('id', '=', gem.id)
-      .execute();
+    // The read model (migration 6): one row per dependency. The newest push's summary is set by the
+    // caller, with the gem's /info MD5.
     if (v.spec.dependencies.length > 0)
       await trx
         .insertInto('dependencies')
@@ -222,7 +229,13 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
     return this.write(v.name.toLowerCase(), async (trx) => {
       const { outcome, gemId } = await this.insertVersion(trx, v);
       if (outcome.kind === 'created')
-        await this.logChange(trx, gemId, outcome.record.name, token(v.number, v.platform));
+        await this.logChange(
+          trx,
+          gemId,
+          outcome.record.name,
+          token(v.number, v.platform),
+          v.spec.summary ?? '',
+        );
       return outcome;
     });
   }
@@ -240,21 +253,29 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
     const keys = [...new Set(vs.map((v) => v.name.toLowerCase()))];
     const body = async (trx: Db): Promise<PushOutcome[]> => {
       const out: PushOutcome[] = [];
-      const changed = new Map<number, { name: string; tokens: string[] }>();
+      const changed = new Map<number, { name: string; tokens: string[]; summary: string }>();
       for (const v of vs) {
         const { outcome, gemId } = await this.insertVersion(trx, v);
         out.push(outcome);
         if (outcome.kind !== 'created') continue;
         const t = token(v.number, v.platform);
+        const summary = v.spec.summary ?? '';
         const c = changed.get(gemId);
-        if (c) c.tokens.push(t);
-        else changed.set(gemId, { name: outcome.record.name, tokens: [t] });
+        if (c) {
+          c.tokens.push(t);
+          c.summary = summary;
+        } else changed.set(gemId, { name: outcome.record.name, tokens: [t], summary });
       }
       if (changed.size === 0) return out;
       const rows: { gem_name: string; tokens: string; info_md5: string }[] = [];
       for (const [gemId, c] of changed) {
         const md5 = await this.infoMd5(trx, c.name);
-        await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', gemId).execute();
+        // The newest push's summary (the batch's last for this gem), for the read model.
+        await trx
+          .updateTable('gems')
+          .set({ info_md5: md5, summary: c.summary })
+          .where('id', '=', gemId)
+          .execute();
         rows.push({ gem_name: c.name, tokens: c.tokens.join(','), info_md5: md5 });
       }
       await this.dialect.lockLog(trx);

@@ -727,6 +727,34 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.deepEqual([exact.total, exact.more], [4, false]);
       }));
 
+    it("keeps the newest push's summary, from single pushes and from batches", () =>
+      withCatalog(async ({ c, peer }) => {
+        const p = await peer();
+        const v = (name: string, number: string, summary: string) => ({
+          ...newVersion(name, number),
+          spec: { ...newVersion(name, number).spec, summary },
+        });
+        const summaryOf = async (name: string) =>
+          (await readModel(c).searchGems(name, 0, 1)).items.find((g) => g.name === name)?.summary;
+        assert.equal((await p.recordPush(v('solo', '1.0', 'first words'))).kind, 'created');
+        assert.equal(await summaryOf('solo'), 'first words');
+        assert.equal((await p.recordPush(v('solo', '2.0', 'second words'))).kind, 'created');
+        assert.equal(await summaryOf('solo'), 'second words');
+        // A batch: the last created version of each gem gives its summary; an existing one changes nothing.
+        const outcomes = await p.recordPushes([
+          v('batch', '1.0', 'batch one'),
+          v('solo', '3.0', 'third words'),
+          v('batch', '2.0', 'batch two'),
+          v('solo', '3.0', 'a repeat, not created'),
+        ]);
+        assert.deepEqual(
+          outcomes.map((o) => o.kind),
+          ['created', 'created', 'created', 'exists'],
+        );
+        assert.equal(await summaryOf('batch'), 'batch two');
+        assert.equal(await summaryOf('solo'), 'third words');
+      }));
+
     it('lists reverse dependencies of live versions and counts hosted and mirrored gems', () =>
       withCatalog(async ({ c, peer }) => {
         const p = await peer();
