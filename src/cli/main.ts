@@ -7,6 +7,7 @@
  * the same speed (docs/benchmarks.md, "Mirror"). Every other command runs on the main thread.
  */
 import { isMainThread, Worker } from 'node:worker_threads';
+import { tsxImport } from '../util/worker-boot.ts';
 
 const ON_WORKER = new Set(['mirror', 'import']);
 const YOUNG_GENERATION_MB = 8;
@@ -18,11 +19,15 @@ if (isMainThread && ON_WORKER.has(process.argv[2] ?? '')) {
   const options = {
     argv: process.argv.slice(2),
     workerData: {
-      quarryTty: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true },
+      quarryTty: {
+        stdout: process.stdout.isTTY === true,
+        stderr: process.stderr.isTTY === true,
+        columns: process.stdout.columns,
+      },
     },
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   };
-  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(program.href)}); })`;
+  const boot = fromSource ? tsxImport(program) : '';
   const worker = fromSource ? new Worker(boot, { ...options, eval: true }) : new Worker(program, options);
   let failed = false;
   worker.on('error', (e) => {

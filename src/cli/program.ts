@@ -17,8 +17,8 @@ import { registerVerify } from './verify-command.ts';
 // On a worker thread the standard streams are pipes to the main thread: say whether the main
 // thread's are terminals, for the progress display.
 if (!isMainThread && (workerData as { quarryTty?: unknown } | null)?.quarryTty) {
-  const tty = (workerData as { quarryTty: { stdout: boolean; stderr: boolean } }).quarryTty;
-  Object.assign(process.stdout, { isTTY: tty.stdout });
+  const tty = (workerData as { quarryTty: { stdout: boolean; stderr: boolean; columns?: number } }).quarryTty;
+  Object.assign(process.stdout, { isTTY: tty.stdout, columns: tty.columns });
   Object.assign(process.stderr, { isTTY: tty.stderr });
 }
 

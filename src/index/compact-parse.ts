@@ -126,13 +126,16 @@ export function scanVersionsFile(
   const bytes = asBytes(body, what);
   if (bytes.length === 0) throw bad(what, null, 'body is empty');
   if (bytes[bytes.length - 1] !== 10) throw bad(what, null, 'body does not end with a newline (cut off?)');
-  if (bytes.indexOf('---\n') !== 0 && bytes.indexOf('\n---\n') < 0)
+  if (bytes.indexOf('---\n') !== 0 && bytes.indexOf('\ufeff---\n') !== 0 && bytes.indexOf('\n---\n') < 0)
     throw bad(what, null, 'no "---" line after the header');
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  // A BOM is kept where the text has one (the decoder would drop it at each chunk's start and shift
+  // the offsets); only a leading one is skipped, as a whole-body decode would.
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let createdAt: string | null = null;
   let bodyStart = -1;
   let n = 0;
-  for (let start = 0; start < bytes.length; ) {
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  for (let start = bom; start < bytes.length; ) {
     // Chunks end at a newline, so no character is cut in two.
     const end = bytes.indexOf(10, Math.min(bytes.length - 1, start + chunk - 1)) + 1;
     let text: string;

@@ -14,6 +14,7 @@ import type { InfoOptions } from '../index/compact.ts';
 import type { IndexedFile, ParsedGem } from '../index/static-plan.ts';
 import { indexedFile, quickSpecBody, quickSpecPath } from '../index/static-plan.ts';
 import { readRegularFile } from '../util/regular-file.ts';
+import { tsxImport } from '../util/worker-boot.ts';
 import { checkGemFileName } from './gem-files.ts';
 
 /**
@@ -87,7 +88,7 @@ const workerUrl = new URL(fromSource ? './gem-parse-worker.ts' : './gem-parse-wo
 
 function startWorker(workerData: unknown): Worker {
   if (!fromSource) return new Worker(workerUrl, { workerData });
-  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
+  const boot = tsxImport(workerUrl);
   return new Worker(boot, { eval: true, workerData });
 }
 

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { ErrorCode } from '../errors.ts';
 import { QuarryError } from '../errors.ts';
 import type { GemPackage } from '../gem/package.ts';
+import { tsxImport } from '../util/worker-boot.ts';
 
 export interface ReaderRequest {
   id: number;
@@ -34,7 +35,7 @@ const WORKER_HEAP_MB = 512;
 function startWorker(): Worker {
   const resourceLimits = { maxOldGenerationSizeMb: WORKER_HEAP_MB };
   if (!fromSource) return new Worker(workerUrl, { resourceLimits });
-  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
+  const boot = tsxImport(workerUrl);
   return new Worker(boot, { eval: true, resourceLimits });
 }
 

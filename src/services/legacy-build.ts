@@ -10,6 +10,7 @@ import { md5Hex } from '../index/compact.ts';
 import type { SpecTuple } from '../index/legacy.ts';
 import { legacyFiles, legacyLists } from '../index/legacy.ts';
 import { byteCompare, compareWithinGem } from '../index/order.ts';
+import { tsxImport } from '../util/worker-boot.ts';
 
 /** Live tuples per catalog query. */
 const LEGACY_PAGE = 5000;
@@ -35,9 +36,7 @@ const fromSource = import.meta.url.endsWith('.ts');
 
 function startLegacyWorker(): Worker {
   const self = JSON.stringify(import.meta.url);
-  const load = fromSource
-    ? `import('tsx/esm/api').then((t) => { t.register(); return import(${self}); })`
-    : `import(${self})`;
+  const load = fromSource ? tsxImport(import.meta.url) : `import(${self})`;
   // A heap limit, so that the thread collects as it goes instead of growing (its live set at
   // 1.3 million entries is about 150 MB).
   return new Worker(`${load}.then((m) => m.legacyWorkerMain())`, {

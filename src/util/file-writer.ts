@@ -13,6 +13,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from './atomic-fs.ts';
+import { tsxImport } from './worker-boot.ts';
 
 /** [id, absolute path, bytes] */
 export type WriteBatch = [number, string, Uint8Array][];
@@ -36,7 +37,7 @@ const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64
 
 function startWorker(): Worker {
   if (!fromSource) return new Worker(workerUrl, { resourceLimits });
-  const boot = `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
+  const boot = tsxImport(workerUrl);
   return new Worker(boot, { eval: true, resourceLimits });
 }
 
@@ -45,11 +46,16 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
+/** Files sent to the thread in one message at most: its heap holds one message at a time. */
+const BATCH_MAX = 1_024;
+
 class FileWriter {
   private worker: Worker | null = null;
+  /** Writes not answered yet, by id: queued here, or sent to the thread (`sent`). */
   private readonly waiting = new Map<number, Waiter>();
-  private batch: WriteBatch = [];
-  private transfer: ArrayBuffer[] = [];
+  /** Ids sent to the current thread and not answered: what its death fails. */
+  private readonly sent = new Set<number>();
+  private queue: WriteBatch = [];
   private scheduled = false;
   private nextId = 1;
 
@@ -61,27 +67,32 @@ class FileWriter {
       this.waiting.set(id, { resolve, reject });
       // A copy of its own, handed over: the caller keeps its bytes, and the view's whole
       // ArrayBuffer (a pool, a larger response) is not cloned.
-      const copy = new Uint8Array(body);
-      this.batch.push([id, path, copy]);
-      this.transfer.push(copy.buffer);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.queue.push([id, path, new Uint8Array(body)]);
+      this.schedule();
     });
   }
 
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Sends what is queued, BATCH_MAX files a message. */
   private flush(): void {
     this.scheduled = false;
-    // Writes failed meanwhile (their thread stopped) are not sent again.
-    const batch = this.batch.filter(([id]) => this.waiting.has(id));
-    const transfer = this.transfer;
-    this.batch = [];
-    this.transfer = [];
-    if (batch.length === 0) return;
+    if (this.queue.length === 0) return;
     const w = this.worker ?? this.spawn();
     w.ref();
-    w.postMessage(batch, transfer);
+    for (let i = 0; i < this.queue.length; i += BATCH_MAX) {
+      const batch = this.queue.slice(i, i + BATCH_MAX);
+      for (const [id] of batch) this.sent.add(id);
+      w.postMessage(
+        batch,
+        batch.map(([, , bytes]) => bytes.buffer as ArrayBuffer),
+      );
+    }
+    this.queue = [];
   }
 
   private spawn(): Worker {
@@ -90,6 +101,7 @@ class FileWriter {
     w.on('message', (replies: WriteReply[]) => {
       for (const [id, err] of replies) {
         const waiter = this.waiting.get(id);
+        this.sent.delete(id);
         if (!waiter) continue;
         this.waiting.delete(id);
         if (err === null) waiter.resolve();
@@ -97,12 +109,18 @@ class FileWriter {
       }
       if (this.waiting.size === 0) w.unref();
     });
+    // The writes the thread held fail (their files may or may not be there: a retry writes them
+    // again, whole); the ones still queued here go to the next thread.
     const gone = (why: string) => {
       if (this.worker !== w) return;
       this.worker = null;
-      const lost = [...this.waiting.values()];
-      this.waiting.clear();
-      for (const waiter of lost) waiter.reject(new Error(`the file writer thread stopped (${why})`));
+      for (const id of this.sent) {
+        const waiter = this.waiting.get(id);
+        this.waiting.delete(id);
+        waiter?.reject(new Error(`the file writer thread stopped (${why})`));
+      }
+      this.sent.clear();
+      if (this.queue.length > 0) this.schedule();
     };
     w.on('error', (e) => gone(e.message));
     w.on('exit', (code) => gone(`exit ${code}`));

@@ -60,6 +60,19 @@ describe('file writer thread', () => {
     assert.equal(await readFile(join(dir, 'gone', 'two'), 'utf8'), '2');
   });
 
+  it('takes thousands of writes issued at once (sent to the thread a batch at a time)', async () => {
+    const n = 5_000;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        fileWriter.write(join(dir, 'burst', String(i % 16), `f${i}`), Buffer.from(String(i))),
+      ),
+    );
+    let count = 0;
+    for (let d = 0; d < 16; d++) count += (await readdir(join(dir, 'burst', String(d)))).length;
+    assert.equal(count, n);
+    assert.equal(await readFile(join(dir, 'burst', '7', 'f4999'), 'utf8'), '4999');
+  });
+
   it('writes a body over the thread limit through the threadpool, whole', async () => {
     const body = Buffer.alloc(WRITER_MAX_BYTES + 1, 3);
     await fileWriter.write(join(dir, 'large'), body);
