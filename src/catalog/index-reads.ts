@@ -65,7 +65,7 @@ export async function liveInfoLines(db: Db, name: string): Promise<InfoLineRow[]
 }
 
 /** A gem's versions with their stored /info lines (or, lacking one, the spec), publication order. */
-function infoLineRows(db: Db, name: string) {
+export function infoLineRows(db: Db, name: string) {
   return db
     .selectFrom('versions')
     .innerJoin('gems', 'gems.id', 'versions.gem_id')
@@ -80,7 +80,12 @@ function infoLineRows(db: Db, name: string) {
     .orderBy('versions.id');
 }
 
-const lineOf = (r: { line: string | null; spec: string | null; sha256: string; createdAt: string }) => ({
+export const lineOf = (r: {
+  line: string | null;
+  spec: string | null;
+  sha256: string;
+  createdAt: string;
+}) => ({
   line: r.line ?? storedInfoLine(JSON.parse(r.spec!) as GemSpec, r.sha256),
   createdAt: r.createdAt,
 });

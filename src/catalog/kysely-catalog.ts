@@ -9,9 +9,10 @@ import { versionToken } from '../index/entry.ts';
 import type { BaseLine } from './derive.ts';
 import { baseBody, infoFromLines, infoMd5For, storedInfoLine } from './derive.ts';
 import type { WriteDialect } from './index-reads.ts';
-import { fullNameOf, KyselyIndexReads, liveInfoLines, liveVersions } from './index-reads.ts';
+import { fullNameOf, infoLineRows, KyselyIndexReads, lineOf, liveVersions } from './index-reads.ts';
+import { PreparedQuery } from './prepared.ts';
 import { KyselyReadModel } from './read-model.ts';
-import type { Db } from './rows.ts';
+import type { Db, Row } from './rows.ts';
 import { findVersion, toRecord, versionsQuery } from './rows.ts';
 import * as side from './side-tables.ts';
 import type {
@@ -39,6 +40,25 @@ async function setMeta(db: Db, key: string, value: string): Promise<void> {
     .execute();
 }
 
+/** A version row's values, in the order of the prepared insert. */
+type VersionArgs = [
+  gemId: number,
+  number: string,
+  platform: string,
+  gemPlatform: string,
+  canonical: string,
+  fullName: string,
+  originalFullName: string,
+  prerelease: 0 | 1,
+  sha256: string,
+  size: number,
+  spec: string,
+  infoLine: string,
+  createdAt: string,
+  pushedBy: number | null,
+  origin: string | null,
+];
+
 export interface KyselyCatalogOptions {
   /** How /info bodies are written: their MD5 goes into the /versions log. */
   info: InfoOptions;
@@ -48,6 +68,57 @@ export interface KyselyCatalogOptions {
 export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogReadModel {
   /** gems.info_md5 of a gem with no live version (the MD5 of an empty /info). */
   private readonly noLiveMd5: string;
+  /** The queries every push runs, compiled once (prepared.ts). */
+  private readonly q = {
+    gemByLower: new PreparedQuery<[string], { id: number; name: string }>((db, [lower]) =>
+      db.selectFrom('gems').select(['id', 'name']).where('name_lower', '=', lower!),
+    ),
+    // (number, platform) equal is also (canonical, platform) equal: the first branch finds it.
+    candidates: new PreparedQuery<[number, string, string, string, string], Row>(
+      (db, [gemId, canonical, platform, number, gemPlatform]) =>
+        versionsQuery(db)
+          .where('versions.gem_id', '=', gemId as unknown as number)
+          .where((eb) =>
+            eb.or([
+              eb.and([eb('versions.canonical', '=', canonical!), eb('versions.platform', '=', platform!)]),
+              eb.and([eb('versions.number', '=', number!), eb('versions.gem_platform', '=', gemPlatform!)]),
+            ]),
+          )
+          .orderBy('versions.id'),
+    ),
+    insertVersion: new PreparedQuery<VersionArgs, Omit<Row, 'name'>>((db, m) =>
+      db
+        .insertInto('versions')
+        .values({
+          gem_id: m[0] as never,
+          number: m[1]!,
+          platform: m[2]!,
+          gem_platform: m[3]!,
+          canonical: m[4]!,
+          full_name: m[5]!,
+          original_full_name: m[6]!,
+          prerelease: m[7] as never,
+          sha256: m[8]!,
+          size: m[9] as never,
+          spec: m[10]!,
+          info_line: m[11]!,
+          created_at: m[12]!,
+          yanked_at: null,
+          pushed_by: m[13] as never,
+          origin: m[14]!,
+        })
+        .returningAll(),
+    ),
+    liveLines: new PreparedQuery((db, [name]) =>
+      infoLineRows(db, name!).where('versions.yanked_at', 'is', null),
+    ),
+    gemInfo: new PreparedQuery<[string, string, number], never>((db, [md5, summary, id]) =>
+      db
+        .updateTable('gems')
+        .set({ info_md5: md5!, summary: summary! })
+        .where('id', '=', id as unknown as number),
+    ),
+  };
   /** The web UI's queries (CatalogReadModel), in a module of their own. */
   private readonly reads: KyselyReadModel;
 
@@ -82,7 +153,8 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
 
   /** The MD5 of a gem's /info body as the catalog holds it now. */
   private async infoMd5(trx: Db, name: string): Promise<string> {
-    return md5Hex(infoFromLines(await liveInfoLines(trx, name), this.options.info));
+    const lines = (await this.q.liveLines.execute(trx, name)).map(lineOf);
+    return md5Hex(infoFromLines(lines, this.options.info));
   }
 
   /** The tail of every write: store the gem's new /info MD5, log the change, bump the generation. */
@@ -131,27 +203,20 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
     db: Db,
     v: NewVersion,
   ): Promise<Exclude<PushOutcome, { kind: 'created' }> | { kind: 'new'; gemId: number | null }> {
-    const gem = await db
-      .selectFrom('gems')
-      .select(['id', 'name'])
-      .where('name_lower', '=', v.name.toLowerCase())
-      .executeTakeFirst();
+    const gem = await this.q.gemByLower.first(db, v.name.toLowerCase());
     if (!gem) return { kind: 'new', gemId: null };
     if (gem.name !== v.name) {
       const live = (await liveVersions(db, gem.name)).length > 0;
       return { kind: 'case_conflict', owner: gem.name, live };
     }
-    // (number, platform) equal is also (canonical, platform) equal: the first branch finds it.
-    const rows = await versionsQuery(db)
-      .where('versions.gem_id', '=', gem.id)
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('versions.canonical', '=', v.canonical), eb('versions.platform', '=', v.platform)]),
-          eb.and([eb('versions.number', '=', v.number), eb('versions.gem_platform', '=', v.gemPlatform)]),
-        ]),
-      )
-      .orderBy('versions.id')
-      .execute();
+    const rows = await this.q.candidates.execute(
+      db,
+      gem.id,
+      v.canonical,
+      v.platform,
+      v.number,
+      v.gemPlatform,
+    );
     const same = rows.find((r) => r.number === v.number && r.platform === v.platform);
     if (same) return { kind: 'exists', record: toRecord(same) };
     const dupe = rows.find((r) => r.canonical === v.canonical && r.platform === v.platform);
@@ -186,28 +251,24 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
             })
             .returning(['id', 'name'])
             .executeTakeFirstOrThrow();
-    const row = await trx
-      .insertInto('versions')
-      .values({
-        gem_id: gem.id,
-        number: v.number,
-        platform: v.platform,
-        gem_platform: v.gemPlatform,
-        canonical: v.canonical,
-        full_name: fullNameOf(v.name, v.number, v.gemPlatform),
-        original_full_name: fullNameOf(v.name, v.number, v.platform),
-        prerelease: v.prerelease ? 1 : 0,
-        sha256: v.sha256,
-        size: v.size,
-        spec: JSON.stringify(v.spec),
-        info_line: storedInfoLine(v.spec, v.sha256),
-        created_at: v.createdAt,
-        yanked_at: null,
-        pushed_by: v.pushedBy,
-        origin: v.origin ?? null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const row = (await this.q.insertVersion.first(
+      trx,
+      gem.id,
+      v.number,
+      v.platform,
+      v.gemPlatform,
+      v.canonical,
+      fullNameOf(v.name, v.number, v.gemPlatform),
+      fullNameOf(v.name, v.number, v.platform),
+      v.prerelease ? 1 : 0,
+      v.sha256,
+      v.size,
+      JSON.stringify(v.spec),
+      storedInfoLine(v.spec, v.sha256),
+      v.createdAt,
+      v.pushedBy,
+      v.origin ?? null,
+    ))!;
     // The read model (migration 6): one row per dependency. The newest push's summary is set by the
     // caller, with the gem's /info MD5.
     if (v.spec.dependencies.length > 0)
@@ -271,11 +332,7 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
       for (const [gemId, c] of changed) {
         const md5 = await this.infoMd5(trx, c.name);
         // The newest push's summary (the batch's last for this gem), for the read model.
-        await trx
-          .updateTable('gems')
-          .set({ info_md5: md5, summary: c.summary })
-          .where('id', '=', gemId)
-          .execute();
+        await this.q.gemInfo.execute(trx, md5, c.summary, gemId);
         rows.push({ gem_name: c.name, tokens: c.tokens.join(','), info_md5: md5 });
       }
       await this.dialect.lockLog(trx);
