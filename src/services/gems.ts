@@ -41,6 +41,11 @@ export interface GemServiceDeps {
 /** A mirrored gem read, checked and stored, waiting for its catalog row (recordStaged). */
 export interface StagedGem {
   version: NewVersion;
+  /**
+   * The gem's blob being stored: recordStaged waits for it before the version's row, so a row never
+   * exists without its bytes, while the caller goes on (its next download need not wait for a disk).
+   */
+  stored: Promise<void>;
 }
 
 /**
@@ -127,8 +132,9 @@ export class GemService {
     });
     // Written without asking first: a mirror's gems are new here, and a copy already there (from a
     // run killed before its rows) is replaced by the same bytes, atomically.
-    await this.storeBlob(pkg.sha256, bytes, false);
-    return { version };
+    const stored = this.storeBlob(pkg.sha256, bytes, false);
+    stored.catch(() => {}); // awaited by recordStaged; never an unhandled rejection meanwhile
+    return { version, stored };
   }
 
   /**
@@ -136,19 +142,28 @@ export class GemService {
    * mirrorGem would answer (a PushResult) or the error it would throw. When the transaction itself
    * fails, each is recorded alone, so that one cannot fail the others.
    */
-  async recordStaged(staged: readonly StagedGem[]): Promise<(PushResult | Error)[]> {
-    let outcomes: (PushOutcome | Error)[];
+  async recordStaged(all: readonly StagedGem[]): Promise<(PushResult | Error)[]> {
+    // Only versions whose bytes are stored get a row; a failed store is that version's answer.
+    const stores = await Promise.allSettled(all.map((s) => s.stored));
+    const failed = new Map<number, Error>();
+    for (const [i, r] of stores.entries())
+      if (r.status === 'rejected')
+        failed.set(i, r.reason instanceof Error ? r.reason : new Error(String(r.reason)));
+    const staged = all.filter((_, i) => !failed.has(i));
+    let recorded: (PushOutcome | Error)[];
     try {
-      outcomes = await this.d.catalog.recordPushes(staged.map((s) => s.version));
+      recorded = await this.d.catalog.recordPushes(staged.map((s) => s.version));
     } catch {
-      outcomes = [];
+      recorded = [];
       for (const s of staged)
-        outcomes.push(await this.d.catalog.recordPush(s.version).catch((e: Error) => e));
+        recorded.push(await this.d.catalog.recordPush(s.version).catch((e: Error) => e));
     }
+    let next = 0;
+    const outcomes = all.map((_, i) => failed.get(i) ?? recorded[next++]!);
     const out = outcomes.map((o, i): PushResult | Error => {
       if (o instanceof Error) return o;
       try {
-        return this.answer(o, staged[i]!.version);
+        return this.answer(o, all[i]!.version);
       } catch (e) {
         return e as Error;
       }

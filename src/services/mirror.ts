@@ -97,6 +97,9 @@ const fileOf = (e: Pick<ClosureEntry, 'name' | 'token'>): string => `${e.name}-$
 const BATCH = 256;
 /** Names of a whole source (--all) resolved at a time: the closure is never held whole. */
 const ALL_CHUNK = 512;
+/** Staged gems whose blob writes may be under way at once (their bytes are held meanwhile). */
+const STORES_MAX = 64;
+const STORES_BYTES_MAX = 16 * 1024 * 1024;
 /** Entries waiting for a download before the resolution waits for them. */
 const QUEUE_MAX = 2048;
 
@@ -133,6 +136,9 @@ export class Mirror {
         bytes: report.bytes,
       });
     const wouldFetch: ClosureEntry[] = [];
+    /** Blob writes of staged gems not done yet, with their sizes. */
+    const storing = new Map<Promise<void>, number>();
+    let storingBytes = 0;
     // Downloads start as soon as the first entries are chosen, while the rest is resolved.
     const worker = async (): Promise<void> => {
       for (let e = await queue.take(); e; e = await queue.take()) {
@@ -146,6 +152,21 @@ export class Mirror {
           } else {
             const got = await this.fetchOne(e, upstream, o);
             report.bytes += got.size;
+            if (got.staged) {
+              // The download slot is free while the blob is written: at most STORES_MAX writes or
+              // STORES_BYTES_MAX bytes wait, then the downloads wait for the disk.
+              const stored = got.staged.stored;
+              storing.set(stored, got.size);
+              storingBytes += got.size;
+              void stored
+                .catch(() => {})
+                .finally(() => {
+                  storing.delete(stored);
+                  storingBytes -= got.size;
+                });
+              while (storing.size >= STORES_MAX || storingBytes >= STORES_BYTES_MAX)
+                await Promise.race([...storing.keys()].map((p) => p.catch(() => {})));
+            }
             if (got.staged && recorder) await recorder.add(file, got.staged);
             else {
               report.fetched++;
