@@ -70,31 +70,47 @@ export function parseGemArgs(args: readonly string[]): ClosureRoot[] {
   return out;
 }
 
-/** Progress: a bar on a TTY, a line every few seconds elsewhere. */
+/**
+ * Progress on stderr: a bar redrawn every 100 ms on a terminal; elsewhere a line every 5 s, when
+ * the phase changes, and the last state at the end (a count that catches up with its total while a
+ * closure is still resolving is not an end).
+ */
 function progress(stream: NodeJS.WriteStream) {
   const t0 = Date.now();
-  let last = 0;
+  let lastAt = 0;
+  let shownPhase = '';
+  let latest: { phase: string; done: number; total: number; bytes: number } | null = null;
+  let shown = true;
+  const show = (): void => {
+    if (!latest) return;
+    const { phase, done, total, bytes } = latest;
+    const secs = Math.max(0.001, (Date.now() - t0) / 1000);
+    const mb = bytes / 1048576;
+    const rate = `${(done / secs).toFixed(1)} gems/s, ${(mb / secs).toFixed(2)} MB/s`;
+    if (stream.isTTY) {
+      const width = 24;
+      const fill = total > 0 ? Math.round((done / total) * width) : width;
+      stream.write(
+        `\r\x1b[K${phase} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total} gems, ${mb.toFixed(1)} MB, ${rate}`,
+      );
+    } else {
+      stream.write(`${phase}: ${done}/${total} gems, ${mb.toFixed(1)} MB, ${rate}\n`);
+    }
+    shown = true;
+    shownPhase = phase;
+  };
   return {
     update(phase: string, done: number, total: number, bytes: number): void {
+      latest = { phase, done, total, bytes };
+      shown = false;
       const now = Date.now();
-      const tty = stream.isTTY;
-      if (done !== total && now - last < (tty ? 100 : 5_000)) return;
-      last = now;
-      const secs = Math.max(0.001, (now - t0) / 1000);
-      const mb = bytes / 1048576;
-      const rate = `${(done / secs).toFixed(1)} gems/s, ${(mb / secs).toFixed(2)} MB/s`;
-      if (tty) {
-        const width = 24;
-        const fill = total > 0 ? Math.round((done / total) * width) : width;
-        stream.write(
-          `\r\x1b[K${phase} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total} gems, ${mb.toFixed(1)} MB, ${rate}`,
-        );
-      } else {
-        stream.write(`${phase}: ${done}/${total} gems, ${mb.toFixed(1)} MB, ${rate}\n`);
-      }
+      if (phase === shownPhase && now - lastAt < (stream.isTTY ? 100 : 5_000)) return;
+      lastAt = now;
+      show();
     },
     end(): void {
       if (stream.isTTY) stream.write('\r\x1b[K');
+      else if (!shown) show();
     },
   };
 }
