@@ -17,7 +17,7 @@
  *
  * Prints a Markdown report and writes it to bench/.work/mirror-scale-results.md.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -27,7 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeGem } from '../test/support/make-gem.ts';
 import { ensureBuilt } from '../test/support/quarry.ts';
-import { cpuSample, foreignShare } from './server/cpu.ts';
+import { runWithPeak } from './server/peak.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, 'bench', '.work');
@@ -178,16 +178,6 @@ export async function startUpstream(n: number, k: number, shas: Buffer): Promise
   };
 }
 
-/** Peak RSS (VmHWM) of a live process in MiB, or NaN once it is gone. */
-function vmHwm(pid: number): number {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 interface Run {
   seconds: number;
   peakMiB: number;
@@ -196,60 +186,22 @@ interface Run {
   tail: string;
 }
 
-function mirrorRun(url: string, data: string, concurrency: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !/^(QUARRY_|NODE_OPTIONS$)/.test(k)) env[k] = v;
-    }
-    env['QUARRY_UPSTREAMS'] = '[]';
-    const a = cpuSample();
-    const t0 = performance.now();
-    const child = spawn(
-      process.execPath,
-      [
-        quarryBin,
-        'mirror',
-        ...MIRROR_ARGS,
-        '--upstream',
-        url,
-        '--data',
-        data,
-        '--concurrency',
-        String(concurrency),
-      ],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let peak = Number.NaN;
-    const poll = setInterval(() => {
-      const v = vmHwm(child.pid!);
-      if (Number.isFinite(v) && !(v <= peak)) peak = v;
-    }, 50);
-    let out = '';
-    const keep = (c: Buffer) => {
-      out = (out + c.toString()).slice(-4000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', (c: Buffer) => {
-      keep(c);
-      const last = c.toString().trim().split('\n').at(-1);
+async function mirrorRun(url: string, data: string, concurrency: number): Promise<Run> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(QUARRY_|NODE_OPTIONS$)/.test(k)) env[k] = v;
+  }
+  env['QUARRY_UPSTREAMS'] = '[]';
+  const args = [quarryBin, 'mirror', ...MIRROR_ARGS, '--upstream', url, '--data', data];
+  const r = await runWithPeak(process.execPath, [...args, '--concurrency', String(concurrency)], env, {
+    pollMs: 50,
+    onStderr: (c) => {
+      const last = c.trim().split('\n').at(-1);
       if (last) say(`  ${last}`);
-    });
-    child.on('error', (e) => {
-      clearInterval(poll);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearInterval(poll);
-      resolve({
-        seconds: (performance.now() - t0) / 1000,
-        peakMiB: peak,
-        foreign: foreignShare(a, cpuSample()),
-        code,
-        tail: out.trim().split('\n').slice(-3).join('\n'),
-      });
-    });
+    },
   });
+  const tail = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-3).join('\n');
+  return { seconds: r.seconds, peakMiB: r.peakMiB, foreign: r.foreign, code: r.code, tail };
 }
 
 async function main(): Promise<void> {

@@ -24,7 +24,7 @@
  * Loopback only. Every process started is stopped by its PID. The report goes to stdout and to
  * bench/.work/mirror-results.md (raw figures in mirror-results.json).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -44,7 +44,8 @@ import type { Options } from './mirror/options.ts';
 import { parseArgs } from './mirror/options.ts';
 import type { Corpus, Extra, MirrorBenchReport, Row, Sample } from './mirror/report.ts';
 import { markdown } from './mirror/report.ts';
-import { cpuSample, foreignShare, waitQuiet } from './server/cpu.ts';
+import { waitQuiet } from './server/cpu.ts';
+import { runWithPeak } from './server/peak.ts';
 import { freePort, killAllNow, run, start, stop, waitForHttp } from './server/procs.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -157,52 +158,8 @@ async function serve(data: string, log: string): Promise<Served> {
   return { pid, url };
 }
 
-/** Peak RSS (VmHWM) of a live process in MiB, or NaN once it is gone. */
-function vmHwm(pid: number): number {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 /** Runs a command to its end: wall time, peak RSS (polled), other processes' CPU share. */
-function timed(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<Sample & { stdout: string; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const a = cpuSample();
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let peak = Number.NaN;
-    const poll = setInterval(() => {
-      const v = vmHwm(child.pid!);
-      if (Number.isFinite(v) && !(v <= peak)) peak = v;
-    }, 20);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', (e) => {
-      clearInterval(poll);
-      reject(e);
-    });
-    child.on('exit', () => {
-      clearInterval(poll);
-    });
-    child.on('close', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      resolve({ seconds, peakMiB: peak, foreign: foreignShare(a, cpuSample()), stdout, stderr, code });
-    });
-  });
-}
+const timed = (cmd: string, args: string[], env: NodeJS.ProcessEnv) => runWithPeak(cmd, args, env);
 
 interface MirrorJson {
   fetched: string[];
