@@ -9,11 +9,11 @@ import { versionToken } from '../index/entry.ts';
 import type { BaseLine } from './derive.ts';
 import { baseBody, infoFromLines, infoMd5For, storedInfoLine } from './derive.ts';
 import type { WriteDialect } from './index-reads.ts';
-import { fullNameOf, infoLineRows, KyselyIndexReads, lineOf, liveVersions } from './index-reads.ts';
-import { PreparedQuery } from './prepared.ts';
+import { fullNameOf, KyselyIndexReads, lineOf, liveVersions } from './index-reads.ts';
+import { pushQueries } from './push-queries.ts';
 import { KyselyReadModel } from './read-model.ts';
-import type { Db, Row } from './rows.ts';
-import { findVersion, toRecord, versionsQuery } from './rows.ts';
+import type { Db } from './rows.ts';
+import { findVersion, toRecord } from './rows.ts';
 import * as side from './side-tables.ts';
 import type {
   ApiKeyRecord,
@@ -40,25 +40,6 @@ async function setMeta(db: Db, key: string, value: string): Promise<void> {
     .execute();
 }
 
-/** A version row's values, in the order of the prepared insert. */
-type VersionArgs = [
-  gemId: number,
-  number: string,
-  platform: string,
-  gemPlatform: string,
-  canonical: string,
-  fullName: string,
-  originalFullName: string,
-  prerelease: 0 | 1,
-  sha256: string,
-  size: number,
-  spec: string,
-  infoLine: string,
-  createdAt: string,
-  pushedBy: number | null,
-  origin: string | null,
-];
-
 export interface KyselyCatalogOptions {
   /** How /info bodies are written: their MD5 goes into the /versions log. */
   info: InfoOptions;
@@ -68,57 +49,8 @@ export interface KyselyCatalogOptions {
 export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogReadModel {
   /** gems.info_md5 of a gem with no live version (the MD5 of an empty /info). */
   private readonly noLiveMd5: string;
-  /** The queries every push runs, compiled once (prepared.ts). */
-  private readonly q = {
-    gemByLower: new PreparedQuery<[string], { id: number; name: string }>((db, [lower]) =>
-      db.selectFrom('gems').select(['id', 'name']).where('name_lower', '=', lower!),
-    ),
-    // (number, platform) equal is also (canonical, platform) equal: the first branch finds it.
-    candidates: new PreparedQuery<[number, string, string, string, string], Row>(
-      (db, [gemId, canonical, platform, number, gemPlatform]) =>
-        versionsQuery(db)
-          .where('versions.gem_id', '=', gemId as unknown as number)
-          .where((eb) =>
-            eb.or([
-              eb.and([eb('versions.canonical', '=', canonical!), eb('versions.platform', '=', platform!)]),
-              eb.and([eb('versions.number', '=', number!), eb('versions.gem_platform', '=', gemPlatform!)]),
-            ]),
-          )
-          .orderBy('versions.id'),
-    ),
-    insertVersion: new PreparedQuery<VersionArgs, Omit<Row, 'name'>>((db, m) =>
-      db
-        .insertInto('versions')
-        .values({
-          gem_id: m[0] as never,
-          number: m[1]!,
-          platform: m[2]!,
-          gem_platform: m[3]!,
-          canonical: m[4]!,
-          full_name: m[5]!,
-          original_full_name: m[6]!,
-          prerelease: m[7] as never,
-          sha256: m[8]!,
-          size: m[9] as never,
-          spec: m[10]!,
-          info_line: m[11]!,
-          created_at: m[12]!,
-          yanked_at: null,
-          pushed_by: m[13] as never,
-          origin: m[14]!,
-        })
-        .returningAll(),
-    ),
-    liveLines: new PreparedQuery((db, [name]) =>
-      infoLineRows(db, name!).where('versions.yanked_at', 'is', null),
-    ),
-    gemInfo: new PreparedQuery<[string, string, number], never>((db, [md5, summary, id]) =>
-      db
-        .updateTable('gems')
-        .set({ info_md5: md5!, summary: summary! })
-        .where('id', '=', id as unknown as number),
-    ),
-  };
+  /** The queries every push runs, compiled once (push-queries.ts). */
+  private readonly q = pushQueries();
   /** The web UI's queries (CatalogReadModel), in a module of their own. */
   private readonly reads: KyselyReadModel;
 
