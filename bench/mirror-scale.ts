@@ -27,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeGem } from '../test/support/make-gem.ts';
 import { ensureBuilt } from '../test/support/quarry.ts';
+import { quarryEnv } from './server/env.ts';
 import { runWithPeak } from './server/peak.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -187,11 +188,7 @@ interface Run {
 }
 
 async function mirrorRun(url: string, data: string, concurrency: number): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !/^(QUARRY_|NODE_OPTIONS$)/.test(k)) env[k] = v;
-  }
-  env['QUARRY_UPSTREAMS'] = '[]';
+  const env = quarryEnv();
   const args = [quarryBin, 'mirror', ...MIRROR_ARGS, '--upstream', url, '--data', data];
   const r = await runWithPeak(process.execPath, [...args, '--concurrency', String(concurrency)], env, {
     pollMs: 50,

@@ -45,6 +45,7 @@ import { parseArgs } from './mirror/options.ts';
 import type { Corpus, Extra, MirrorBenchReport, Row, Sample } from './mirror/report.ts';
 import { markdown } from './mirror/report.ts';
 import { waitQuiet } from './server/cpu.ts';
+import { quarryEnv } from './server/env.ts';
 import { runWithPeak } from './server/peak.ts';
 import { freePort, killAllNow, run, start, stop, waitForHttp } from './server/procs.ts';
 
@@ -55,15 +56,6 @@ const say = (msg: string): boolean => process.stderr.write(`bench:mirror: ${msg}
 const ALL_PLATFORMS = 'ruby,java,x86_64-linux';
 /** Bump when the generated upstreams change shape, so cached ones are rebuilt. */
 const GENERATOR = 2;
-
-/** The environment of quarry children: no inherited QUARRY_* settings, no default upstream. */
-function quarryEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !/^(QUARRY_|NODE_OPTIONS$|SOURCE_DATE_EPOCH$)/.test(k)) env[k] = v;
-  }
-  return { ...env, QUARRY_UPSTREAMS: '[]', ...extra };
-}
 
 /** curl with --parallel (7.66+) and --output-dir (7.73+): Debian's, installed with apt-get when root. */
 function ensureCurl(): string {

@@ -39,7 +39,7 @@ import { parseArgs } from './proxy/options.ts';
 import type { BundleRow, ProxyReport, Setup, WrkRow } from './proxy/report.ts';
 import { markdown, median } from './proxy/report.ts';
 import { cpuSample, foreignShare, waitQuiet } from './server/cpu.ts';
-import { corpus } from './server/env.ts';
+import { corpus, quarryEnv } from './server/env.ts';
 import type { Client } from './server/http.ts';
 import { client } from './server/http.ts';
 import type { Mix, Req } from './server/lists.ts';
@@ -73,20 +73,13 @@ interface Quarry {
   url: string;
 }
 
-/** The environment of every Quarry here: quiet logs, and no upstream unless --upstream says so. */
-function quarryEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUARRY_')) env[k] = v;
-  return { ...env, QUARRY_LOG__LEVEL: 'warn', QUARRY_UPSTREAMS: '[]' };
-}
-
 async function startQuarry(label: string, data: string, log: string, args: string[] = []): Promise<Quarry> {
   const port = await freePort();
   const pid = start(
     label,
     process.execPath,
     [quarryBin, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', data, ...args],
-    { env: quarryEnv(), log },
+    { env: quarryEnv({ QUARRY_LOG__LEVEL: 'warn' }), log },
   );
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(pid, `${url}/health`);
@@ -98,7 +91,7 @@ function createPushKey(data: string): string {
     process.execPath,
     [quarryBin, 'keys', 'create', '--scopes', 'push', '--data', data],
     {
-      env: quarryEnv(),
+      env: quarryEnv({ QUARRY_LOG__LEVEL: 'warn' }),
       encoding: 'utf8',
     },
   );

@@ -76,3 +76,15 @@ export function software(root: string, o: Options): string[] {
   }
   return list;
 }
+
+/**
+ * The environment of a quarry child in a benchmark: the caller's without QUARRY_* settings, Node
+ * options or a pinned clock, and no default upstream (nothing leaves loopback), plus `extra`.
+ */
+export function quarryEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(QUARRY_|NODE_OPTIONS$|SOURCE_DATE_EPOCH$)/.test(k)) env[k] = v;
+  }
+  return { ...env, QUARRY_UPSTREAMS: '[]', ...extra };
+}

@@ -7,7 +7,7 @@ import type { GemSpec } from '../gem/spec.ts';
 import type { InfoLineRow } from './derive.ts';
 import { storedInfoLine } from './derive.ts';
 import type { Db } from './rows.ts';
-import { findVersion, toRecord, versionsQuery } from './rows.ts';
+import { findVersion, hasLiveVersion, toRecord, versionsQuery } from './rows.ts';
 import type {
   BlobRef,
   CatalogState,
@@ -261,19 +261,7 @@ export class KyselyIndexReads {
   }
 
   async liveNames(): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('gems')
-      .select('name')
-      .where((eb) =>
-        eb.exists(
-          eb
-            .selectFrom('versions')
-            .select('versions.id')
-            .whereRef('versions.gem_id', '=', 'gems.id')
-            .where('versions.yanked_at', 'is', null),
-        ),
-      )
-      .execute();
+    const rows = await this.db.selectFrom('gems').select('name').where(hasLiveVersion).execute();
     return rows.map((r) => r.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 

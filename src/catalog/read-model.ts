@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import { compareVersions } from '../gem/version.ts';
 import type { WriteDialect } from './kysely-catalog.ts';
 import type { Db } from './rows.ts';
-import { findVersion, toRecord, versionsQuery } from './rows.ts';
+import { findVersion, hasLiveVersion, toRecord, versionsQuery } from './rows.ts';
 import type { CatalogReadModel, GemCounts, GemListing, Paged, SearchPage, VersionRecord } from './types.ts';
 import { SEARCH_COUNT_LIMIT } from './types.ts';
 
@@ -191,15 +191,7 @@ export class KyselyReadModel implements CatalogReadModel {
     const gems = await this.db
       .selectFrom('gems')
       .select(['id', 'name', 'summary'])
-      .where((eb) =>
-        eb.exists(
-          eb
-            .selectFrom('versions')
-            .select('versions.id')
-            .whereRef('versions.gem_id', '=', 'gems.id')
-            .where('versions.yanked_at', 'is', null),
-        ),
-      )
+      .where(hasLiveVersion)
       .orderBy('id', 'desc')
       .limit(limit)
       .execute();

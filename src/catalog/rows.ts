@@ -1,5 +1,5 @@
 /** Version rows as the catalog's queries read them, and the records they become. */
-import type { Kysely, Selectable } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import type { GemSpec } from '../gem/spec.ts';
 import type { Database, VersionsTable } from './schema.ts';
 import type { VersionRecord } from './types.ts';
@@ -43,3 +43,13 @@ export async function findVersion(db: Db, name: string, number: string, platform
     .executeTakeFirst();
   return r ? toRecord(r) : null;
 }
+
+/** `WHERE` a gem (the `gems` row of the query) has a live version: it is listed, searched, counted. */
+export const hasLiveVersion = (eb: ExpressionBuilder<Database, 'gems'>) =>
+  eb.exists(
+    eb
+      .selectFrom('versions')
+      .select('versions.id')
+      .whereRef('versions.gem_id', '=', 'gems.id')
+      .where('versions.yanked_at', 'is', null),
+  );

@@ -15,6 +15,7 @@ import { REPO_ROOT } from './quarry.ts';
 import type { RunResult } from './ruby.ts';
 import { describeRun } from './ruby.ts';
 import type { LoggedRequest } from './server.ts';
+import { serverEnv } from './server.ts';
 
 export const TIMEOUT = { timeout: 150_000 };
 export const ALL_PLATFORMS = 'ruby,java,x86_64-linux';
@@ -24,17 +25,6 @@ export const sorted = (xs: Iterable<string>) => [...xs].sort();
 export const show = (reqs: LoggedRequest[]) =>
   reqs.map((r) => `${r.method} ${r.url} -> ${r.status}`).join('\n');
 export const nameOf = (file: string, gems: readonly GenGem[]) => gems.find((g) => g.file === file)?.name;
-
-/** The environment of a quarry child: the caller's without QUARRY_* settings, and no default upstream. */
-function quarryEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || /^(QUARRY_|SOURCE_DATE_EPOCH$|NODE_TEST_CONTEXT$|NODE_OPTIONS$)/.test(k)) continue;
-    env[k] = v;
-  }
-  env['QUARRY_UPSTREAMS'] = '[]';
-  return env;
-}
 
 export interface Running {
   child: ChildProcess;
@@ -48,7 +38,7 @@ export interface Running {
 export function spawnQuarry(args: string[], timeoutMs = 120_000): Running {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'quarry'), ...args], {
     cwd: REPO_ROOT,
-    env: quarryEnv(),
+    env: serverEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: Buffer[] = [];

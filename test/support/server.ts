@@ -78,7 +78,7 @@ export interface StartOptions {
 }
 
 /** The environment for quarry children: the caller's, without QUARRY_* settings or a pinned clock. */
-function serverEnv(): Record<string, string> {
+export function serverEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined || /^(QUARRY_|SOURCE_DATE_EPOCH$|NODE_TEST_CONTEXT$|NODE_OPTIONS$)/.test(k)) continue;
