@@ -19,7 +19,8 @@
  * - `curl --parallel --parallel-max C` fetching the same .gem files into a new folder.
  * Then, once: a re-run with nothing new (small, concurrency 8), and a larger small-gem upstream
  * (--scale-gems, default 5,000; a list for several) each mirrored at concurrency 8, for peak memory against
- * source size. bench/mirror/floor.mjs beside them: bare Node doing the downloads, checks and writes alone.
+ * source size. Beside them, bare Node: bench/mirror/get-only.mjs doing curl's GETs alone (bodies thrown
+ * away), and bench/mirror/floor.mjs doing the downloads, checks and writes alone.
  *
  * Loopback only. Every process started is stopped by its PID. The report goes to stdout and to
  * bench/.work/mirror-results.md (raw figures in mirror-results.json).
@@ -233,6 +234,17 @@ async function curlOnce(up: Upstream, config: string, concurrency: number, dir: 
 }
 
 const floorScript = join(root, 'bench', 'mirror', 'floor.mjs');
+const getOnlyScript = join(root, 'bench', 'mirror', 'get-only.mjs');
+
+/** bench/mirror/get-only.mjs: bare Node GETting the .gem URLs curl fetches, bodies thrown away. */
+async function getOnlyOnce(up: Upstream, list: string, concurrency: number): Promise<Sample> {
+  const r = await timed(process.execPath, [getOnlyScript, list, String(concurrency)], quarryEnv());
+  if (r.code !== 0) throw new Error(`get-only.mjs failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+  const got = JSON.parse(r.stdout.trim()) as { gems: number; bytes: number };
+  if (got.gems !== up.corpus.gems || got.bytes !== up.corpus.bytes)
+    throw new Error(`get-only.mjs fetched ${got.gems} gems, ${got.bytes} bytes; expected ${up.corpus.gems}`);
+  return { seconds: r.seconds, peakMiB: r.peakMiB, foreign: r.foreign };
+}
 
 /** bench/mirror/floor.mjs: bare Node fetching /versions, every /info and every .gem, checked and written. */
 async function floorOnce(up: Upstream, url: string, concurrency: number, dir: string): Promise<Sample> {
@@ -268,11 +280,13 @@ async function main(o: Options): Promise<void> {
       const server = await serve(up.data, join(tmp, `upstream-${kind}.log`));
       const config = join(tmp, `curl-${kind}.txt`);
       writeFileSync(config, up.files.map((f) => `url = "${server.url}/gems/${f}"\n`).join(''));
+      const list = join(tmp, `urls-${kind}.txt`);
+      writeFileSync(list, up.files.map((f) => `${server.url}/gems/${f}\n`).join(''));
       // Warm-up, not measured: the upstream's caches and the page cache.
       await curlOnce(up, config, 8, join(tmp, 'warm'));
       rmSync(join(tmp, 'warm'), { recursive: true, force: true });
       const kindRows = o.concurrency.map(
-        (c): Row => ({ corpus: kind, concurrency: c, mirror: [], curl: [], floor: [] }),
+        (c): Row => ({ corpus: kind, concurrency: c, mirror: [], curl: [], getOnly: [], floor: [] }),
       );
       for (let round = 0; round < o.runs; round++) {
         const waited = await waitQuiet(0.15, o.quietMs);
@@ -284,6 +298,7 @@ async function main(o: Options): Promise<void> {
           const out = join(tmp, `curl-${kind}-${c}-${round}`);
           row.curl.push(await curlOnce(up, config, c, out));
           rmSync(out, { recursive: true, force: true });
+          row.getOnly.push(await getOnlyOnce(up, list, c));
           const floorDir = join(tmp, `floor-${kind}-${c}-${round}`);
           row.floor.push(await floorOnce(up, server.url, c, floorDir));
           rmSync(floorDir, { recursive: true, force: true });
@@ -291,7 +306,7 @@ async function main(o: Options): Promise<void> {
           const m = await mirrorOnce(up, server.url, c, data, up.corpus.gems);
           row.mirror.push(m);
           say(
-            `  c=${c}: curl ${row.curl.at(-1)!.seconds.toFixed(2)} s, floor ${row.floor.at(-1)!.seconds.toFixed(2)} s, mirror ${m.seconds.toFixed(2)} s, ${m.peakMiB.toFixed(0)} MiB`,
+            `  c=${c}: curl ${row.curl.at(-1)!.seconds.toFixed(2)} s, GET only ${row.getOnly.at(-1)!.seconds.toFixed(2)} s, floor ${row.floor.at(-1)!.seconds.toFixed(2)} s, mirror ${m.seconds.toFixed(2)} s, ${m.peakMiB.toFixed(0)} MiB`,
           );
           if (kind === o.corpora[0] && c === 8 && round === o.runs - 1) {
             const again = await mirrorOnce(up, server.url, 8, data, 0);

@@ -21,6 +21,8 @@ export interface Row {
   concurrency: number;
   mirror: Sample[];
   curl: Sample[];
+  /** bench/mirror/get-only.mjs: bare Node GETting the same .gem URLs as curl, bodies thrown away. */
+  getOnly: Sample[];
   /** bench/mirror/floor.mjs: bare Node doing the downloads, checks and writes alone. */
   floor: Sample[];
 }
@@ -68,16 +70,17 @@ export function markdown(r: MirrorBenchReport): string {
   }
   out.push('');
   out.push(
-    '| upstream | concurrency | quarry mirror | gems/s | MB/s | curl --parallel | mirror ÷ curl | Node floor | mirror ÷ floor | mirror peak RSS | other load |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| upstream | concurrency | quarry mirror | gems/s | MB/s | curl --parallel | Node GET only | ÷ curl | mirror ÷ curl | Node floor | mirror ÷ floor | mirror peak RSS | other load |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const row of r.rows) {
     const c = r.corpora.find((x) => x.kind === row.corpus)!;
     const m = median(row.mirror.map((s) => s.seconds));
     const k = median(row.curl.map((s) => s.seconds));
+    const g = median(row.getOnly.map((s) => s.seconds));
     const fl = median(row.floor.map((s) => s.seconds));
     out.push(
-      `| ${row.corpus} | ${row.concurrency} | ${f2(m)} s | ${f0(c.gems / m)} | ${f1(c.bytes / MB / m)} | ${f2(k)} s (${f0(c.gems / k)} gems/s, ${f1(c.bytes / MB / k)} MB/s) | ${f1(m / k)}× | ${f2(fl)} s | ${f1(m / fl)}× | ${f0(max(row.mirror.map((s) => s.peakMiB)))} MiB | ${pct(median([...row.mirror, ...row.curl, ...row.floor].map((s) => s.foreign)))} |`,
+      `| ${row.corpus} | ${row.concurrency} | ${f2(m)} s | ${f0(c.gems / m)} | ${f1(c.bytes / MB / m)} | ${f2(k)} s (${f0(c.gems / k)} gems/s, ${f1(c.bytes / MB / k)} MB/s) | ${f2(g)} s | ${f1(g / k)}× | ${f1(m / k)}× | ${f2(fl)} s | ${f1(m / fl)}× | ${f0(max(row.mirror.map((s) => s.peakMiB)))} MiB | ${pct(median([...row.mirror, ...row.curl, ...row.getOnly, ...row.floor].map((s) => s.foreign)))} |`,
     );
   }
   if (r.extras.length > 0) {
@@ -93,6 +96,8 @@ export function markdown(r: MirrorBenchReport): string {
     }
   }
   out.push(
+    '',
+    'Node GET only: bench/mirror/get-only.mjs, bare Node with its http client GETting the same .gem URLs as curl, at the same concurrency over keep-alive connections, and throwing the bodies away: no /info, no checks, no files.',
     '',
     `Node floor: bench/mirror/floor.mjs, bare Node with undici fetching /versions, every /info and every .gem, checking each SHA-256 and writing it (temp file and rename), nothing else; \`node -e 0\` alone takes ${f2(r.nodeStart)} s.`,
     '',
