@@ -16,7 +16,8 @@
  * - `quarry mirror --all --pre --platform ruby,java,x86_64-linux --concurrency C` into a new data
  *   folder: every .gem of the upstream, with /versions, every /info, the checksum checks and the
  *   catalog writes; wall time, and peak memory (VmHWM of the process, polled every 20 ms);
- * - `curl --parallel --parallel-max C` fetching the same .gem files into a new folder.
+ * - `curl --parallel --parallel-max C` fetching the same .gem files into a new folder, and again with
+ *   every body written to /dev/null (its transport alone).
  * Then, once: a re-run with nothing new (small, concurrency 8), and a larger small-gem upstream
  * (--scale-gems, default 5,000; a list for several) each mirrored at concurrency 8, for peak memory against
  * source size. Beside them, bare Node: bench/mirror/get-only.mjs doing curl's GETs alone (bodies thrown
@@ -151,7 +152,7 @@ async function serve(data: string, log: string): Promise<Served> {
   return { pid, url };
 }
 
-/** Runs a command to its end: wall time, peak RSS (polled), other processes' CPU share. */
+/** Runs a command to its end: wall time, CPU time, peak RSS (polled), other processes' CPU share. */
 const timed = (cmd: string, args: string[], env: NodeJS.ProcessEnv) => runWithPeak(cmd, args, env);
 
 interface MirrorJson {
@@ -199,7 +200,7 @@ async function mirrorOnce(
   }
   if (report.fetched.length + report.present.length !== up.corpus.gems)
     throw new Error('quarry mirror: not the whole upstream');
-  return { seconds: r.seconds, peakMiB: r.peakMiB, foreign: r.foreign };
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: r.peakMiB, foreign: r.foreign };
 }
 
 async function curlOnce(up: Upstream, config: string, concurrency: number, dir: string): Promise<Sample> {
@@ -230,7 +231,29 @@ async function curlOnce(up: Upstream, config: string, concurrency: number, dir: 
     throw new Error(
       `curl fetched ${got.length} files, ${bytes} bytes; expected ${up.corpus.gems}, ${up.corpus.bytes}`,
     );
-  return { seconds: r.seconds, peakMiB: Number.NaN, foreign: r.foreign };
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: Number.NaN, foreign: r.foreign };
+}
+
+/** curl fetching the same URLs at the same concurrency, every body written to /dev/null: its transport alone. */
+async function curlDiscardOnce(config: string, concurrency: number): Promise<Sample> {
+  const r = await timed(
+    'curl',
+    [
+      '-s',
+      '-S',
+      '--fail',
+      '--noproxy',
+      '*',
+      '--parallel',
+      '--parallel-max',
+      String(concurrency),
+      '-K',
+      config,
+    ],
+    process.env,
+  );
+  if (r.code !== 0) throw new Error(`curl failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: Number.NaN, foreign: r.foreign };
 }
 
 const floorScript = join(root, 'bench', 'mirror', 'floor.mjs');
@@ -243,7 +266,7 @@ async function getOnlyOnce(up: Upstream, list: string, concurrency: number): Pro
   const got = JSON.parse(r.stdout.trim()) as { gems: number; bytes: number };
   if (got.gems !== up.corpus.gems || got.bytes !== up.corpus.bytes)
     throw new Error(`get-only.mjs fetched ${got.gems} gems, ${got.bytes} bytes; expected ${up.corpus.gems}`);
-  return { seconds: r.seconds, peakMiB: r.peakMiB, foreign: r.foreign };
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: r.peakMiB, foreign: r.foreign };
 }
 
 /** bench/mirror/floor.mjs: bare Node fetching /versions, every /info and every .gem, checked and written. */
@@ -253,7 +276,7 @@ async function floorOnce(up: Upstream, url: string, concurrency: number, dir: st
   const got = JSON.parse(r.stdout.trim()) as { gems: number; bytes: number };
   if (got.gems !== up.corpus.gems || got.bytes !== up.corpus.bytes)
     throw new Error(`floor.mjs fetched ${got.gems} gems, ${got.bytes} bytes; expected ${up.corpus.gems}`);
-  return { seconds: r.seconds, peakMiB: r.peakMiB, foreign: r.foreign };
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: r.peakMiB, foreign: r.foreign };
 }
 
 async function main(o: Options): Promise<void> {
@@ -280,13 +303,26 @@ async function main(o: Options): Promise<void> {
       const server = await serve(up.data, join(tmp, `upstream-${kind}.log`));
       const config = join(tmp, `curl-${kind}.txt`);
       writeFileSync(config, up.files.map((f) => `url = "${server.url}/gems/${f}"\n`).join(''));
+      const discard = join(tmp, `curl-discard-${kind}.txt`);
+      writeFileSync(
+        discard,
+        up.files.map((f) => `url = "${server.url}/gems/${f}"\noutput = "/dev/null"\n`).join(''),
+      );
       const list = join(tmp, `urls-${kind}.txt`);
       writeFileSync(list, up.files.map((f) => `${server.url}/gems/${f}\n`).join(''));
       // Warm-up, not measured: the upstream's caches and the page cache.
       await curlOnce(up, config, 8, join(tmp, 'warm'));
       rmSync(join(tmp, 'warm'), { recursive: true, force: true });
       const kindRows = o.concurrency.map(
-        (c): Row => ({ corpus: kind, concurrency: c, mirror: [], curl: [], getOnly: [], floor: [] }),
+        (c): Row => ({
+          corpus: kind,
+          concurrency: c,
+          mirror: [],
+          curl: [],
+          curlDiscard: [],
+          getOnly: [],
+          floor: [],
+        }),
       );
       for (let round = 0; round < o.runs; round++) {
         const waited = await waitQuiet(0.15, o.quietMs);
@@ -298,6 +334,7 @@ async function main(o: Options): Promise<void> {
           const out = join(tmp, `curl-${kind}-${c}-${round}`);
           row.curl.push(await curlOnce(up, config, c, out));
           rmSync(out, { recursive: true, force: true });
+          row.curlDiscard.push(await curlDiscardOnce(discard, c));
           row.getOnly.push(await getOnlyOnce(up, list, c));
           const floorDir = join(tmp, `floor-${kind}-${c}-${round}`);
           row.floor.push(await floorOnce(up, server.url, c, floorDir));

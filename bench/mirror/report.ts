@@ -10,6 +10,8 @@ export interface Corpus {
 /** One measured run. */
 export interface Sample {
   seconds: number;
+  /** CPU time of the measured process, user + system over all its threads. */
+  cpuSeconds: number;
   /** Peak resident set of the measured process (VmHWM), MiB; NaN for curl. */
   peakMiB: number;
   /** Share (0-1) of the machine's CPU that other processes took meanwhile. */
@@ -21,6 +23,8 @@ export interface Row {
   concurrency: number;
   mirror: Sample[];
   curl: Sample[];
+  /** curl fetching the same URLs with every body written to /dev/null: its transport alone. */
+  curlDiscard: Sample[];
   /** bench/mirror/get-only.mjs: bare Node GETting the same .gem URLs as curl, bodies thrown away. */
   getOnly: Sample[];
   /** bench/mirror/floor.mjs: bare Node doing the downloads, checks and writes alone. */
@@ -69,18 +73,33 @@ export function markdown(r: MirrorBenchReport): string {
     );
   }
   out.push('');
+  const med = (xs: readonly Sample[], f: (s: Sample) => number = (s) => s.seconds) => median(xs.map(f));
+  const cpu = (s: Sample) => s.cpuSeconds;
   out.push(
-    '| upstream | concurrency | quarry mirror | gems/s | MB/s | curl --parallel | Node GET only | ÷ curl | mirror ÷ curl | Node floor | mirror ÷ floor | mirror peak RSS | other load |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| upstream | concurrency | quarry mirror | gems/s | MB/s | curl --parallel | mirror ÷ curl | Node floor | mirror ÷ floor | mirror peak RSS | other load |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const row of r.rows) {
     const c = r.corpora.find((x) => x.kind === row.corpus)!;
-    const m = median(row.mirror.map((s) => s.seconds));
-    const k = median(row.curl.map((s) => s.seconds));
-    const g = median(row.getOnly.map((s) => s.seconds));
-    const fl = median(row.floor.map((s) => s.seconds));
+    const m = med(row.mirror);
+    const k = med(row.curl);
+    const fl = med(row.floor);
+    const all = [...row.mirror, ...row.curl, ...row.curlDiscard, ...row.getOnly, ...row.floor];
     out.push(
-      `| ${row.corpus} | ${row.concurrency} | ${f2(m)} s | ${f0(c.gems / m)} | ${f1(c.bytes / MB / m)} | ${f2(k)} s (${f0(c.gems / k)} gems/s, ${f1(c.bytes / MB / k)} MB/s) | ${f2(g)} s | ${f1(g / k)}× | ${f1(m / k)}× | ${f2(fl)} s | ${f1(m / fl)}× | ${f0(max(row.mirror.map((s) => s.peakMiB)))} MiB | ${pct(median([...row.mirror, ...row.curl, ...row.getOnly, ...row.floor].map((s) => s.foreign)))} |`,
+      `| ${row.corpus} | ${row.concurrency} | ${f2(m)} s | ${f0(c.gems / m)} | ${f1(c.bytes / MB / m)} | ${f2(k)} s (${f0(c.gems / k)} gems/s, ${f1(c.bytes / MB / k)} MB/s) | ${f1(m / k)}× | ${f2(fl)} s | ${f1(m / fl)}× | ${f0(max(row.mirror.map((s) => s.peakMiB)))} MiB | ${pct(median(all.map((s) => s.foreign)))} |`,
+    );
+  }
+  out.push(
+    '',
+    'Wall time and CPU time (user + system, every thread) of each process, medians:',
+    '',
+    '| upstream | concurrency | curl, bodies discarded | Node GET only | ÷ curl discarding | curl into files | Node floor | quarry mirror |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  const both = (xs: readonly Sample[]) => `${f2(med(xs))} s, CPU ${f2(med(xs, cpu))} s`;
+  for (const row of r.rows) {
+    out.push(
+      `| ${row.corpus} | ${row.concurrency} | ${both(row.curlDiscard)} | ${both(row.getOnly)} | ${f1(med(row.getOnly) / med(row.curlDiscard))}× | ${both(row.curl)} | ${both(row.floor)} | ${both(row.mirror)} |`,
     );
   }
   if (r.extras.length > 0) {
@@ -97,7 +116,7 @@ export function markdown(r: MirrorBenchReport): string {
   }
   out.push(
     '',
-    'Node GET only: bench/mirror/get-only.mjs, bare Node with its http client GETting the same .gem URLs as curl, at the same concurrency over keep-alive connections, and throwing the bodies away: no /info, no checks, no files.',
+    'curl, bodies discarded: the same curl command with every body written to /dev/null, its transport alone. Node GET only: bench/mirror/get-only.mjs, bare Node with its http client GETting the same .gem URLs at the same concurrency over keep-alive connections, and throwing the bodies away: no /info, no checks, no files.',
     '',
     `Node floor: bench/mirror/floor.mjs, bare Node with undici fetching /versions, every /info and every .gem, checking each SHA-256 and writing it (temp file and rename), nothing else; \`node -e 0\` alone takes ${f2(r.nodeStart)} s.`,
     '',

@@ -1,5 +1,5 @@
 /** Running a command to its end while watching its peak memory (the mirror benchmarks). */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpuSample, foreignShare } from './cpu.ts';
 
@@ -13,8 +13,38 @@ export function vmHwm(pid: number): number {
   }
 }
 
+/** Clock ticks a second of /proc's CPU times. */
+let clockTicks = 0;
+const ticksPerSecond = (): number => {
+  if (clockTicks === 0) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+};
+
+/**
+ * CPU time (user + system, every thread) of this process's children that have ended and been
+ * waited for (cutime + cstime of /proc/self/stat), in seconds; NaN off Linux. The difference across
+ * one run is that run's CPU time: no other child of the benchmark ends meanwhile.
+ */
+function endedChildrenCpu(): number {
+  try {
+    const s = readFileSync('/proc/self/stat', 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / ticksPerSecond();
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export interface PeakRun {
   seconds: number;
+  /** CPU time of the command, user + system over all its threads, in seconds. */
+  cpuSeconds: number;
   /** The largest VmHWM seen, polled every `pollMs`. */
   peakMiB: number;
   /** Share of the machine's CPU that other processes took meanwhile. */
@@ -33,6 +63,7 @@ export function runWithPeak(
 ): Promise<PeakRun> {
   return new Promise((resolve, reject) => {
     const a = cpuSample();
+    const cpu0 = endedChildrenCpu();
     const t0 = performance.now();
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let peak = Number.NaN;
@@ -58,7 +89,16 @@ export function runWithPeak(
     });
     child.on('close', (code) => {
       const seconds = (performance.now() - t0) / 1000;
-      resolve({ seconds, peakMiB: peak, foreign: foreignShare(a, cpuSample()), stdout, stderr, code });
+      const cpuSeconds = endedChildrenCpu() - cpu0;
+      resolve({
+        seconds,
+        cpuSeconds,
+        peakMiB: peak,
+        foreign: foreignShare(a, cpuSample()),
+        stdout,
+        stderr,
+        code,
+      });
     });
   });
 }
