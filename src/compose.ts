@@ -190,7 +190,7 @@ export function composeMirror(
     memory: { docs: 256, parsed: 256 },
   });
   s.upstreams.push(source);
-  return new Mirror({ source, client, catalog: s.catalog, gems: s.gems });
+  return new Mirror({ source, client, catalog: s.catalog, gems: s.gems, now: s.clock.now });
 }
 
 async function removeStaleTempFiles(blobs: BlobStore, olderThan: number): Promise<void> {

@@ -140,6 +140,19 @@ export async function copyCatalog(
           .execute();
       }
       progress('cached_gems', cached.length);
+      // Marks of complete mirrors: they describe the catalog's contents, copied whole.
+      const marks = await src
+        .selectFrom('mirror_marks')
+        .selectAll()
+        .orderBy('upstream')
+        .orderBy('plan')
+        .execute();
+      for (let i = 0; i < marks.length; i += batch) {
+        await dst
+          .insertInto('mirror_marks')
+          .values(marks.slice(i, i + batch).map((m) => ({ ...m, versions_size: Number(m.versions_size) })))
+          .execute();
+      }
 
       // The /versions base, its seq and created_at, the generation and modified_at: the source's
       // replace whatever a node starting on the empty target may have written.

@@ -21,6 +21,7 @@ import type {
   Catalog,
   CatalogReadModel,
   GemCounts,
+  MirrorMark,
   NewApiKey,
   NewVersion,
   Paged,
@@ -411,6 +412,14 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
 
   deleteCachedGem(upstream: string, file: string): Promise<void> {
     return side.deleteCachedGem(this.db, upstream, file);
+  }
+
+  mirrorMark(upstream: string, plan: string): Promise<MirrorMark | null> {
+    return side.mirrorMark(this.db, upstream, plan);
+  }
+
+  recordMirrorMark(m: MirrorMark): Promise<void> {
+    return side.recordMirrorMark(this.db, m);
   }
 
   // ---- read model (CatalogReadModel): src/catalog/read-model.ts -------------------------------

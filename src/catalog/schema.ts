@@ -83,6 +83,15 @@ export interface CachedGemsTable {
   fetched_at: string;
 }
 
+/** The last complete `quarry mirror --all` of an upstream with one plan (migration 9). */
+export interface MirrorMarksTable {
+  upstream: string;
+  plan: string;
+  versions_created_at: string;
+  versions_size: number;
+  recorded_at: string;
+}
+
 export interface Database {
   gems: GemsTable;
   versions: VersionsTable;
@@ -90,6 +99,7 @@ export interface Database {
   meta: MetaTable;
   api_keys: ApiKeysTable;
   cached_gems: CachedGemsTable;
+  mirror_marks: MirrorMarksTable;
   dependencies: DependenciesTable;
   schema_migrations: SchemaMigrationsTable;
 }

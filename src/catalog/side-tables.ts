@@ -1,11 +1,11 @@
 /**
- * The catalog's side tables, beside the index: API keys (hashes only) and the .gem files cached
- * from upstreams. KyselyCatalog delegates to these; they take no gem lock and write no log row.
+ * The catalog's side tables, beside the index: API keys (hashes only), the .gem files cached
+ * from upstreams, and the marks of complete mirrors. KyselyCatalog delegates to these; they take no gem lock and write no log row.
  */
 import type { Selectable } from 'kysely';
 import type { Db } from './rows.ts';
 import type { Database } from './schema.ts';
-import type { ApiKeyRecord, CachedGem, NewApiKey, Scope } from './types.ts';
+import type { ApiKeyRecord, CachedGem, MirrorMark, NewApiKey, Scope } from './types.ts';
 
 const keyRecord = (r: Selectable<Database['api_keys']>): ApiKeyRecord => ({
   id: r.id,
@@ -102,4 +102,35 @@ export async function listCachedGems(db: Db): Promise<CachedGem[]> {
 
 export async function deleteCachedGem(db: Db, upstream: string, file: string): Promise<void> {
   await db.deleteFrom('cached_gems').where('upstream', '=', upstream).where('file', '=', file).execute();
+}
+
+export async function mirrorMark(db: Db, upstream: string, plan: string): Promise<MirrorMark | null> {
+  const r = await db
+    .selectFrom('mirror_marks')
+    .selectAll()
+    .where('upstream', '=', upstream)
+    .where('plan', '=', plan)
+    .executeTakeFirst();
+  return r
+    ? {
+        upstream: r.upstream,
+        plan: r.plan,
+        versionsCreatedAt: r.versions_created_at,
+        versionsSize: Number(r.versions_size),
+        recordedAt: r.recorded_at,
+      }
+    : null;
+}
+
+export async function recordMirrorMark(db: Db, m: MirrorMark): Promise<void> {
+  const row = {
+    versions_created_at: m.versionsCreatedAt,
+    versions_size: m.versionsSize,
+    recorded_at: m.recordedAt,
+  };
+  await db
+    .insertInto('mirror_marks')
+    .values({ upstream: m.upstream, plan: m.plan, ...row })
+    .onConflict((oc) => oc.columns(['upstream', 'plan']).doUpdateSet(row))
+    .execute();
 }

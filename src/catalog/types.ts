@@ -137,6 +137,22 @@ export interface CachedGem {
   fetchedAt: string;
 }
 
+/**
+ * Where the last complete `quarry mirror --all` of an upstream, with one plan, stood in the
+ * upstream's /versions: every version that /versions listed up to `versionsSize` bytes, as the plan
+ * chooses them, is in the catalog. A later run resolves only the names on lines after that.
+ */
+export interface MirrorMark {
+  upstream: string;
+  /** A hash of the plan's choices (platforms, prereleases, --latest, --exclude, --sync-yanks). */
+  plan: string;
+  /** The `created_at` of that /versions (a new one is a rewrite: the mark no longer applies). */
+  versionsCreatedAt: string;
+  versionsSize: number;
+  /** ISO 8601. */
+  recordedAt: string;
+}
+
 /** One page of live versions, and the cursor of the next page (null: this was the last). */
 export interface LiveVersionsPage {
   versions: VersionRecord[];
@@ -304,6 +320,11 @@ export interface Catalog {
   /** Every cached upstream .gem, oldest fetch first. */
   listCachedGems(): Promise<CachedGem[]>;
   deleteCachedGem(upstream: string, file: string): Promise<void>;
+
+  /** The mark of the last complete mirror of `upstream` with `plan`, or null. */
+  mirrorMark(upstream: string, plan: string): Promise<MirrorMark | null>;
+  /** Records a mirror's mark, replacing the plan's earlier one. */
+  recordMirrorMark(m: MirrorMark): Promise<void>;
 
   /**
    * Optional: calls onChange soon after another process commits a write (PostgreSQL LISTEN/NOTIFY),

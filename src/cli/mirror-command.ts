@@ -34,6 +34,7 @@ interface MirrorFlags extends CommonOptions {
   to?: string;
   dryRun?: boolean;
   syncYanks?: boolean;
+  recheck?: boolean;
   concurrency?: string;
   retries?: string;
   json?: boolean;
@@ -145,6 +146,12 @@ function summary(r: MirrorReport, dryRun: boolean, wouldFetch: readonly string[]
     );
     for (const y of r.yanked) print(`yanked ${y}`);
   }
+  if (r.changedSince) {
+    const n = r.changedSince.names;
+    process.stderr.write(
+      `quarry: checked the ${n} name${n === 1 ? '' : 's'} changed upstream since the complete run of ${r.changedSince.recordedAt} (--recheck: every name)\n`,
+    );
+  }
   if (r.excluded.length > 0) process.stderr.write(`quarry: excluded: ${r.excluded.join(', ')}\n`);
   for (const m of r.missing) process.stderr.write(`quarry: not found upstream: ${m}\n`);
   for (const f of r.failed) process.stderr.write(`quarry: failed: ${f.file}.gem: ${f.reason}\n`);
@@ -232,6 +239,10 @@ export function registerMirror(program: Command): void {
     .option('--to <dir>', 'into DIR/gems, for quarry index, instead of the catalog')
     .option('--dry-run', 'list what would be fetched, with the count and total size')
     .option('--sync-yanks', 'yank here what the upstream yanked')
+    .option(
+      '--recheck',
+      'with --all: check every name, not only those changed upstream since the last complete run',
+    )
     .option('--concurrency <n>', 'parallel downloads (default 8)')
     .option('--retries <n>', 'retries of a failing download (default 3)')
     .option('--json', 'print the report as JSON')
@@ -291,6 +302,7 @@ export function registerMirror(program: Command): void {
           retries: count('--retries', opts.retries, 3),
           dryRun: opts.dryRun === true,
           syncYanks: opts.syncYanks ?? m.sync_yanks,
+          recheck: opts.recheck === true,
           ...((opts.to ?? m.to) ? { to: resolve((opts.to ?? m.to)!) } : {}),
           onProgress: (p) =>
             bar.update(p.phase === 'resolve' ? 'resolving' : 'fetching', p.done, p.total, p.bytes),

@@ -1,9 +1,14 @@
-/** Run markers of `quarry mirror` and `quarry import`, and the clean-up of what killed runs left. */
+/**
+ * Run markers of `quarry mirror` and `quarry import`, the clean-up of what killed runs left, and
+ * the marks of complete `--all` runs (where the upstream's /versions stood).
+ */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { BlobStore } from '../blobs/types.ts';
 import { alive } from '../util/atomic-fs.ts';
+import type { MirrorPlan } from './mirror.ts';
 
 /** The PID in a temp file name of writeFileAtomic (.tmp-PID-HEX), or null. */
 const tempPid = (name: string): number | null => {
@@ -53,4 +58,37 @@ export async function markRun(
     for (const marker of dead.values()) rmSync(marker, { force: true });
   }
   return () => rmSync(mine, { force: true });
+}
+
+/**
+ * The choices of a whole-source plan that decide which versions it copies and yanks, as a short
+ * hash: a mark of a complete run applies only to runs that would choose the same.
+ */
+export function planKey(plan: MirrorPlan, syncYanks: boolean): string {
+  const choices = {
+    latest: plan.latest,
+    platforms: [...plan.platforms].sort(),
+    pre: plan.pre,
+    exclude: [...plan.exclude].sort(),
+    syncYanks,
+  };
+  return createHash('sha256').update(JSON.stringify(choices)).digest('hex').slice(0, 32);
+}
+
+/**
+ * The names on the lines of a /versions body from byte `from` to its end, each once, in order of
+ * first appearance; null when `from` is not the start of a line within the body (not a mark of
+ * this file: every name must be resolved).
+ */
+export function changedNames(body: Buffer, from: number): Set<string> | null {
+  if (!Number.isSafeInteger(from) || from < 1 || from > body.length || body[from - 1] !== 0x0a) return null;
+  const names = new Set<string>();
+  for (let at = from; at < body.length; ) {
+    let end = body.indexOf(0x0a, at);
+    if (end < 0) end = body.length;
+    const space = body.indexOf(0x20, at);
+    if (space > at && space < end) names.add(body.toString('latin1', at, space));
+    at = end + 1;
+  }
+  return names;
 }

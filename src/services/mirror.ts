@@ -23,7 +23,9 @@ import { excluded } from '../upstream/policy.ts';
 import { fileWriter } from '../util/file-writer.ts';
 import { hashSet } from '../util/hash-set.ts';
 import { WorkQueue } from '../util/work-queue.ts';
-import type { GemService, PushResult, StagedGem } from './gems.ts';
+import type { GemService, StagedGem } from './gems.ts';
+import { Recorder } from './mirror-recorder.ts';
+import { changedNames, planKey } from './mirror-runs.ts';
 import type { UpstreamSource } from './upstream-source.ts';
 
 export { markRun } from './mirror-runs.ts';
@@ -45,6 +47,11 @@ export interface MirrorOptions {
   retries: number;
   dryRun: boolean;
   syncYanks: boolean;
+  /**
+   * A whole source (--all): resolve every name, even when an earlier complete run with the same
+   * plan marked where the upstream's /versions stood (then only the names on later lines are).
+   */
+  recheck?: boolean;
   /** Write .gem files into DIR/gems instead of the catalog. */
   to?: string;
   onProgress?: (p: MirrorProgress) => void;
@@ -82,6 +89,11 @@ export interface MirrorReport {
   /** For --dry-run: how many files would be fetched, and their total size when the upstream says it. */
   wouldFetch: number;
   wouldFetchBytes: number;
+  /**
+   * A whole source resolved from the mark of an earlier complete run: the names on /versions lines
+   * after it (the others were all here then). Null when every name was resolved.
+   */
+  changedSince: { recordedAt: string; names: number } | null;
 }
 
 export interface MirrorDeps {
@@ -90,12 +102,12 @@ export interface MirrorDeps {
   catalog: Catalog;
   gems: GemService;
   sleep?: (ms: number) => Promise<void>;
+  /** Wall clock, for the marks of complete runs. */
+  now: () => Date;
 }
 
 const fileOf = (e: Pick<ClosureEntry, 'name' | 'token'>): string => `${e.name}-${e.token}`;
 
-/** Versions recorded per catalog transaction. */
-const BATCH = 256;
 /** Names of a whole source (--all) resolved at a time: the closure is never held whole. */
 const ALL_CHUNK = 512;
 /** Staged gems whose blob writes may be under way at once (their bytes are held meanwhile). */
@@ -123,7 +135,17 @@ export class Mirror {
       bytes: 0,
       wouldFetch: 0,
       wouldFetchBytes: 0,
+      changedSince: null,
     };
+    // A whole source copied into the catalog: where the last complete run with this plan stood.
+    const markPlan =
+      plan.all && !o.to && !o.dryRun && versions.createdAt !== null ? planKey(plan, o.syncYanks) : null;
+    const mark = markPlan && !o.recheck ? await this.d.catalog.mirrorMark(upstream, markPlan) : null;
+    const changed =
+      mark && mark.versionsCreatedAt === versions.createdAt
+        ? changedNames(versions.doc.body, mark.versionsSize)
+        : null;
+    if (mark && changed) report.changedSince = { recordedAt: mark.recordedAt, names: changed.size };
     const present = await this.presentCheck(o.to);
     const queue = new WorkQueue<ClosureEntry>();
     const recorder = o.to || o.dryRun ? null : new Recorder(this.d.gems, report, o);
@@ -205,7 +227,7 @@ export class Mirror {
       if (plan.all) {
         // A whole source: its names in chunks, each resolved while the earlier ones download.
         let chunk: ClosureRoot[] = [];
-        const total = versions.live.size;
+        const total = changed?.size ?? versions.live.size;
         const flush = async () => {
           const r = await resolveClosure(chunk, info, { ...closureOptions, follow: false });
           report.missing.push(...r.missing);
@@ -214,8 +236,12 @@ export class Mirror {
           o.onProgress?.({ phase: 'resolve', done: resolved, total, bytes: report.bytes });
           await queue.roomFor(QUEUE_MAX);
         };
-        for (const [name, live] of versions.live) {
-          if (live.tokens.length === 0) continue;
+        const names =
+          changed ??
+          (function* () {
+            for (const [name, live] of versions.live) if (live.tokens.length > 0) yield name;
+          })();
+        for (const name of names) {
           chunk.push({ name, requirement: [] });
           if (chunk.length >= ALL_CHUNK) await flush();
         }
@@ -237,10 +263,26 @@ export class Mirror {
       report.wouldFetchBytes = await this.sizes(wouldFetch, o.concurrency);
       for (const e of wouldFetch) o.onFile?.('would_fetch', fileOf(e));
     }
-    if (o.syncYanks && !o.to && !o.dryRun) report.yanked = await this.syncYanks(upstream, versions.live);
+    if (o.syncYanks && !o.to && !o.dryRun)
+      report.yanked = await this.syncYanks(upstream, versions.live, changed ?? undefined);
     report.missing.sort();
     report.excluded.sort();
     report.failed.sort((a, b) => (a.file < b.file ? -1 : 1));
+    // Complete: every version this /versions lists, as the plan chooses them, is here now.
+    if (
+      markPlan &&
+      versions.createdAt !== null &&
+      report.failed.length === 0 &&
+      report.missing.length === 0
+    ) {
+      await this.d.catalog.recordMirrorMark({
+        upstream,
+        plan: markPlan,
+        versionsCreatedAt: versions.createdAt,
+        versionsSize: versions.doc.body.length,
+        recordedAt: this.d.now().toISOString(),
+      });
+    }
     return report;
   }
 
@@ -333,14 +375,19 @@ export class Mirror {
     throw last instanceof Error ? last : new Error(String(last));
   }
 
-  /** Yanks here the versions mirrored from this upstream that it no longer lists. */
+  /**
+   * Yanks here the versions mirrored from this upstream that it no longer lists: of every name, or
+   * of `only` (the names whose /versions lines came after a complete run's mark; a yank upstream
+   * adds a line).
+   */
   private async syncYanks(
     upstream: string,
     live: { get(name: string): { tokens: string[] } | undefined },
+    only?: ReadonlySet<string>,
   ): Promise<string[]> {
     const out: string[] = [];
     const origin = `mirror:${upstream}`;
-    const names = await this.d.catalog.gemNames();
+    const names = only ? [...only].sort() : await this.d.catalog.gemNames();
     for (const name of names) {
       const tokens = new Set(live.get(name)?.tokens ?? []);
       for (const v of await this.d.catalog.liveVersions(name)) {
@@ -352,56 +399,5 @@ export class Mirror {
       }
     }
     return out;
-  }
-}
-
-/**
- * Records staged gems BATCH at a time, one catalog transaction each (a gem's blob is stored before
- * it is staged, so a row never exists without its bytes). One batch is written at a time; the
- * downloads go on meanwhile, and wait only when two batches are waiting.
- */
-class Recorder {
-  private pending: { file: string; staged: StagedGem }[] = [];
-  private writing: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly gems: GemService,
-    private readonly report: MirrorReport,
-    private readonly o: MirrorOptions,
-  ) {}
-
-  async add(file: string, staged: StagedGem): Promise<void> {
-    this.pending.push({ file, staged });
-    if (this.pending.length >= BATCH) {
-      await this.writing;
-      if (this.pending.length >= BATCH) this.start();
-    }
-  }
-
-  private start(): void {
-    const batch = this.pending;
-    this.pending = [];
-    this.writing = this.writing.then(async () => {
-      let results: (PushResult | Error)[];
-      try {
-        results = await this.gems.recordStaged(batch.map((b) => b.staged));
-      } catch (e) {
-        results = batch.map(() => e as Error);
-      }
-      for (const [i, r] of results.entries()) {
-        const file = batch[i]!.file;
-        if (r instanceof Error) this.report.failed.push({ file, reason: r.message });
-        else {
-          this.report.fetched++;
-          this.o.onFile?.('fetched', file);
-        }
-      }
-    });
-  }
-
-  async flush(): Promise<void> {
-    await this.writing;
-    if (this.pending.length > 0) this.start();
-    await this.writing;
   }
 }

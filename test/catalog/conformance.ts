@@ -641,6 +641,37 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.equal((await p.listCachedGems()).length, 2);
       }));
 
+    it('keeps one mirror mark per upstream and plan, the last recorded wins, across processes', () =>
+      withCatalog(async ({ c, peer }) => {
+        const p = await peer();
+        const up = 'http://127.0.0.1:9/';
+        const mark = (plan: string, size: number) => ({
+          upstream: up,
+          plan,
+          versionsCreatedAt: '2024-04-01T00:00:00Z',
+          versionsSize: size,
+          recordedAt: `2024-04-02T00:00:${String(size % 60).padStart(2, '0')}.000Z`,
+        });
+        assert.equal(await c.mirrorMark(up, 'a'), null);
+        // Two processes record marks of two plans at once; each plan ends with one of its records.
+        const sizes = [5_000_000_000, 17, 42, 99];
+        await Promise.all(
+          sizes.flatMap((n, i) => [
+            (i % 2 ? p : c).recordMirrorMark(mark('a', n)),
+            c.recordMirrorMark(mark('b', n)),
+          ]),
+        );
+        for (const plan of ['a', 'b']) {
+          const got = await p.mirrorMark(up, plan);
+          assert.ok(got !== null, `a mark for plan ${plan}`);
+          assert.ok(sizes.includes(got.versionsSize), `one of the recorded sizes, not ${got.versionsSize}`);
+          assert.deepEqual(got, mark(plan, got.versionsSize));
+        }
+        await p.recordMirrorMark(mark('a', 5_000_000_001));
+        assert.deepEqual(await c.mirrorMark(up, 'a'), mark('a', 5_000_000_001));
+        assert.equal(await c.mirrorMark('http://127.0.0.1:8/', 'a'), null);
+      }));
+
     it('keeps API keys: create, find by hash, list, revoke, touch', () =>
       withCatalog(async ({ c, peer }) => {
         const p = await peer();

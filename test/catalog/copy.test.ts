@@ -58,6 +58,14 @@ describe('quarry catalog copy', () => {
   let sqliteNode: Harness;
   const extraNodes: Harness[] = [];
 
+  const MARK = {
+    upstream: 'http://127.0.0.1:9/',
+    plan: 'plan-hash',
+    versionsCreatedAt: '2024-04-01T00:00:00Z',
+    versionsSize: 5_000_000_000,
+    recordedAt: '2024-04-02T00:00:00.000Z',
+  };
+
   before(async () => {
     pg = await startPostgres();
     sqliteNode = await startHarness();
@@ -82,6 +90,7 @@ describe('quarry catalog copy', () => {
     assert.match(await h.services.gems.unyank('beta', '0.1.0', undefined), /beta/);
     const base = await h.services.catalog.versionsBase();
     assert.ok(base && (await h.services.catalog.versionsLogSince(base.baseSeq)).length === 4);
+    await h.services.catalog.recordMirrorMark(MARK);
   });
 
   after(async () => {
@@ -185,6 +194,8 @@ describe('quarry catalog copy', () => {
       assert.deepEqual(await target.state(), await src.state());
       for (const n of NAMES) assert.deepEqual(await target.allVersions(n), await src.allVersions(n));
       assert.deepEqual(await target.listKeys(), await src.listKeys());
+      // A mark of a complete mirror describes the catalog's contents: it moves with them.
+      assert.deepEqual(await target.mirrorMark(MARK.upstream, MARK.plan), MARK);
     } finally {
       await target.close();
     }

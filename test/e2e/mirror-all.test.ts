@@ -73,6 +73,18 @@ describe('quarry mirror --all, end to end', () => {
         total,
         'the catalog holds the whole upstream',
       );
+      // The same run again: it completed, so only names changed upstream since are looked at (none).
+      const allArgs = ['--all', '--pre', '--platform', '*', '--upstream', e.url, '--data', m6];
+      const again = await mirrorRun('quarry mirror --all (again)', allArgs);
+      assert.equal(again.changedSince?.names, 0);
+      assert.deepEqual([again.planned, again.fetched.length, again.present.length], [0, 0, 0]);
+      // --recheck looks at every name: everything is here.
+      const rechecked = await mirrorRun('quarry mirror --all --recheck', [...allArgs, '--recheck']);
+      assert.equal(rechecked.changedSince, null);
+      assert.deepEqual(
+        [rechecked.planned, rechecked.fetched.length, rechecked.present.length],
+        [total.length, 0, total.length],
+      );
 
       await e.withUpstreamStopped(async () => {
         const mirror = await e.serve(m6);

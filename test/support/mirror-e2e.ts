@@ -74,6 +74,7 @@ export interface MirrorJson {
   missing: string[];
   yanked: string[];
   bytes: number;
+  changedSince: { recordedAt: string; names: number } | null;
 }
 
 /** Runs the CLI with --json; returns its report and the run (status may be non-zero). */
