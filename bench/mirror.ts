@@ -203,27 +203,24 @@ async function mirrorOnce(
   return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: r.peakMiB, foreign: r.foreign };
 }
 
+/** curl's command line: the URLs of `config` fetched C at a time, into `dir` (or, null, as the config's `output` says). */
+const curlArgs = (config: string, concurrency: number, dir: string | null): string[] => [
+  '-s',
+  '-S',
+  '--fail',
+  '--noproxy',
+  '*',
+  '--parallel',
+  '--parallel-max',
+  String(concurrency),
+  ...(dir === null ? [] : ['--remote-name-all', '--output-dir', dir]),
+  '-K',
+  config,
+];
+
 async function curlOnce(up: Upstream, config: string, concurrency: number, dir: string): Promise<Sample> {
   mkdirSync(dir, { recursive: true });
-  const r = await timed(
-    'curl',
-    [
-      '-s',
-      '-S',
-      '--fail',
-      '--noproxy',
-      '*',
-      '--parallel',
-      '--parallel-max',
-      String(concurrency),
-      '--remote-name-all',
-      '--output-dir',
-      dir,
-      '-K',
-      config,
-    ],
-    process.env,
-  );
+  const r = await timed('curl', curlArgs(config, concurrency, dir), process.env);
   if (r.code !== 0) throw new Error(`curl failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   const got = readdirSync(dir);
   const bytes = got.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
@@ -236,22 +233,7 @@ async function curlOnce(up: Upstream, config: string, concurrency: number, dir: 
 
 /** curl fetching the same URLs at the same concurrency, every body written to /dev/null: its transport alone. */
 async function curlDiscardOnce(config: string, concurrency: number): Promise<Sample> {
-  const r = await timed(
-    'curl',
-    [
-      '-s',
-      '-S',
-      '--fail',
-      '--noproxy',
-      '*',
-      '--parallel',
-      '--parallel-max',
-      String(concurrency),
-      '-K',
-      config,
-    ],
-    process.env,
-  );
+  const r = await timed('curl', curlArgs(config, concurrency, null), process.env);
   if (r.code !== 0) throw new Error(`curl failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: Number.NaN, foreign: r.foreign };
 }

@@ -56,3 +56,20 @@ export const yank = (h: Harness, form: string, key = h.yankKey) =>
     headers: { authorization: key, 'content-type': 'application/x-www-form-urlencoded' },
     payload: form,
   });
+
+/** Serves the harness on a free loopback port; returns its URL (no trailing slash). */
+export async function listen(h: Harness): Promise<string> {
+  await h.app.listen({ port: 0, host: '127.0.0.1' });
+  return `http://127.0.0.1:${(h.app.server.address() as { port: number }).port}`;
+}
+
+/** The configuration of an upstream at `url`, as `quarry serve` and `quarry mirror` take it. */
+export const upstreamAt = (url: string, name = 'up') => ({
+  name,
+  url,
+  timeout_ms: 5000,
+  max_age_ms: 0,
+  fail_timeout_ms: 0,
+  exclude: [] as string[],
+  tls_verify: true,
+});

@@ -11,7 +11,7 @@ import { composeMirror } from '../../src/compose.ts';
 import type { MirrorOptions, MirrorPlan } from '../../src/services/mirror.ts';
 import { changedNames, planKey } from '../../src/services/mirror-runs.ts';
 import type { Harness } from '../http/harness.ts';
-import { push, startHarness, yank } from '../http/harness.ts';
+import { listen, push, startHarness, upstreamAt, yank } from '../http/harness.ts';
 import { makeGem } from '../support/make-gem.ts';
 
 const ALL: MirrorPlan = {
@@ -52,8 +52,7 @@ describe('quarry mirror --all from the mark of a complete run', () => {
     upstream = await startHarness();
     for (const name of ['a', 'b', 'c'])
       assert.equal((await push(upstream, makeGem({ name, version: '1.0.0' }))).statusCode, 200);
-    await upstream.app.listen({ port: 0, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(upstream.app.server.address() as { port: number }).port}`;
+    url = await listen(upstream);
     mirror = await startHarness();
   });
   after(async () => {
@@ -62,11 +61,7 @@ describe('quarry mirror --all from the mark of a complete run', () => {
   });
 
   const run = (services: Harness['services'], o: Partial<MirrorOptions> = {}, plan = ALL) =>
-    composeMirror(
-      services,
-      { name: 'up', url, timeout_ms: 5000, max_age_ms: 0, fail_timeout_ms: 0, exclude: [], tls_verify: true },
-      {},
-    ).run(plan, { ...OPTS, ...o });
+    composeMirror(services, upstreamAt(url), {}).run(plan, { ...OPTS, ...o });
 
   it('a first run resolves every name and marks where /versions stood', async () => {
     const r = await run(mirror.services);

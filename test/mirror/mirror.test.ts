@@ -8,7 +8,7 @@ import { parseInfoFile } from '../../src/index/compact-parse.ts';
 import { UpstreamSource } from '../../src/services/upstream-source.ts';
 import { UpstreamClient } from '../../src/upstream/client.ts';
 import type { Harness } from '../http/harness.ts';
-import { push, startHarness, yank } from '../http/harness.ts';
+import { listen, push, startHarness, upstreamAt, yank } from '../http/harness.ts';
 import { makeGem } from '../support/make-gem.ts';
 
 const plan = (names: string[]) => ({
@@ -51,8 +51,7 @@ describe('quarry mirror (in process)', () => {
       makeGem({ name: 'other', version: '1.0.0' }),
     ];
     for (const g of gems) assert.equal((await push(upstream, g)).statusCode, 200);
-    await upstream.app.listen({ port: 0, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(upstream.app.server.address() as { port: number }).port}`;
+    url = await listen(upstream);
     mirror = await startHarness();
   });
   after(async () => {
@@ -60,15 +59,7 @@ describe('quarry mirror (in process)', () => {
     await upstream?.close();
   });
 
-  const upstreamConfig = () => ({
-    name: 'up',
-    url,
-    timeout_ms: 5000,
-    max_age_ms: 0,
-    fail_timeout_ms: 0,
-    exclude: [],
-    tls_verify: true,
-  });
+  const upstreamConfig = () => upstreamAt(url);
 
   it('copies the runtime closure of a named gem, and serves it', async () => {
     const m = composeMirror(mirror.services, upstreamConfig(), {});

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { load } from '../../src/marshal/reader.ts';
 import type { Harness } from '../http/harness.ts';
-import { push, startHarness } from '../http/harness.ts';
+import { listen, push, startHarness } from '../http/harness.ts';
 import { makeGem } from '../support/make-gem.ts';
 
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
@@ -40,8 +40,7 @@ describe('caching proxy: one merged source', () => {
   before(async () => {
     upstream = await startHarness();
     for (const g of Object.values(gems)) assert.equal((await push(upstream, g)).statusCode, 200);
-    await upstream.app.listen({ port: 0, host: '127.0.0.1' });
-    upUrl = `http://127.0.0.1:${(upstream.app.server.address() as { port: number }).port}`;
+    upUrl = await listen(upstream);
     proxy = await startHarness({
       upstreams: [{ name: 'up', url: upUrl, timeout_ms: 2000, max_age_ms: 60_000, exclude: ['acme-*'] }],
     });
