@@ -189,3 +189,25 @@ export function search(list: readonly string[], name: string): number {
   }
   return -lo - 1;
 }
+
+/**
+ * Representations of freshly built files dated `modified`: a file whose bytes and date did not
+ * change keeps its earlier representation (and so its ETag).
+ */
+export function sameBytesSameTag(
+  old: ReadonlyMap<string, Representation> | null,
+  files: readonly { path: string; body: Buffer; md5: string; sha256: string }[],
+  modified: Date,
+): Map<string, Representation> {
+  const next = new Map<string, Representation>();
+  for (const f of files) {
+    const prev = old?.get(f.path);
+    next.set(
+      f.path,
+      prev && prev.md5 === f.md5 && prev.sha256 === f.sha256 && prev.modified.getTime() === modified.getTime()
+        ? prev
+        : { body: f.body, md5: f.md5, sha256: f.sha256, modified },
+    );
+  }
+  return next;
+}

@@ -8,7 +8,15 @@ import { dependenciesMarshal, dependencyRecords } from '../index/dependencies.ts
 import { dumpQuickSpec } from '../marshal/rubygems.ts';
 import type { Maybe } from '../util/maybe.ts';
 import type { Representation } from './index-bodies.ts';
-import { InfoStore, keyOf, NO_LIVE_VERSION_MD5, represent, search, VersionsBody } from './index-bodies.ts';
+import {
+  keyOf,
+  NO_LIVE_VERSION_MD5,
+  represent,
+  sameBytesSameTag,
+  search,
+  VersionsBody,
+} from './index-bodies.ts';
+import { InfoCache } from './info-cache.ts';
 import { buildLegacyFiles } from './legacy-build.ts';
 
 export { baseFor, infoFor, recordEntry } from '../catalog/derive.ts';
@@ -17,18 +25,6 @@ export { represent } from './index-bodies.ts';
 
 /** Memory for cached dependency API bodies (clients ask for many different name lists). */
 const DEP_BODY_BYTES = 16 * 1024 * 1024;
-/**
- * /info representations kept as objects (the hot set). Each costs about 3 KiB of JS heap with the
- * headers the HTTP layer prepares for it: at 190,000 gems that was 575 MB of heap and garbage
- * collections pausing the server for up to 0.8 s. Bodies beyond the hot set stay in an InfoStore.
- */
-const INFO_HOT = 20_000;
-/**
- * Bytes of /info bodies kept outside the JS heap (InfoStore): every gem of a catalog as large as
- * rubygems.org's (190,000 names, 173 MB of bodies) fits.
- */
-const INFO_STORE_BYTES = 256 * 1024 * 1024;
-
 export class IndexView {
   private generation = -1;
   /** When the catalog generation was last read (performance.now(); never yet: -Infinity). */
@@ -49,16 +45,8 @@ export class IndexView {
    * MD5 is that of "---\n" takes its name out, any other puts it in); null: not loaded yet.
    */
   private nameList: string[] | null = null;
-  /** The hot /info representations, oldest first (at most INFO_HOT); null: never published. */
-  private readonly infos = new Map<string, Representation | null>();
-  /** Every /info body loaded (up to INFO_STORE_BYTES), outside the heap. */
-  private readonly infoStore = new InfoStore(INFO_STORE_BYTES);
-  /**
-   * Names served from the store once lately (at most INFO_HOT): a second request puts the body in
-   * the hot set. Requests spread over every name then make short-lived representations the young
-   * generation collects cheaply, instead of churning the hot set (long-lived garbage, full GCs).
-   */
-  private infoSeen = new Set<string>();
+  /** The /info representations: a hot set, and every body loaded outside the heap. */
+  private readonly infos = new InfoCache();
   private legacy: Map<string, Representation> | null = null;
   private legacyGeneration = -2;
   private hosted: ReadonlySet<string> | null = null;
@@ -185,7 +173,7 @@ export class IndexView {
     const names = new Set<string>();
     for (const r of rows) names.add(r.name);
     for (const name of names) {
-      this.dropInfo(name);
+      this.infos.delete(name);
       this.depRecords.delete(name);
     }
     // Quick specs and .gem lookups by file name: NAME-VERSION[-PLATFORM].
@@ -211,8 +199,6 @@ export class IndexView {
     this.names = null;
     this.nameList = null;
     this.infos.clear();
-    this.infoStore.clear();
-    this.infoSeen.clear();
     this.quick.clear();
     this.gemFiles.clear();
     this.depRecords.clear();
@@ -220,40 +206,9 @@ export class IndexView {
     this.depBodyBytes = 0;
   }
 
-  private dropInfo(name: string): void {
-    this.infos.delete(name);
-    this.infoStore.delete(name);
-  }
-
-  /** Puts an /info in the hot set, dropping the oldest past INFO_HOT (their bodies stay stored). */
-  private hotInfo(name: string, rep: Representation | null): Representation | null {
-    this.infos.delete(name);
-    this.infos.set(name, rep);
-    if (this.infos.size > INFO_HOT) this.infos.delete(this.infos.keys().next().value!);
-    return rep;
-  }
-
   /** Caches an /info loaded under generation `gen` (unless the catalog changed meanwhile). */
   private keepInfo(gen: number, name: string, rep: Representation | null): Representation | null {
-    if (gen !== this.generation) return rep;
-    const stored = rep !== null && this.infoStore.set(name, rep);
-    // Once the hot set is full, a body loaded goes to the store only and, like one served from
-    // there, joins the hot set when asked for again: a sweep over every gem (a mirror, a cold
-    // start) then churns nothing long-lived.
-    if (stored && this.infos.size >= INFO_HOT) return rep;
-    return this.hotInfo(name, rep);
-  }
-
-  /** An /info from the hot set or the store (while the view is known to be current). */
-  private cachedInfo(name: string): Representation | null | undefined {
-    const hot = this.infos.get(name);
-    if (hot !== undefined) return hot;
-    const stored = this.infoStore.get(name);
-    if (!stored) return undefined;
-    if (this.infoSeen.delete(name)) return this.hotInfo(name, stored);
-    if (this.infoSeen.size >= INFO_HOT) this.infoSeen = new Set();
-    this.infoSeen.add(name);
-    return stored;
+    return gen === this.generation ? this.infos.keep(name, rep) : rep;
   }
 
   /** Called by writers after they commit, so this node sees its own write at once. */
@@ -297,13 +252,13 @@ export class IndexView {
 
   /** null when the gem has never been published; a gem whose versions are all yanked has "---\n". */
   info(name: string): Maybe<Representation | null> {
-    const hit = this.fresh ? this.cachedInfo(name) : undefined;
+    const hit = this.fresh ? this.infos.get(name) : undefined;
     return hit !== undefined ? hit : this.loadInfo(name);
   }
 
   private async loadInfo(name: string): Promise<Representation | null> {
     await this.refresh();
-    const cached = this.cachedInfo(name);
+    const cached = this.infos.get(name);
     if (cached !== undefined) return cached;
     const gen = this.generation;
     // The stored lines, and the date of the gem's last push or yank as its Last-Modified: the same
@@ -347,22 +302,7 @@ export class IndexView {
     await this.refresh();
     const gen = this.generation;
     const modified = this.modified;
-    const files = await buildLegacyFiles(this.catalog);
-    const old = this.legacy;
-    const next = new Map<string, Representation>();
-    for (const f of files) {
-      const prev = old?.get(f.path);
-      next.set(
-        f.path,
-        // Same bytes, same ETag; the date is the generation's, as on every other node.
-        prev &&
-          prev.md5 === f.md5 &&
-          prev.sha256 === f.sha256 &&
-          prev.modified.getTime() === modified.getTime()
-          ? prev
-          : { body: f.body, md5: f.md5, sha256: f.sha256, modified },
-      );
-    }
+    const next = sameBytesSameTag(this.legacy, await buildLegacyFiles(this.catalog), modified);
     // A build that finished after a newer one (it cannot: builds run one at a time) is dropped.
     if (this.legacy && this.legacyGeneration > gen) return;
     this.legacy = next;
