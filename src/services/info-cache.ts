@@ -18,16 +18,23 @@ const INFO_HOT = 20_000;
 const INFO_STORE_BYTES = 256 * 1024 * 1024;
 
 export class InfoCache {
-  /** The hot representations, oldest first (at most INFO_HOT); null: never published. */
+  /** The hot representations, oldest first (at most hotMax); null: never published. */
   private readonly hot = new Map<string, Representation | null>();
-  /** Every body loaded (up to INFO_STORE_BYTES), outside the heap. */
-  private readonly store = new InfoStore(INFO_STORE_BYTES);
   /**
-   * Names served from the store once lately (at most INFO_HOT): a second request puts the body in
+   * Names served from the store once lately (at most hotMax): a second request puts the body in
    * the hot set. Requests spread over every name then make short-lived representations the young
    * generation collects cheaply, instead of churning the hot set (long-lived garbage, full GCs).
    */
   private seen = new Set<string>();
+
+  /**
+   * @param hotMax representations kept as objects
+   * @param store every body loaded (INFO_STORE_BYTES of them by default), outside the heap
+   */
+  constructor(
+    private readonly hotMax = INFO_HOT,
+    private readonly store = new InfoStore(INFO_STORE_BYTES),
+  ) {}
 
   /** A cached /info (null: never published), or undefined when not cached. */
   get(name: string): Representation | null | undefined {
@@ -36,7 +43,7 @@ export class InfoCache {
     const stored = this.store.get(name);
     if (!stored) return undefined;
     if (this.seen.delete(name)) return this.promote(name, stored);
-    if (this.seen.size >= INFO_HOT) this.seen = new Set();
+    if (this.seen.size >= this.hotMax) this.seen = new Set();
     this.seen.add(name);
     return stored;
   }
@@ -47,7 +54,7 @@ export class InfoCache {
     // Once the hot set is full, a body loaded goes to the store only and, like one served from
     // there, joins the hot set when asked for again: a sweep over every gem (a mirror, a cold
     // start) then churns nothing long-lived.
-    if (stored && this.hot.size >= INFO_HOT) return rep;
+    if (stored && this.hot.size >= this.hotMax) return rep;
     return this.promote(name, rep);
   }
 
@@ -62,11 +69,11 @@ export class InfoCache {
     this.seen.clear();
   }
 
-  /** Puts an /info in the hot set, dropping the oldest past INFO_HOT (their bodies stay stored). */
+  /** Puts an /info in the hot set, dropping the oldest past hotMax (their bodies stay stored). */
   private promote(name: string, rep: Representation | null): Representation | null {
     this.hot.delete(name);
     this.hot.set(name, rep);
-    if (this.hot.size > INFO_HOT) this.hot.delete(this.hot.keys().next().value!);
+    if (this.hot.size > this.hotMax) this.hot.delete(this.hot.keys().next().value!);
     return rep;
   }
 }
