@@ -58,16 +58,36 @@ class FileWriter {
   private queue: WriteBatch = [];
   private scheduled = false;
   private nextId = 1;
+  /** The last write issued to each path not settled yet: a later write to it waits for it. */
+  private readonly pending = new Map<string, Promise<void>>();
 
-  /** Writes `body` to `path` atomically (a reader sees the old file, the new one, or none). */
+  /**
+   * Writes `body` to `path` atomically (a reader sees the old file, the new one, or none). Writes
+   * to the same path land in the order they were issued, whichever way each one goes.
+   */
   write(path: string, body: Uint8Array): Promise<void> {
-    if (body.byteLength > WRITER_MAX_BYTES) return writeFileAtomic(path, body);
+    // A copy of its own for the thread, taken now: the caller keeps its bytes, and the view's whole
+    // ArrayBuffer (a pool, a larger response) is not cloned. Larger bodies are written from the
+    // caller's bytes, which it keeps until the write is done.
+    const small = body.byteLength <= WRITER_MAX_BYTES;
+    const bytes = small ? new Uint8Array(body) : body;
+    const issue = () => (small ? this.post(path, bytes) : writeFileAtomic(path, bytes));
+    const before = this.pending.get(path);
+    const done = before ? before.then(issue, issue) : issue();
+    this.pending.set(path, done);
+    const settle = () => {
+      if (this.pending.get(path) === done) this.pending.delete(path);
+    };
+    done.then(settle, settle);
+    return done;
+  }
+
+  /** Queues a write for the thread; `bytes` are handed over. */
+  private post(path: string, bytes: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       this.waiting.set(id, { resolve, reject });
-      // A copy of its own, handed over: the caller keeps its bytes, and the view's whole
-      // ArrayBuffer (a pool, a larger response) is not cloned.
-      this.queue.push([id, path, new Uint8Array(body)]);
+      this.queue.push([id, path, bytes]);
       this.schedule();
     });
   }
