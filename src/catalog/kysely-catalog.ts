@@ -6,8 +6,7 @@ import { asStorageFull, QuarryError } from '../errors.ts';
 import type { InfoOptions } from '../index/compact.ts';
 import { isoSeconds, md5Hex } from '../index/compact.ts';
 import { versionToken } from '../index/entry.ts';
-import type { BaseLine } from './derive.ts';
-import { baseBody, infoFromLines, infoMd5For, storedInfoLine } from './derive.ts';
+import { infoFromLines, infoMd5For, storedInfoLine } from './derive.ts';
 import type { WriteDialect } from './index-reads.ts';
 import { fullNameOf, KyselyIndexReads, lineOf, liveVersions } from './index-reads.ts';
 import { pushQueries } from './push-queries.ts';
@@ -30,16 +29,9 @@ import type {
   VersionRecord,
   YankOutcome,
 } from './types.ts';
+import { setMeta, writeVersionsBase } from './versions-base.ts';
 
 const token = (number: string, platform: string): string => versionToken({ version: number, platform });
-
-async function setMeta(db: Db, key: string, value: string): Promise<void> {
-  await db
-    .insertInto('meta')
-    .values({ key, value })
-    .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-    .execute();
-}
 
 export interface KyselyCatalogOptions {
   /** How /info bodies are written: their MD5 goes into the /versions log. */
@@ -335,45 +327,8 @@ export class KyselyCatalog extends KyselyIndexReads implements Catalog, CatalogR
 
   /** Writes a base from every live version; the caller holds the global write lock. */
   private async writeBase(trx: Db, createdAt: Date): Promise<void> {
-    await this.backfillInfoMd5(trx);
-    const rows = await trx
-      .selectFrom('versions')
-      .innerJoin('gems', 'gems.id', 'versions.gem_id')
-      .select(['gems.name as name', 'gems.info_md5 as md5', 'versions.number', 'versions.platform'])
-      .where('versions.yanked_at', 'is', null)
-      .orderBy('versions.gem_id')
-      .orderBy('versions.id')
-      .execute();
-    const lines: BaseLine[] = [];
-    let cur: BaseLine | undefined;
-    for (const r of rows) {
-      if (cur?.name !== r.name) {
-        cur = { name: r.name, tokens: [], infoMd5: r.md5 ?? '' };
-        lines.push(cur);
-      }
-      cur.tokens.push(token(r.number, r.platform));
-    }
-    const seq = await trx
-      .selectFrom('versions_log')
-      .select((eb) => eb.fn.max('seq').as('m'))
-      .executeTakeFirst();
-    await setMeta(trx, 'versions_created_at', isoSeconds(createdAt));
-    await setMeta(trx, 'versions_base', baseBody(createdAt, lines));
-    await setMeta(trx, 'versions_base_seq', String(Number(seq?.m ?? 0)));
+    await writeVersionsBase(trx, createdAt, (name) => this.infoMd5(trx, name));
     await this.bump(trx);
-  }
-
-  /** Catalogs from before the info_md5 column: compute it once for each gem that lacks it. */
-  private async backfillInfoMd5(trx: Db): Promise<void> {
-    const missing = await trx
-      .selectFrom('gems')
-      .select(['id', 'name'])
-      .where('info_md5', 'is', null)
-      .execute();
-    for (const g of missing) {
-      const md5 = await this.infoMd5(trx, g.name);
-      await trx.updateTable('gems').set({ info_md5: md5 }).where('id', '=', g.id).execute();
-    }
   }
 
   // ---- API keys and cached gems: src/catalog/side-tables.ts ----------------------------------
