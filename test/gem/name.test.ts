@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { isQuarryError } from '../../src/errors.ts';
 import {
@@ -11,25 +10,7 @@ import {
 } from '../../src/gem/name.ts';
 import { normalizePlatform } from '../../src/gem/platform.ts';
 import { normalizeVersion } from '../../src/gem/version.ts';
-
-/**
- * Runs a Ruby script (JSON on stdin, JSON on stdout) once, on first use inside a test, so that
- * a missing Ruby makes the tests fail (never skip).
- */
-function rubyOnce<T>(script: string, input: unknown): () => T {
-  let cached: { value: T } | undefined;
-  return () => {
-    if (!cached) {
-      const out = execFileSync('ruby', ['-rjson', '-e', script], {
-        input: JSON.stringify(input),
-        encoding: 'utf8',
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      cached = { value: JSON.parse(out) as T };
-    }
-    return cached.value;
-  };
-}
+import { rubyOnce } from '../support/ruby.ts';
 
 describe('gem names', () => {
   it('accepts names that follow the rubygems.org rule', () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { isQuarryError } from '../../src/errors.ts';
 import {
@@ -10,25 +9,7 @@ import {
   platformToString,
   validatePlatformString,
 } from '../../src/gem/platform.ts';
-
-/**
- * Runs a Ruby script (JSON on stdin, JSON on stdout) once, on first use inside a test, so that
- * a missing Ruby makes the tests fail (never skip).
- */
-function rubyOnce<T>(script: string, input: unknown): () => T {
-  let cached: { value: T } | undefined;
-  return () => {
-    if (!cached) {
-      const out = execFileSync('ruby', ['-rjson', '-e', script], {
-        input: JSON.stringify(input),
-        encoding: 'utf8',
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      cached = { value: JSON.parse(out) as T };
-    }
-    return cached.value;
-  };
-}
+import { rubyOnce } from '../support/ruby.ts';
 
 type Arr = [string | null, string, string | null];
 

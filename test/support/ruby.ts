@@ -231,3 +231,22 @@ export function expectSuccess(label: string, r: RunResult): RunResult {
   if (r.status !== 0) throw new Error(describeRun(label, r));
   return r;
 }
+
+/**
+ * Runs a Ruby script (JSON on stdin, JSON on stdout) once, on first use inside a test, so that
+ * a missing Ruby makes the tests fail (never skip).
+ */
+export function rubyOnce<T>(script: string, input: unknown): () => T {
+  let cached: { value: T } | undefined;
+  return () => {
+    if (!cached) {
+      const out = execFileSync('ruby', ['-rjson', '-e', script], {
+        input: JSON.stringify(input),
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      cached = { value: JSON.parse(out) as T };
+    }
+    return cached.value;
+  };
+}
