@@ -28,6 +28,8 @@ export interface CopyCounts {
   yanked: number;
   versionsLog: number;
   apiKeys: number;
+  /** Marks of complete mirrors (mirror_marks). */
+  mirrorMarks: number;
   meta: number;
 }
 
@@ -68,7 +70,7 @@ const LABELS = {
   api_keys: ['API key', 'API keys'],
 } as const;
 
-async function count(db: Db, table: (typeof SERIALS)[number][0]): Promise<number> {
+async function count(db: Db, table: (typeof SERIALS)[number][0] | 'mirror_marks'): Promise<number> {
   const r = await db
     .selectFrom(table)
     .select((eb) => eb.fn.countAll().as('n'))
@@ -76,13 +78,15 @@ async function count(db: Db, table: (typeof SERIALS)[number][0]): Promise<number
   return Number(r?.n ?? 0);
 }
 
-/** Refuses a target that holds any gem, version, log row or key. */
+/** Refuses a target that holds any gem, version, log row, key or mirror mark. */
 async function assertEmpty(db: Db, label: string): Promise<void> {
   const found: string[] = [];
   for (const [table] of SERIALS) {
     const n = await count(db, table);
     if (n > 0) found.push(`${n} ${LABELS[table][n === 1 ? 0 : 1]}`);
   }
+  const marks = await count(db, 'mirror_marks');
+  if (marks > 0) found.push(`${marks} mirror mark${marks === 1 ? '' : 's'}`);
   if (found.length > 0) {
     throw new QuarryError(
       'conflict',
@@ -150,9 +154,14 @@ export async function copyCatalog(
       for (let i = 0; i < marks.length; i += batch) {
         await dst
           .insertInto('mirror_marks')
-          .values(marks.slice(i, i + batch).map((m) => ({ ...m, versions_size: Number(m.versions_size) })))
+          .values(
+            marks
+              .slice(i, i + batch)
+              .map((m) => ({ ...m, versions_size: Number(m.versions_size), local_seq: Number(m.local_seq) })),
+          )
           .execute();
       }
+      progress('mirror_marks', marks.length);
 
       // The /versions base, its seq and created_at, the generation and modified_at: the source's
       // replace whatever a node starting on the empty target may have written.
@@ -167,7 +176,7 @@ export async function copyCatalog(
       progress('meta', meta.length);
 
       if (target.dialect.name === 'postgres') await resetSequences(dst);
-      return { gems, versions, yanked, versionsLog, apiKeys, meta: meta.length };
+      return { gems, versions, yanked, versionsLog, apiKeys, mirrorMarks: marks.length, meta: meta.length };
     }),
   );
 }

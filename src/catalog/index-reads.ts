@@ -4,6 +4,7 @@
  */
 import { sql } from 'kysely';
 import type { GemSpec } from '../gem/spec.ts';
+import { byteCompare } from '../index/order.ts';
 import type { InfoLineRow } from './derive.ts';
 import { storedInfoLine } from './derive.ts';
 import type { Db } from './rows.ts';
@@ -243,6 +244,24 @@ export class KyselyIndexReads {
     const seq = m.get('versions_base_seq');
     if (createdAt === undefined || seq === undefined) return null;
     return { createdAt, baseSeq: Number(seq) };
+  }
+
+  async versionsLogSeq(): Promise<number> {
+    const r = await this.db
+      .selectFrom('versions_log')
+      .select((eb) => eb.fn.max('seq').as('m'))
+      .executeTakeFirst();
+    return Number(r?.m ?? 0);
+  }
+
+  async versionsLogNamesSince(seq: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('versions_log')
+      .select('gem_name')
+      .distinct()
+      .where('seq', '>', seq)
+      .execute();
+    return rows.map((r) => r.gem_name).sort(byteCompare);
   }
 
   async versionsLogSince(seq: number): Promise<VersionsLogRow[]> {

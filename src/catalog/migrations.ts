@@ -244,13 +244,15 @@ export const migrations: readonly Migration[] = [
     async up(db0) {
       const db = db0 as AnyDb;
       // Where the last complete `quarry mirror --all` of an upstream, with one plan, stood in the
-      // upstream's /versions: a later run resolves only the names on lines after it.
+      // upstream's /versions (its size and the SHA-256 of those bytes) and in this catalog's
+      // /versions log: a later run resolves only the names on lines after it.
       await db.schema
         .createTable('mirror_marks')
         .addColumn('upstream', 'text', (c) => c.notNull())
         .addColumn('plan', 'text', (c) => c.notNull())
-        .addColumn('versions_created_at', 'text', (c) => c.notNull())
         .addColumn('versions_size', 'bigint', (c) => c.notNull())
+        .addColumn('versions_sha256', 'text', (c) => c.notNull())
+        .addColumn('local_seq', 'bigint', (c) => c.notNull())
         .addColumn('recorded_at', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('mirror_marks_pk', ['upstream', 'plan'])
         .execute();

@@ -87,8 +87,9 @@ export interface CachedGemsTable {
 export interface MirrorMarksTable {
   upstream: string;
   plan: string;
-  versions_created_at: string;
   versions_size: number;
+  versions_sha256: string;
+  local_seq: number;
   recorded_at: string;
 }
 

@@ -115,8 +115,9 @@ export async function mirrorMark(db: Db, upstream: string, plan: string): Promis
     ? {
         upstream: r.upstream,
         plan: r.plan,
-        versionsCreatedAt: r.versions_created_at,
         versionsSize: Number(r.versions_size),
+        versionsSha256: r.versions_sha256,
+        localSeq: Number(r.local_seq),
         recordedAt: r.recorded_at,
       }
     : null;
@@ -124,8 +125,9 @@ export async function mirrorMark(db: Db, upstream: string, plan: string): Promis
 
 export async function recordMirrorMark(db: Db, m: MirrorMark): Promise<void> {
   const row = {
-    versions_created_at: m.versionsCreatedAt,
     versions_size: m.versionsSize,
+    versions_sha256: m.versionsSha256,
+    local_seq: m.localSeq,
     recorded_at: m.recordedAt,
   };
   await db

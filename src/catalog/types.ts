@@ -138,17 +138,20 @@ export interface CachedGem {
 }
 
 /**
- * Where the last complete `quarry mirror --all` of an upstream, with one plan, stood in the
- * upstream's /versions: every version that /versions listed up to `versionsSize` bytes, as the plan
- * chooses them, is in the catalog. A later run resolves only the names on lines after that.
+ * Where the last complete `quarry mirror --all` of an upstream, with one plan, stood: every version
+ * that the upstream's /versions listed in its first `versionsSize` bytes, as the plan chooses them,
+ * is in the catalog (and, with --sync-yanks, none it yanked there is live here from it, as of this
+ * catalog's /versions log at `localSeq`). A later run resolves only the names on lines after that.
  */
 export interface MirrorMark {
   upstream: string;
   /** A hash of the plan's choices (platforms, prereleases, --latest, --exclude, --sync-yanks). */
   plan: string;
-  /** The `created_at` of that /versions (a new one is a rewrite: the mark no longer applies). */
-  versionsCreatedAt: string;
   versionsSize: number;
+  /** Hex SHA-256 of those bytes: a /versions that does not start with them is another file. */
+  versionsSha256: string;
+  /** This catalog's /versions log sequence number when the run checked yanks. */
+  localSeq: number;
   /** ISO 8601. */
   recordedAt: string;
 }
@@ -301,6 +304,10 @@ export interface Catalog {
   /** Which base is current, without its body (tens of MB at scale): changes only with a rebuild. */
   versionsBaseStamp(): Promise<Omit<VersionsBase, 'body'> | null>;
   versionsLogSince(seq: number): Promise<VersionsLogRow[]>;
+  /** The sequence number of the newest /versions log row (0: none). */
+  versionsLogSeq(): Promise<number>;
+  /** The names on /versions log rows after `seq`, each once, in byte order. */
+  versionsLogNamesSince(seq: number): Promise<string[]>;
   /** Names with at least one live version, byte order. */
   liveNames(): Promise<string[]>;
   /** Every gem name ever published here (live or fully yanked): the names that are private. */

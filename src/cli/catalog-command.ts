@@ -67,6 +67,7 @@ export function registerCatalog(program: Command): void {
               `  versions      ${counts.versions} (${counts.yanked} yanked)`,
               `  versions log  ${counts.versionsLog}`,
               `  api keys      ${counts.apiKeys}`,
+              `  mirror marks  ${counts.mirrorMarks}`,
               `  meta          ${counts.meta}`,
               `point every node at it: catalog: ${redact(to.url)} in quarry.yaml, or QUARRY_CATALOG`,
               '',

@@ -152,6 +152,12 @@ function summary(r: MirrorReport, dryRun: boolean, wouldFetch: readonly string[]
       `quarry: checked the ${n} name${n === 1 ? '' : 's'} changed upstream since the complete run of ${r.changedSince.recordedAt} (--recheck: every name)\n`,
     );
   }
+  if (r.stale.length > 0) {
+    const few = r.stale.slice(0, 10).join(', ');
+    process.stderr.write(
+      `quarry: warning: the upstream's /info of ${r.stale.length} name${r.stale.length === 1 ? '' : 's'} is older than its /versions (${few}${r.stale.length > 10 ? ', …' : ''}): their newest versions may be missing; the next run asks again\n`,
+    );
+  }
   if (r.excluded.length > 0) process.stderr.write(`quarry: excluded: ${r.excluded.join(', ')}\n`);
   for (const m of r.missing) process.stderr.write(`quarry: not found upstream: ${m}\n`);
   for (const f of r.failed) process.stderr.write(`quarry: failed: ${f.file}.gem: ${f.reason}\n`);

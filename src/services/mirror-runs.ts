@@ -76,6 +76,21 @@ export function planKey(plan: MirrorPlan, syncYanks: boolean): string {
 }
 
 /**
+ * The names to resolve from the mark of a complete run: those on the lines after it, when the body
+ * starts with the bytes the mark was made from (size and SHA-256); else null (every name: the
+ * upstream rewrote /versions, or this is another file).
+ */
+export function namesSinceMark(
+  body: Buffer,
+  mark: { versionsSize: number; versionsSha256: string },
+): Set<string> | null {
+  const names = changedNames(body, mark.versionsSize);
+  if (!names) return null;
+  const sha = createHash('sha256').update(body.subarray(0, mark.versionsSize)).digest('hex');
+  return sha === mark.versionsSha256 ? names : null;
+}
+
+/**
  * The names on the lines of a /versions body from byte `from` to its end, each once, in order of
  * first appearance; null when `from` is not the start of a line within the body (not a mark of
  * this file: every name must be resolved).

@@ -25,7 +25,7 @@ import { hashSet } from '../util/hash-set.ts';
 import { WorkQueue } from '../util/work-queue.ts';
 import type { GemService, StagedGem } from './gems.ts';
 import { Recorder } from './mirror-recorder.ts';
-import { changedNames, planKey } from './mirror-runs.ts';
+import { namesSinceMark, planKey } from './mirror-runs.ts';
 import type { UpstreamSource } from './upstream-source.ts';
 
 export { markRun } from './mirror-runs.ts';
@@ -94,6 +94,11 @@ export interface MirrorReport {
    * after it (the others were all here then). Null when every name was resolved.
    */
   changedSince: { recordedAt: string; names: number } | null;
+  /**
+   * Names whose /info was not the one /versions names (the upstream failed and the stored copy
+   * was used, or a cache before it is behind): versions it added may be missing until a later run.
+   */
+  stale: string[];
 }
 
 export interface MirrorDeps {
@@ -136,15 +141,12 @@ export class Mirror {
       wouldFetch: 0,
       wouldFetchBytes: 0,
       changedSince: null,
+      stale: [],
     };
     // A whole source copied into the catalog: where the last complete run with this plan stood.
-    const markPlan =
-      plan.all && !o.to && !o.dryRun && versions.createdAt !== null ? planKey(plan, o.syncYanks) : null;
+    const markPlan = plan.all && !o.to && !o.dryRun ? planKey(plan, o.syncYanks) : null;
     const mark = markPlan && !o.recheck ? await this.d.catalog.mirrorMark(upstream, markPlan) : null;
-    const changed =
-      mark && mark.versionsCreatedAt === versions.createdAt
-        ? changedNames(versions.doc.body, mark.versionsSize)
-        : null;
+    const changed = mark ? namesSinceMark(versions.doc.body, mark) : null;
     if (mark && changed) report.changedSince = { recordedAt: mark.recordedAt, names: changed.size };
     const present = await this.presentCheck(o.to);
     const queue = new WorkQueue<ClosureEntry>();
@@ -212,16 +214,18 @@ export class Mirror {
       platforms: plan.platforms,
       pre: plan.pre,
       latest: plan.latest,
-      excluded: (n: string) => excluded(plan.exclude, n),
+      // Names the upstream's configuration excludes are left out as --exclude leaves them out.
+      excluded: (n: string) => excluded(plan.exclude, n) || !this.d.source.allows(n),
       concurrency: o.concurrency,
       onEntry,
     };
     let resolved = 0;
     const info = async (name: string) => {
       const md5 = versions.live.get(name)?.infoMd5;
-      const lines = md5 === undefined ? null : await this.d.source.infoLines(name, md5);
+      const got = md5 === undefined ? null : await this.d.source.infoLinesOf(name, md5);
+      if (got && got.md5 !== md5) report.stale.push(name);
       resolved++;
-      return lines;
+      return got?.lines ?? null;
     };
     try {
       if (plan.all) {
@@ -236,11 +240,12 @@ export class Mirror {
           o.onProgress?.({ phase: 'resolve', done: resolved, total, bytes: report.bytes });
           await queue.roomFor(QUEUE_MAX);
         };
-        const names =
-          changed ??
-          (function* () {
-            for (const [name, live] of versions.live) if (live.tokens.length > 0) yield name;
-          })();
+        // Names with no live version are not asked for (a yank of the last one is for syncYanks).
+        const names = changed
+          ? [...changed].filter((n) => (versions.live.get(n)?.tokens.length ?? 0) > 0)
+          : (function* () {
+              for (const [name, live] of versions.live) if (live.tokens.length > 0) yield name;
+            })();
         for (const name of names) {
           chunk.push({ name, requirement: [] });
           if (chunk.length >= ALL_CHUNK) await flush();
@@ -263,23 +268,30 @@ export class Mirror {
       report.wouldFetchBytes = await this.sizes(wouldFetch, o.concurrency);
       for (const e of wouldFetch) o.onFile?.('would_fetch', fileOf(e));
     }
-    if (o.syncYanks && !o.to && !o.dryRun)
-      report.yanked = await this.syncYanks(upstream, versions.live, changed ?? undefined);
+    // This catalog's log as of the yank check: rows after it (versions recorded here meanwhile, by
+    // any run) are checked again by the next run from the mark.
+    const localSeq = markPlan ? await this.d.catalog.versionsLogSeq() : 0;
+    if (o.syncYanks && !o.to && !o.dryRun) {
+      // From a mark: the names changed upstream since, and the names changed here since the last check.
+      const only =
+        mark && changed
+          ? new Set([...changed, ...(await this.d.catalog.versionsLogNamesSince(mark.localSeq))])
+          : undefined;
+      report.yanked = await this.syncYanks(upstream, versions.live, only);
+    }
     report.missing.sort();
     report.excluded.sort();
+    report.stale.sort();
     report.failed.sort((a, b) => (a.file < b.file ? -1 : 1));
     // Complete: every version this /versions lists, as the plan chooses them, is here now.
-    if (
-      markPlan &&
-      versions.createdAt !== null &&
-      report.failed.length === 0 &&
-      report.missing.length === 0
-    ) {
+    const complete = report.failed.length === 0 && report.missing.length === 0 && report.stale.length === 0;
+    if (markPlan && complete) {
       await this.d.catalog.recordMirrorMark({
         upstream,
         plan: markPlan,
-        versionsCreatedAt: versions.createdAt,
         versionsSize: versions.doc.body.length,
+        versionsSha256: versions.doc.sha256,
+        localSeq,
         recordedAt: this.d.now().toISOString(),
       });
     }

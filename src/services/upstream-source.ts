@@ -218,19 +218,30 @@ export class UpstreamSource {
 
   /** The parsed lines of a cached /info. */
   async infoLines(name: string, expectMd5?: string): Promise<ParsedInfoLine[] | null> {
+    return (await this.infoLinesOf(name, expectMd5))?.lines ?? null;
+  }
+
+  /**
+   * The parsed lines of a cached /info, with the MD5 of the body they come from: not `expectMd5`
+   * when the upstream could not be asked (a stored copy was served) or answered with an older body.
+   */
+  async infoLinesOf(
+    name: string,
+    expectMd5?: string,
+  ): Promise<{ lines: ParsedInfoLine[]; md5: string } | null> {
     const doc = await this.info(name, expectMd5);
     if (!doc) return null;
     const hit = this.parsedInfos.get(name);
     this.parsedInfos.delete(name);
     if (hit && hit.sha === doc.sha256) {
       this.parsedInfos.set(name, hit);
-      return hit.lines;
+      return { lines: hit.lines, md5: doc.rep.md5 };
     }
     const lines = parseInfoFile(doc.body, name);
     if (this.parsedInfos.size >= (this.d.memory?.parsed ?? PARSED_MAX))
       this.parsedInfos.delete(this.parsedInfos.keys().next().value as string);
     this.parsedInfos.set(name, { sha: doc.sha256, lines });
-    return lines;
+    return { lines, md5: doc.rep.md5 };
   }
 
   /**

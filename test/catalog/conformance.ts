@@ -181,7 +181,12 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         assert.equal(yanked.kind, 'exists');
         assert.equal((yanked as { record: VersionRecord }).record.yankedAt, '2024-06-02T00:00:00Z');
         assert.equal((await c.state()).generation, before.generation + 1, 'only the yank changed anything');
-        assert.equal((await c.versionsLogSince(0)).length, 2);
+        const log = await c.versionsLogSince(0);
+        assert.equal(log.length, 2);
+        // The newest log row's seq, as another process sees it, and the names after a seq.
+        assert.equal(await p.versionsLogSeq(), log[1]!.seq);
+        assert.deepEqual(await p.versionsLogNamesSince(0), ['rake']);
+        assert.deepEqual(await p.versionsLogNamesSince(log[1]!.seq), []);
       }));
 
     it('refuses another letter case of a name, live or fully yanked, as case_conflict', () =>
@@ -648,11 +653,22 @@ export function catalogConformance(name: string, target: CatalogTarget): void {
         const mark = (plan: string, size: number) => ({
           upstream: up,
           plan,
-          versionsCreatedAt: '2024-04-01T00:00:00Z',
           versionsSize: size,
+          versionsSha256: `${plan}${size}`.padEnd(64, '0'),
+          localSeq: size * 2,
           recordedAt: `2024-04-02T00:00:${String(size % 60).padStart(2, '0')}.000Z`,
         });
         assert.equal(await c.mirrorMark(up, 'a'), null);
+        assert.equal(await c.versionsLogSeq(), 0, 'no log row yet');
+        // The names on log rows after a seq: each once, in byte order, whichever process wrote them.
+        await created(c, 'zeta', '1.0');
+        const first = await p.versionsLogSeq();
+        await created(p, 'alpha', '1.0');
+        await created(c, 'zeta', '1.1');
+        await created(p, 'Beta', '1.0');
+        assert.deepEqual(await c.versionsLogNamesSince(0), ['Beta', 'alpha', 'zeta']);
+        assert.deepEqual(await c.versionsLogNamesSince(first), ['Beta', 'alpha', 'zeta']);
+        assert.deepEqual(await p.versionsLogNamesSince((await c.versionsLogSeq()) - 1), ['Beta']);
         // Two processes record marks of two plans at once; each plan ends with one of its records.
         const sizes = [5_000_000_000, 17, 42, 99];
         await Promise.all(

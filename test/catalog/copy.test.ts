@@ -61,8 +61,9 @@ describe('quarry catalog copy', () => {
   const MARK = {
     upstream: 'http://127.0.0.1:9/',
     plan: 'plan-hash',
-    versionsCreatedAt: '2024-04-01T00:00:00Z',
     versionsSize: 5_000_000_000,
+    versionsSha256: 'a'.repeat(64),
+    localSeq: 6_000_000_000,
     recordedAt: '2024-04-02T00:00:00.000Z',
   };
 
@@ -117,6 +118,7 @@ describe('quarry catalog copy', () => {
     assert.match(r.stdout, /^ {2}versions {6}9 \(2 yanked\)$/m);
     assert.match(r.stdout, /^ {2}versions log {2}13$/m);
     assert.match(r.stdout, /^ {2}api keys {6}3$/m);
+    assert.match(r.stdout, /^ {2}mirror marks {2}1$/m);
 
     const node = await pgNode(url);
     const paths = [...READS, ...NAMES.map((n) => `/api/v1/versions/${n}.json`)];
@@ -183,7 +185,15 @@ describe('quarry catalog copy', () => {
         batchSize: 2,
         onProgress: (table, n) => seen.push(`${table}:${n}`),
       });
-      assert.deepEqual(counts, { gems: 4, versions: 9, yanked: 2, versionsLog: 13, apiKeys: 3, meta: 5 });
+      assert.deepEqual(counts, {
+        gems: 4,
+        versions: 9,
+        yanked: 2,
+        versionsLog: 13,
+        apiKeys: 3,
+        mirrorMarks: 1,
+        meta: 5,
+      });
       assert.deepEqual(
         seen.filter((s) => s.startsWith('versions:')),
         ['versions:2', 'versions:4', 'versions:6', 'versions:8', 'versions:9'],
@@ -206,6 +216,7 @@ describe('quarry catalog copy', () => {
     const now = () => new Date('2024-01-01T00:00:00Z');
     const used = await openCatalog(url, now, {});
     try {
+      await used.recordMirrorMark(MARK);
       await used.createKey({
         name: 'k',
         prefix: 'abc',
@@ -224,7 +235,7 @@ describe('quarry catalog copy', () => {
     assert.equal(r.status, 1, r.stdout);
     assert.match(
       r.stderr,
-      /^quarry: the catalog at postgres:\/\/.* is not empty \(1 API key\); copy only into an empty database/,
+      /^quarry: the catalog at postgres:\/\/.* is not empty \(1 API key, 1 mirror mark\); copy only into an empty database/,
     );
     const again = await openCatalog(url, now, {});
     try {
