@@ -19,7 +19,9 @@ export function declaredSha256(headers: Record<string, string>): string | null {
 /**
  * The /versions a 206 answer to `Range: bytes=(size − 1)-` makes of the body we hold, or null when
  * it does not extend it (then the whole file is asked for): the range must start at our last byte,
- * which it repeats, and the result must match the declared digest and total length.
+ * which it repeats, and the result must match the declared digest and total length. Without a
+ * digest, an ETag that is a quoted MD5 (rubygems.org, S3, Quarry) must be the result's MD5, as
+ * Bundler checks it: a file rewritten with the same `created_at` is not taken for a longer one.
  */
 export function extendedBody(cur: Buffer, part: Buffer, headers: Record<string, string>): Buffer | null {
   // The first byte repeats our last one ("\n"): a body that still extends ours.
@@ -29,6 +31,8 @@ export function extendedBody(cur: Buffer, part: Buffer, headers: Record<string, 
   const body = Buffer.concat([cur, part.subarray(1)]);
   const want = declaredSha256(headers);
   if (want && sha256Hex(body) !== want) return null;
+  const etag = /^"([0-9a-f]{32})"$/i.exec(headers['etag'] ?? '')?.[1]?.toLowerCase();
+  if (!want && etag && createHash('md5').update(body).digest('hex') !== etag) return null;
   if (Number(range[2]) !== body.length) return null;
   return body;
 }
