@@ -18,7 +18,7 @@
  *   catalog writes; wall time, and peak memory (VmHWM of the process, polled every 20 ms);
  * - `curl --parallel --parallel-max C` fetching the same .gem files into a new folder, and again with
  *   every body written to /dev/null (its transport alone).
- * Then, once: a re-run with nothing new (small, concurrency 8), and a larger small-gem upstream
+ * Then, once: a re-run with nothing new and one with --recheck (small, concurrency 8), and a larger small-gem upstream
  * (--scale-gems, default 5,000; a list for several) each mirrored at concurrency 8, for peak memory against
  * source size. Beside them, bare Node: bench/mirror/get-only.mjs doing curl's GETs alone (bodies thrown
  * away), and bench/mirror/floor.mjs doing the downloads, checks and writes alone.
@@ -156,17 +156,25 @@ async function serve(data: string, log: string): Promise<Served> {
 const timed = (cmd: string, args: string[], env: NodeJS.ProcessEnv) => runWithPeak(cmd, args, env);
 
 interface MirrorJson {
+  planned: number;
   fetched: string[];
   present: string[];
   failed: { file: string; reason: string }[];
+  changedSince: { names: number } | null;
 }
 
+/**
+ * One `quarry mirror --all` of the whole upstream into `data`, expecting `expectFetched` gems
+ * fetched. A re-run (`again`) goes from the mark of the complete run before it (nothing changed
+ * upstream: no name resolved), or with `again: 'recheck'` resolves every name (all present).
+ */
 async function mirrorOnce(
   up: Upstream,
   url: string,
   concurrency: number,
   data: string,
   expectFetched: number,
+  again?: 'mark' | 'recheck',
 ): Promise<Sample> {
   const r = await timed(
     process.execPath,
@@ -184,6 +192,7 @@ async function mirrorOnce(
       '--concurrency',
       String(concurrency),
       '--json',
+      ...(again === 'recheck' ? ['--recheck'] : []),
     ],
     quarryEnv(),
   );
@@ -198,7 +207,10 @@ async function mirrorOnce(
       `quarry mirror: exit ${r.code}, fetched ${report.fetched.length} of ${expectFetched}, failed ${JSON.stringify(report.failed.slice(0, 5))}\n${r.stderr.slice(-2000)}`,
     );
   }
-  if (report.fetched.length + report.present.length !== up.corpus.gems)
+  if (again === 'mark') {
+    if (report.changedSince?.names !== 0 || report.planned !== 0)
+      throw new Error(`quarry mirror again: not from the mark (${JSON.stringify(report.changedSince)})`);
+  } else if (report.fetched.length + report.present.length !== up.corpus.gems)
     throw new Error('quarry mirror: not the whole upstream');
   return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, peakMiB: r.peakMiB, foreign: r.foreign };
 }
@@ -328,8 +340,10 @@ async function main(o: Options): Promise<void> {
             `  c=${c}: curl ${row.curl.at(-1)!.seconds.toFixed(2)} s, GET only ${row.getOnly.at(-1)!.seconds.toFixed(2)} s, floor ${row.floor.at(-1)!.seconds.toFixed(2)} s, mirror ${m.seconds.toFixed(2)} s, ${m.peakMiB.toFixed(0)} MiB`,
           );
           if (kind === o.corpora[0] && c === 8 && round === o.runs - 1) {
-            const again = await mirrorOnce(up, server.url, 8, data, 0);
+            const again = await mirrorOnce(up, server.url, 8, data, 0, 'mark');
             extras.push({ label: 're-run, nothing new', corpus: up.corpus, concurrency: 8, sample: again });
+            const all = await mirrorOnce(up, server.url, 8, data, 0, 'recheck');
+            extras.push({ label: 're-run --recheck', corpus: up.corpus, concurrency: 8, sample: all });
           }
           rmSync(data, { recursive: true, force: true });
         }
