@@ -155,7 +155,7 @@ function summary(r: MirrorReport, dryRun: boolean, wouldFetch: readonly string[]
   if (r.stale.length > 0) {
     const few = r.stale.slice(0, 10).join(', ');
     process.stderr.write(
-      `quarry: warning: the upstream's /info of ${r.stale.length} name${r.stale.length === 1 ? '' : 's'} is older than its /versions (${few}${r.stale.length > 10 ? ', …' : ''}): their newest versions may be missing; the next run asks again\n`,
+      `quarry: warning: the upstream's /info of ${r.stale.length} name${r.stale.length === 1 ? '' : 's'} lacks versions its /versions lists (${few}${r.stale.length > 10 ? ', …' : ''}): those versions are missing here; the next run asks again\n`,
     );
   }
   if (r.excluded.length > 0) process.stderr.write(`quarry: excluded: ${r.excluded.join(', ')}\n`);

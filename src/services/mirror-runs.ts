@@ -61,16 +61,23 @@ export async function markRun(
 }
 
 /**
- * The choices of a whole-source plan that decide which versions it copies and yanks, as a short
- * hash: a mark of a complete run applies only to runs that would choose the same.
+ * The choices of a whole-source plan that decide which versions it copies and yanks (with the
+ * upstream configuration's exclude list), as a short hash: a mark of a complete run applies only to
+ * runs that would choose the same.
  */
-export function planKey(plan: MirrorPlan, syncYanks: boolean): string {
+export function planKey(
+  plan: MirrorPlan,
+  syncYanks: boolean,
+  upstreamExclude: readonly string[] = [],
+): string {
   const choices = {
     latest: plan.latest,
     platforms: [...plan.platforms].sort(),
     pre: plan.pre,
     exclude: [...plan.exclude].sort(),
     syncYanks,
+    // The upstream's own `exclude` (its configuration) leaves names out as --exclude does.
+    upstreamExclude: [...upstreamExclude].sort(),
   };
   return createHash('sha256').update(JSON.stringify(choices)).digest('hex').slice(0, 32);
 }

@@ -95,8 +95,8 @@ export interface MirrorReport {
    */
   changedSince: { recordedAt: string; names: number } | null;
   /**
-   * Names whose /info was not the one /versions names (the upstream failed and the stored copy
-   * was used, or a cache before it is behind): versions it added may be missing until a later run.
+   * Names whose /info lacks versions that /versions lists (the upstream failed and the stored copy
+   * was used, or a cache before it is behind): those versions are missing until a later run.
    */
   stale: string[];
 }
@@ -144,7 +144,8 @@ export class Mirror {
       stale: [],
     };
     // A whole source copied into the catalog: where the last complete run with this plan stood.
-    const markPlan = plan.all && !o.to && !o.dryRun ? planKey(plan, o.syncYanks) : null;
+    const markPlan =
+      plan.all && !o.to && !o.dryRun ? planKey(plan, o.syncYanks, this.d.source.config.exclude) : null;
     const mark = markPlan && !o.recheck ? await this.d.catalog.mirrorMark(upstream, markPlan) : null;
     const changed = mark ? namesSinceMark(versions.doc.body, mark) : null;
     if (mark && changed) report.changedSince = { recordedAt: mark.recordedAt, names: changed.size };
@@ -221,9 +222,14 @@ export class Mirror {
     };
     let resolved = 0;
     const info = async (name: string) => {
-      const md5 = versions.live.get(name)?.infoMd5;
-      const got = md5 === undefined ? null : await this.d.source.infoLinesOf(name, md5);
-      if (got && got.md5 !== md5) report.stale.push(name);
+      const live = versions.live.get(name);
+      const got = live === undefined ? null : await this.d.source.infoLinesOf(name, live.infoMd5);
+      // Another body than /versions names: stale when it lacks a version /versions lists (a newer
+      // one, from a push since /versions was read, lists them all).
+      if (got && live && got.md5 !== live.infoMd5) {
+        const listed = new Set(got.lines.map((l) => l.token));
+        if (live.tokens.some((t) => !listed.has(t))) report.stale.push(name);
+      }
       resolved++;
       return got?.lines ?? null;
     };

@@ -8,7 +8,6 @@
  */
 import type { BlobStore } from '../blobs/types.ts';
 import { QuarryError } from '../errors.ts';
-import { sha256Hex } from '../upstream/checks.ts';
 import {
   bareRecord,
   bodyKey,
@@ -39,8 +38,10 @@ export interface UpstreamDoc {
 export type UpstreamEvent = 'hit' | 'miss' | 'revalidated' | 'stale' | 'error' | 'not_found' | 'tampered';
 
 export function makeDoc(body: Buffer, etag: string | null, checkedAt: number, sha?: string): UpstreamDoc {
-  const sha256 = sha ?? sha256Hex(body);
-  return { body, etag, checkedAt, sha256, rep: represent(body, new Date(checkedAt)) };
+  const rep = represent(body, new Date(checkedAt));
+  // The representation's SHA-256 (base64) is the body's: not computed a second time.
+  const sha256 = sha ?? Buffer.from(rep.sha256, 'base64').toString('hex');
+  return { body, etag, checkedAt, sha256, rep };
 }
 
 /** Fetches a document anew, given the cached copy (for a conditional GET); null: the upstream has none. */

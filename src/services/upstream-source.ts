@@ -1,10 +1,11 @@
 /**
  * One upstream's compact index and gems, cached: /versions and /info/NAME are fetched, checked,
  * stored in the blob store (so they survive restarts and are shared by every node), served from
- * memory while fresh (max_age_ms), revalidated after that (/versions with a Range from its size − 1
- * and If-None-Match, as Bundler does; /info with If-None-Match), and served stale when the upstream
- * fails. .gem files are verified against the upstream's /info checksum before they are stored, and
- * cached forever. Concurrent misses for the same thing share one upstream request.
+ * memory while fresh (max_age_ms), revalidated after that (/versions with a Range that asks for its
+ * last 4 KiB again and If-None-Match, as Bundler does with one byte; /info with If-None-Match), and
+ * served stale when the upstream fails. .gem files are verified against the upstream's /info
+ * checksum before they are stored, and cached forever. Concurrent misses for the same thing share
+ * one upstream request.
  *
  * This is the facade the rest of the code uses. The parts:
  *   upstream-docs.ts           the document cache: memory, blob store records, revalidation, stale
@@ -19,7 +20,7 @@ import { QuarryError } from '../errors.ts';
 import { isValidGemName } from '../gem/name.ts';
 import type { LiveVersions, ParsedInfoLine } from '../index/compact-parse.ts';
 import { packedLiveVersions, parseInfoFile } from '../index/compact-parse.ts';
-import { declaredSha256, extendedBody, sha256Hex, versionsCreatedAt } from '../upstream/checks.ts';
+import { declaredSha256, extendedBody, sha256Hex, VERSIONS_OVERLAP, vouchedFor } from '../upstream/checks.ts';
 import type { GetOptions, UpstreamClient, UpstreamResponse } from '../upstream/client.ts';
 import { excluded } from '../upstream/policy.ts';
 import type { UpstreamDoc, UpstreamEvent } from './upstream-docs.ts';
@@ -53,6 +54,9 @@ export interface UpstreamSourceDeps {
    */
   memory?: { docs: number; parsed: number };
 }
+
+/** Bytes of /versions compared to tell a grown file from a rewritten one (its header and first lines). */
+const VERSIONS_HEAD_BYTES = 4096;
 
 /** Parsed /info files kept in memory (least recently used leave first). */
 const PARSED_MAX = 1_024;
@@ -164,13 +168,18 @@ export class UpstreamSource {
       return makeDoc(body, r.headers['etag'] ?? null, now);
     };
     if (!cur || cur.body.length === 0) return full();
-    const r = await this.get('versions', { etag: cur.etag, from: cur.body.length - 1 });
+    const r = await this.get('versions', {
+      etag: cur.etag,
+      from: Math.max(0, cur.body.length - VERSIONS_OVERLAP),
+    });
     if (r.status === 304) return { ...cur, checkedAt: now };
     if (r.status === 206) {
       const body = extendedBody(cur.body, r.body, r.headers);
       if (!body) return full();
-      // A new created_at is the monthly rewrite: take the whole new file.
-      if (this.scan(body).createdAt !== versionsCreatedAt(cur.body)) return full();
+      // With no digest and no MD5 ETag, the file's head must still be our copy's: a rewrite (a new
+      // created_at, re-sorted lines) is taken whole, not spliced onto our copy.
+      if (!vouchedFor(r.headers) && !(await this.sameHead(cur.body))) return full();
+      this.scan(body);
       return makeDoc(body, r.headers['etag'] ?? null, now);
     }
     if (r.status === 200) {
@@ -180,6 +189,14 @@ export class UpstreamSource {
     }
     // 416 (the file shrank: rewritten) or anything else: the whole file.
     return full();
+  }
+
+  /** Whether the upstream's /versions starts with the first bytes of `ours` (its header and more). */
+  private async sameHead(ours: Buffer): Promise<boolean> {
+    const n = Math.min(ours.length, VERSIONS_HEAD_BYTES);
+    const r = await this.get('versions', { from: 0, to: n - 1 });
+    if (r.status !== 206 && r.status !== 200) return false;
+    return r.body.length >= n && r.body.subarray(0, n).equals(ours.subarray(0, n));
   }
 
   /** Checks a /versions body on its way in (throws on a bad one) and keeps it parsed for versions(). */

@@ -29,8 +29,9 @@ export interface UpstreamResponse {
 
 export interface GetOptions {
   etag?: string | null;
-  /** Ask for the bytes from this offset (Range: bytes=N-). */
+  /** Ask for the bytes from this offset (Range: bytes=N-), up to `to` (inclusive) when given. */
   from?: number;
+  to?: number;
   /** Largest body accepted. */
   maxBytes?: number;
 }
@@ -116,7 +117,7 @@ export class UpstreamClient {
     };
     if (this.auth) headers['authorization'] = this.auth;
     if (o.etag) headers['if-none-match'] = o.etag;
-    if (o.from !== undefined) headers['range'] = `bytes=${o.from}-`;
+    if (o.from !== undefined) headers['range'] = `bytes=${o.from}-${o.to ?? ''}`;
     const url = new URL(path, this.base);
     const max = o.maxBytes ?? 512 * 1024 * 1024;
     let timedOut = false;

@@ -65,17 +65,26 @@ describe('namesSinceMark', () => {
 });
 
 /**
- * An upstream in front of another that answers 503 for the paths in `failing` (the mirror then
- * serves its stored copy of them).
+ * An upstream in front of another: it answers 503 for the paths in `failing` (the mirror then
+ * serves its stored copy of them), and runs a path's hook once before forwarding it.
  */
-async function flakyFront(
-  target: string,
-): Promise<{ url: string; failing: Set<string>; close(): Promise<void> }> {
+async function front(target: string): Promise<{
+  url: string;
+  failing: Set<string>;
+  hooks: Map<string, () => Promise<void>>;
+  close(): Promise<void>;
+}> {
   const failing = new Set<string>();
+  const hooks = new Map<string, () => Promise<void>>();
   const server: Server = createServer(async (req, res) => {
     if (failing.has(req.url ?? '')) {
       res.writeHead(503).end('down');
       return;
+    }
+    const hook = hooks.get(req.url ?? '');
+    if (hook) {
+      hooks.delete(req.url ?? '');
+      await hook();
     }
     const headers: Record<string, string> = {};
     for (const h of ['range', 'if-none-match', 'accept-encoding'])
@@ -93,6 +102,7 @@ async function flakyFront(
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     failing,
+    hooks,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
@@ -212,21 +222,43 @@ describe('quarry mirror --all from the mark of a complete run', () => {
   });
 
   it('an /info older than /versions (the upstream failed for it) records no mark; the next run fetches what it missed', async () => {
-    const front = await flakyFront(url);
+    const f = await front(url);
     try {
-      const config = { ...upstreamAt(front.url) };
+      const config = { ...upstreamAt(f.url) };
       const before = (await markOf(mirror))!;
       assert.equal((await push(upstream, makeGem({ name: 'a', version: '2.0.0' }))).statusCode, 200);
-      front.failing.add('/info/a');
+      f.failing.add('/info/a');
       const r = await run(mirror.services, {}, ALL, config);
       assert.deepEqual([r.changedSince?.names, r.stale, r.fetched, r.failed], [1, ['a'], 0, []]);
       assert.deepEqual(await markOf(mirror), before, 'the mark stays');
-      front.failing.clear();
+      f.failing.clear();
       const l = await run(mirror.services, {}, ALL, config);
       assert.deepEqual([l.changedSince?.names, l.stale, l.fetched], [1, [], 1]);
       assert.deepEqual(await liveHere('a'), ['1.0.0', '2.0.0']);
     } finally {
-      await front.close();
+      await f.close();
+    }
+  });
+
+  it('an /info newer than /versions (a push upstream during the run) is not stale: the run is marked', async () => {
+    const here = await startHarness();
+    const f = await front(url);
+    try {
+      // a 3.0.0 is pushed upstream after the mirror read /versions, before it asks for /info/a.
+      f.hooks.set('/info/a', async () => {
+        assert.equal((await push(upstream, makeGem({ name: 'a', version: '3.0.0' }))).statusCode, 200);
+      });
+      const r = await run(here.services, {}, ALL, upstreamAt(f.url));
+      assert.deepEqual([r.stale, r.missing, r.failed], [[], [], []]);
+      assert.deepEqual((await here.services.catalog.liveVersions('a')).map((v) => v.number).sort(), [
+        '1.0.0',
+        '2.0.0',
+        '3.0.0',
+      ]);
+      assert.ok(await markOf(here));
+    } finally {
+      await f.close();
+      await here.close();
     }
   });
 
@@ -258,7 +290,11 @@ describe('quarry mirror --all from the mark of a complete run', () => {
     try {
       const r = await run(here.services, {}, ALL, { ...upstreamAt(url), exclude: ['d'] });
       assert.deepEqual([r.excluded, r.missing, r.failed], [['d'], [], []]);
-      assert.ok(await markOf(here));
+      assert.ok(await markOf(here, planKey(ALL, false, ['d'])));
+      // The exclude lifted: another plan, so every name is resolved and d is copied.
+      const all = await run(here.services);
+      assert.equal(all.changedSince, null);
+      assert.equal((await here.services.catalog.liveVersions('d')).length, 1);
     } finally {
       await here.close();
     }
@@ -277,8 +313,8 @@ describe('quarry mirror --all from the mark of a complete run', () => {
       await run(here.services, { dryRun: true });
       const named = { ...ALL, all: false, roots: [{ name: 'a', requirement: [] }], follow: true };
       await run(here.services, {}, named);
+      // planKey ignores the roots: a named run would share the key, but no named run is marked.
       assert.equal(await markOf(here), null);
-      assert.equal(await markOf(here, planKey(named, false)), null);
     } finally {
       await here.close();
     }
