@@ -9,10 +9,14 @@
  *   checked against the upstream's SHA-256 before it is recorded, and stored before its catalog row,
  *   so a run killed at any point leaves no half-stored gem and the next run goes on where it stopped.
  * - Memory holds the closure and at most `concurrency` gems, never the whole source.
+ * - A whole source (--all) that completes is marked (mirror-runs.ts): the next run with the same
+ *   choices resolves only the names on /versions lines after the mark.
+ *
+ * The parts: mirror-catalog.ts (already here? yanked upstream?), mirror-recorder.ts (catalog rows
+ * in batches), mirror-runs.ts (run markers, marks of complete runs).
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Catalog } from '../catalog/types.ts';
 import { QuarryError } from '../errors.ts';
@@ -21,9 +25,9 @@ import { resolveClosure } from '../index/closure.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { excluded } from '../upstream/policy.ts';
 import { fileWriter } from '../util/file-writer.ts';
-import { hashSet } from '../util/hash-set.ts';
 import { WorkQueue } from '../util/work-queue.ts';
 import type { GemService, StagedGem } from './gems.ts';
+import { fileOf, presentCheck, syncYanks } from './mirror-catalog.ts';
 import { Recorder } from './mirror-recorder.ts';
 import { namesSinceMark, planKey } from './mirror-runs.ts';
 import type { UpstreamSource } from './upstream-source.ts';
@@ -111,8 +115,6 @@ export interface MirrorDeps {
   now: () => Date;
 }
 
-const fileOf = (e: Pick<ClosureEntry, 'name' | 'token'>): string => `${e.name}-${e.token}`;
-
 /** Names of a whole source (--all) resolved at a time: the closure is never held whole. */
 const ALL_CHUNK = 512;
 /** Staged gems whose blob writes may be under way at once (their bytes are held meanwhile). */
@@ -149,7 +151,7 @@ export class Mirror {
     const mark = markPlan && !o.recheck ? await this.d.catalog.mirrorMark(upstream, markPlan) : null;
     const changed = mark ? namesSinceMark(versions.doc.body, mark) : null;
     if (mark && changed) report.changedSince = { recordedAt: mark.recordedAt, names: changed.size };
-    const present = await this.presentCheck(o.to);
+    const present = await presentCheck(this.d.catalog, o.to);
     const queue = new WorkQueue<ClosureEntry>();
     const recorder = o.to || o.dryRun ? null : new Recorder(this.d.gems, report, o);
     let done = 0;
@@ -283,7 +285,7 @@ export class Mirror {
         mark && changed
           ? new Set([...changed, ...(await this.d.catalog.versionsLogNamesSince(mark.localSeq))])
           : undefined;
-      report.yanked = await this.syncYanks(upstream, versions.live, only);
+      report.yanked = await syncYanks(this.d.catalog, this.d.gems, upstream, versions.live, only);
     }
     report.missing.sort();
     report.excluded.sort();
@@ -302,32 +304,6 @@ export class Mirror {
       });
     }
     return report;
-  }
-
-  /**
-   * Already here with the upstream's bytes? One catalog query per name that has versions here (the
-   * last few names' answers are kept: a name's entries come together), none for the names the
-   * catalog does not know: a first mirror of a large source asks nothing per gem.
-   */
-  private async presentCheck(to: string | undefined): Promise<(e: ClosureEntry) => Promise<boolean>> {
-    if (to) return async (e) => existsSync(join(to, 'gems', `${fileOf(e)}.gem`));
-    const known = hashSet(await this.d.catalog.gemNames());
-    const recent = new Map<string, Promise<Map<string, string>>>();
-    return async (e) => {
-      if (!known(e.name)) return false;
-      let shas = recent.get(e.name);
-      if (!shas) {
-        shas = this.d.catalog.allVersions(e.name).then((vs) => {
-          const m = new Map<string, string>();
-          for (const v of vs) m.set(`${v.number} ${v.platform}`, v.sha256);
-          return m;
-        });
-        if (recent.size >= 64) recent.delete(recent.keys().next().value as string);
-        recent.set(e.name, shas);
-      }
-      const sha = (await shas).get(`${e.version} ${e.platform}`);
-      return sha !== undefined && (e.checksum === null || sha === e.checksum);
-    };
   }
 
   /** Sizes from HEAD requests (Content-Length), for --dry-run. */
@@ -391,31 +367,5 @@ export class Mirror {
       }
     }
     throw last instanceof Error ? last : new Error(String(last));
-  }
-
-  /**
-   * Yanks here the versions mirrored from this upstream that it no longer lists: of every name, or
-   * of `only` (the names whose /versions lines came after a complete run's mark; a yank upstream
-   * adds a line).
-   */
-  private async syncYanks(
-    upstream: string,
-    live: { get(name: string): { tokens: string[] } | undefined },
-    only?: ReadonlySet<string>,
-  ): Promise<string[]> {
-    const out: string[] = [];
-    const origin = `mirror:${upstream}`;
-    const names = only ? [...only].sort() : await this.d.catalog.gemNames();
-    for (const name of names) {
-      const tokens = new Set(live.get(name)?.tokens ?? []);
-      for (const v of await this.d.catalog.liveVersions(name)) {
-        if (v.origin !== origin) continue;
-        const token = v.platform === 'ruby' ? v.number : `${v.number}-${v.platform}`;
-        if (tokens.has(token)) continue;
-        await this.d.gems.yank(name, v.number, v.platform);
-        out.push(`${name}-${token}`);
-      }
-    }
-    return out;
   }
 }
