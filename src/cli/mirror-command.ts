@@ -1,16 +1,5 @@
 /** `quarry mirror` and `quarry import`: gems into this catalog (or a folder), resumably, with progress. */
-import {
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { clockFromEnv } from '../config/clock.ts';
@@ -22,6 +11,7 @@ import { parseLockfile } from '../index/closure.ts';
 import type { MirrorPlan, MirrorReport } from '../services/mirror.ts';
 import type { CommonOptions } from './common.ts';
 import { boundHeapGrowth, configFrom, upstreamFromFlag, withCommon } from './common.ts';
+import { FileSpool } from './file-spool.ts';
 
 interface MirrorFlags extends CommonOptions {
   lockfile?: string;
@@ -161,74 +151,6 @@ function summary(r: MirrorReport, dryRun: boolean, wouldFetch: readonly string[]
   if (r.excluded.length > 0) process.stderr.write(`quarry: excluded: ${r.excluded.join(', ')}\n`);
   for (const m of r.missing) process.stderr.write(`quarry: not found upstream: ${m}\n`);
   for (const f of r.failed) process.stderr.write(`quarry: failed: ${f.file}.gem: ${f.reason}\n`);
-}
-
-/**
- * The file names a --json report lists, kept in a temp file rather than in memory (a whole source
- * has millions), one `KIND NAME` line each, and written out as JSON arrays at the end.
- */
-class FileSpool {
-  private readonly dir = mkdtempSync(join(tmpdir(), 'quarry-mirror-'));
-  private readonly path = join(this.dir, 'files');
-  private readonly fd = openSync(this.path, 'w');
-  private buf: string[] = [];
-
-  add(kind: string, file: string): void {
-    this.buf.push(`${kind} ${file}\n`);
-    if (this.buf.length >= 512) this.drain();
-  }
-
-  private drain(): void {
-    if (this.buf.length > 0) writeSync(this.fd, this.buf.join(''));
-    this.buf = [];
-  }
-
-  /** Writes `head` with the names of each kind as arrays under `keys[kind]`, and removes the spool. */
-  print(head: Record<string, unknown>, keys: Record<string, string>): void {
-    this.drain();
-    closeSync(this.fd);
-    const json = JSON.stringify(head);
-    let out = json.slice(0, -1);
-    for (const [kind, key] of Object.entries(keys)) {
-      out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:[`;
-      let first = true;
-      for (const line of readLines(this.path)) {
-        const at = line.indexOf(' ');
-        if (line.slice(0, at) !== kind) continue;
-        out += `${first ? '' : ','}${JSON.stringify(line.slice(at + 1))}`;
-        first = false;
-        if (out.length >= 65536) {
-          process.stdout.write(out);
-          out = '';
-        }
-      }
-      out += ']';
-    }
-    process.stdout.write(`${out}}\n`);
-    this.remove();
-  }
-
-  remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** The lines of a file, read 1 MiB at a time. */
-function* readLines(path: string): Generator<string> {
-  const fd = openSync(path, 'r');
-  const chunk = Buffer.alloc(1 << 20);
-  let rest = '';
-  try {
-    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
-      const text = rest + chunk.toString('utf8', 0, n);
-      const lines = text.split('\n');
-      rest = lines.pop() ?? '';
-      yield* lines;
-    }
-    if (rest !== '') yield rest;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export function registerMirror(program: Command): void {
