@@ -1,7 +1,8 @@
 /** Running a command to its end while watching its peak memory (the mirror benchmarks). */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpuSample, foreignShare } from './cpu.ts';
+import { run } from './procs.ts';
 
 /** Peak RSS (VmHWM) of a live process in MiB, or NaN once it is gone. */
 export function vmHwm(pid: number): number {
@@ -54,51 +55,39 @@ export interface PeakRun {
   code: number | null;
 }
 
-/** Runs a command to its end: wall time, peak RSS (polled), other processes' CPU share, its output. */
-export function runWithPeak(
+/**
+ * Runs a command to its end (procs.run: tracked by PID, stopped with the others on a failure):
+ * wall time, CPU time, peak RSS (polled), other processes' CPU share, its output.
+ */
+export async function runWithPeak(
   cmd: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   o: { pollMs?: number; onStderr?: (chunk: string) => void } = {},
 ): Promise<PeakRun> {
-  return new Promise((resolve, reject) => {
-    const a = cpuSample();
-    const cpu0 = endedChildrenCpu();
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let peak = Number.NaN;
-    const poll = setInterval(() => {
-      const v = vmHwm(child.pid!);
-      if (Number.isFinite(v) && !(v <= peak)) peak = v;
-    }, o.pollMs ?? 20);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
+  const a = cpuSample();
+  const cpu0 = endedChildrenCpu();
+  const t0 = performance.now();
+  let peak = Number.NaN;
+  let poll: NodeJS.Timeout | undefined;
+  try {
+    const r = await run(cmd, cmd, args, env, {
+      onStart: (pid) => {
+        poll = setInterval(() => {
+          const v = vmHwm(pid);
+          if (Number.isFinite(v) && !(v <= peak)) peak = v;
+        }, o.pollMs ?? 20);
+      },
+      ...(o.onStderr ? { onStderr: o.onStderr } : {}),
     });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      o.onStderr?.(c.toString());
-    });
-    child.on('error', (e) => {
-      clearInterval(poll);
-      reject(e);
-    });
-    child.on('exit', () => {
-      clearInterval(poll);
-    });
-    child.on('close', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      const cpuSeconds = endedChildrenCpu() - cpu0;
-      resolve({
-        seconds,
-        cpuSeconds,
-        peakMiB: peak,
-        foreign: foreignShare(a, cpuSample()),
-        stdout,
-        stderr,
-        code,
-      });
-    });
-  });
+    return {
+      seconds: (performance.now() - t0) / 1000,
+      cpuSeconds: endedChildrenCpu() - cpu0,
+      peakMiB: peak,
+      foreign: foreignShare(a, cpuSample()),
+      ...r,
+    };
+  } finally {
+    clearInterval(poll);
+  }
 }

@@ -137,12 +137,16 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a short-lived command to its end (tracked by PID meanwhile, so a failure stops it too). */
+/**
+ * Runs a short-lived command to its end (tracked by PID meanwhile, so a failure stops it too).
+ * `onStart` is told its PID once it runs; `onStderr` gets its standard error as it comes.
+ */
 export function run(
   label: string,
   cmd: string,
   args: readonly string[],
   env?: NodeJS.ProcessEnv,
+  o: { onStart?: (pid: number) => void; onStderr?: (chunk: string) => void } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -152,6 +156,7 @@ export function run(
     }
     const pid = child.pid;
     running.set(pid, { label, child, signal: 'SIGTERM', log: '' });
+    o.onStart?.(pid);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -159,6 +164,7 @@ export function run(
     });
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
+      o.onStderr?.(c.toString());
     });
     child.on('error', (e) => {
       running.delete(pid);
