@@ -37,7 +37,7 @@ export function extendedBody(cur: Buffer, part: Buffer, headers: Record<string, 
   const body = Buffer.concat([cur, part.subarray(cur.length - start)]);
   const want = declaredSha256(headers);
   if (want && sha256Hex(body) !== want) return null;
-  const etag = /^"([0-9a-f]{32})"$/i.exec(headers['etag'] ?? '')?.[1]?.toLowerCase();
+  const etag = md5Etag(headers);
   if (!want && etag && createHash('md5').update(body).digest('hex') !== etag) return null;
   if (Number(range[2]) !== body.length) return null;
   return body;
@@ -49,11 +49,10 @@ export function extendedBody(cur: Buffer, part: Buffer, headers: Record<string, 
  * start of.
  */
 export function vouchedFor(headers: Record<string, string>): boolean {
-  return declaredSha256(headers) !== null || /^"[0-9a-f]{32}"$/i.test(headers['etag'] ?? '');
+  return declaredSha256(headers) !== null || md5Etag(headers) !== null;
 }
 
-/** The `created_at:` of a /versions body, from its first lines; null when it has none. */
-export function versionsCreatedAt(body: Buffer): string | null {
-  const head = body.subarray(0, Math.min(body.length, 200)).toString('latin1');
-  return /^created_at: (\S+)$/m.exec(head)?.[1] ?? null;
+/** The ETag as a lower-case hex MD5 when it is a quoted 32-digit hex string, else null. */
+function md5Etag(headers: Record<string, string>): string | null {
+  return /^"([0-9a-f]{32})"$/i.exec(headers['etag'] ?? '')?.[1]?.toLowerCase() ?? null;
 }
