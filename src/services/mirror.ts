@@ -9,11 +9,11 @@
  *   checked against the upstream's SHA-256 before it is recorded, and stored before its catalog row,
  *   so a run killed at any point leaves no half-stored gem and the next run goes on where it stopped.
  * - Memory holds the closure and at most `concurrency` gems, never the whole source.
- * - A whole source (--all) that completes is marked (mirror-runs.ts): the next run with the same
+ * - A whole source (--all) that completes is marked (mirror-marks.ts): the next run with the same
  *   choices resolves only the names on /versions lines after the mark.
  *
  * The parts: mirror-catalog.ts (already here? yanked upstream?), mirror-recorder.ts (catalog rows
- * in batches), mirror-runs.ts (run markers, marks of complete runs).
+ * in batches), mirror-marks.ts (marks of complete runs, no IO), mirror-runs.ts (run markers).
  */
 
 import { createHash } from 'node:crypto';
@@ -28,8 +28,8 @@ import { fileWriter } from '../util/file-writer.ts';
 import { WorkQueue } from '../util/work-queue.ts';
 import type { GemService, StagedGem } from './gems.ts';
 import { fileOf, presentCheck, syncYanks } from './mirror-catalog.ts';
+import { namesSinceMark, planKey } from './mirror-marks.ts';
 import { Recorder } from './mirror-recorder.ts';
-import { namesSinceMark, planKey } from './mirror-runs.ts';
 import type { UpstreamSource } from './upstream-source.ts';
 
 export { markRun } from './mirror-runs.ts';

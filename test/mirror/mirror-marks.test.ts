@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { composeMirror } from '../../src/compose.ts';
 import type { MirrorOptions, MirrorPlan } from '../../src/services/mirror.ts';
-import { changedNames, namesSinceMark, planKey } from '../../src/services/mirror-runs.ts';
+import { changedNames, namesSinceMark, planKey } from '../../src/services/mirror-marks.ts';
 import type { Harness } from '../http/harness.ts';
 import { listen, push, startHarness, upstreamAt, yank } from '../http/harness.ts';
 import { makeGem } from '../support/make-gem.ts';
