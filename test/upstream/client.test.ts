@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { isQuarryError } from '../../src/errors.ts';
 import { UpstreamClient } from '../../src/upstream/client.ts';
+import { upstreamAt } from '../http/harness.ts';
 
 describe('upstream client', () => {
   let url = '';
@@ -39,15 +40,7 @@ describe('upstream client', () => {
     res.end('no');
   });
   const client = (timeout_ms = 300) =>
-    new UpstreamClient({
-      name: 'test',
-      url,
-      timeout_ms,
-      max_age_ms: 60_000,
-      fail_timeout_ms: 0,
-      exclude: [],
-      tls_verify: true,
-    });
+    new UpstreamClient({ ...upstreamAt(url, 'test'), timeout_ms, max_age_ms: 60_000 });
 
   before(async () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
